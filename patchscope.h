@@ -791,6 +791,7 @@ enum { PS__ST_F32, PS__ST_F16, PS__ST_BF16, PS__ST_OTHER };
 typedef struct ps__st_entry {
     char name[96];   /* longer names cannot be GPT-2 tensors; they are checked, not kept */
     int dtype;       /* PS__ST_*; PS__ST_OTHER for dtypes we never compute with */
+    char dtype_name[12];
     int elem_size;   /* bytes per element, 0 when the dtype is unknown */
     int ndim;
     long long shape[PS__MAX_DIMS];
@@ -860,7 +861,7 @@ static ps_status ps__st_metadata(ps__st *st, ps__json *j, ps_error *err) {
 static ps_status ps__st_tensor(ps__st *st, ps__json *j, const char *name, size_t name_len,
                                ps_error *err) {
     ps__st_entry e;
-    char key[32], dtype[16];
+    char key[32];
     int r, have = 0;
     long long numel = 1;
     memset(&e, 0, sizeof e);
@@ -869,8 +870,8 @@ static ps_status ps__st_tensor(ps__st *st, ps__json *j, const char *name, size_t
     if (ps__json_object(j)) return ps__st_json_error(j, err);
     while ((r = ps__json_key(j, key, sizeof key, NULL)) == 1) {
         if (strcmp(key, "dtype") == 0) {
-            if (ps__json_string(j, dtype, sizeof dtype, NULL)) return ps__st_json_error(j, err);
-            e.dtype = ps__st_dtype(dtype, &e.elem_size);
+            if (ps__json_string(j, e.dtype_name, sizeof e.dtype_name, NULL)) return ps__st_json_error(j, err);
+            e.dtype = ps__st_dtype(e.dtype_name, &e.elem_size);
             have |= 1;
         } else if (strcmp(key, "shape") == 0) {
             if (ps__json_array(j)) return ps__st_json_error(j, err);
@@ -910,7 +911,7 @@ static ps_status ps__st_tensor(ps__st *st, ps__json *j, const char *name, size_t
         }
         if ((unsigned long long)numel * (unsigned)e.elem_size != (unsigned long long)(e.end - e.begin))
             return ps__fail(err, PS_ERR_FORMAT, "tensor %s: %lld elements of %s need %lld bytes, data_offsets give %lu",
-                            name, numel, dtype, numel * e.elem_size, (unsigned long)(e.end - e.begin));
+                            name, numel, e.dtype_name, numel * e.elem_size, (unsigned long)(e.end - e.begin));
     }
     if (st->n == st->cap) {
         int cap = st->cap ? st->cap * 2 : 64;
@@ -1122,7 +1123,8 @@ static const ps__st_entry *ps__tensor(const ps__st *st, const char *prefix, cons
 static ps_status ps__check_shape(const ps__st_entry *e, int rows, int cols, ps_error *err) {
     int ok = e->dtype != PS__ST_OTHER;
     if (!ok)
-        return ps__fail(err, PS_ERR_SHAPE, "tensor %s has a dtype patchscope.h does not read (F32, F16, BF16 only)", e->name);
+        return ps__fail(err, PS_ERR_SHAPE, "tensor %s has dtype %s; patchscope.h reads F32, F16 and BF16", e->name,
+                        e->dtype_name);
     if (cols == 0) ok = e->ndim == 1 && e->shape[0] == rows;
     else ok = e->ndim == 2 && e->shape[0] == rows && e->shape[1] == cols;
     if (ok) return PS_OK;
@@ -1384,5 +1386,858 @@ PSDEF ps_status ps_model_load(ps_model **out, const char *path, const ps_load_op
 
 PSDEF const ps_config *ps_model_config(const ps_model *m) { return &m->cfg; }
 PSDEF ps_dtype ps_model_dtype(const ps_model *m) { return m->blocks[0].attn_w.dtype; }
+
+/* ---------------------------------------------------------------------------------- */
+/* 5. Kernels. Each output element is computed by one task in a fixed order, so the     */
+/*    results are bitwise identical for any number of threads.                          */
+/* ---------------------------------------------------------------------------------- */
+
+/* columns [c0, c0+n) of row r of a matrix, as F32 (a pointer into the weights for F32) */
+static const float *ps__mat_span(const ps__mat *w, int r, int c0, int n, float *buf) {
+    size_t at = (size_t)r * (size_t)w->cols + (size_t)c0;
+    const uint16_t *h;
+    int i;
+    if (w->dtype == PS_F32) return (const float *)w->data + at;
+    h = (const uint16_t *)w->data + at;
+    if (w->dtype == PS_F16) for (i = 0; i < n; i++) buf[i] = ps__f16_to_f32(h[i]);
+    else for (i = 0; i < n; i++) buf[i] = ps__bf16_to_f32(h[i]);
+    return buf;
+}
+
+PSDEF ps_status ps_model_embedding(const ps_model *m, int id, float *out) {
+    const float *row;
+    if (!m || !out) return PS_ERR_ARG;
+    if (id < 0 || id >= m->cfg.n_vocab) return PS_ERR_RANGE;
+    row = ps__mat_span(&m->wte, id, 0, m->cfg.n_embd, out);
+    if (row != out) memcpy(out, row, (size_t)m->cfg.n_embd * sizeof(float));
+    return PS_OK;
+}
+
+/* y[rows][out] = x[rows][in] . W[in][out] + b, W in Conv1D layout as GPT-2 stores it.
+   A task is a block of PS__NB output columns for every row; rows go four at a time so
+   each weight read serves four rows. */
+#define PS__NB 64
+
+typedef struct ps__mm {
+    float *y;
+    const float *x, *b;
+    const ps__mat *w;
+    int rows;
+} ps__mm;
+
+static void ps__matmul_task(void *arg, int t0, int t1, int thread) {
+    const ps__mm *a = (const ps__mm *)arg;
+    int in = a->w->rows, out = a->w->cols, t;
+    float wbuf[PS__NB];
+    (void)thread;
+    for (t = t0; t < t1; t++) {
+        int o0 = t * PS__NB, nb = out - o0 < PS__NB ? out - o0 : PS__NB, r0;
+        for (r0 = 0; r0 < a->rows; r0 += 4) {
+            float acc[4][PS__NB];
+            int nr = a->rows - r0 < 4 ? a->rows - r0 : 4, r, i, o;
+            for (r = 0; r < nr; r++)
+                for (o = 0; o < nb; o++) acc[r][o] = a->b ? a->b[o0 + o] : 0.0f;
+            for (i = 0; i < in; i++) {
+                const float *w = ps__mat_span(a->w, i, o0, nb, wbuf);
+                for (r = 0; r < nr; r++) {
+                    float xv = a->x[(size_t)(r0 + r) * in + i];
+                    for (o = 0; o < nb; o++) acc[r][o] += xv * w[o];
+                }
+            }
+            for (r = 0; r < nr; r++)
+                memcpy(a->y + (size_t)(r0 + r) * out + o0, acc[r], (size_t)nb * sizeof(float));
+        }
+    }
+}
+
+static void ps__matmul(ps_pool *pool, float *y, const float *x, const ps__mat *w, const float *b, int rows) {
+    ps__mm a;
+    a.y = y; a.x = x; a.w = w; a.b = b; a.rows = rows;
+    ps__parallel(pool, (w->cols + PS__NB - 1) / PS__NB, ps__matmul_task, &a);
+}
+
+/* a . b with eight partial sums in a fixed pattern (vectorisable, still deterministic) */
+static float ps__dot(const float *a, const float *b, int n) {
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, tail = 0;
+    int i = 0, k;
+    for (; i + 8 <= n; i += 8)
+        for (k = 0; k < 8; k++) s[k] += a[i + k] * b[i + k];
+    for (; i < n; i++) tail += a[i] * b[i];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + tail;
+}
+
+/* y[rows][V] = x[rows][C] . wte^T: the tied unembedding, W stored [V][C]. A task is a
+   block of vocabulary rows; buf holds one converted row per thread. */
+typedef struct ps__unembed {
+    float *y, *buf;
+    const float *x;
+    const ps__mat *w;
+    int rows;
+} ps__unembed;
+
+static void ps__unembed_task(void *arg, int t0, int t1, int thread) {
+    const ps__unembed *a = (const ps__unembed *)arg;
+    int C = a->w->cols, V = a->w->rows, v, r;
+    float *buf = a->buf + (size_t)thread * C;
+    for (v = t0 * PS__NB; v < t1 * PS__NB && v < V; v++) {
+        const float *w = ps__mat_span(a->w, v, 0, C, buf);
+        for (r = 0; r < a->rows; r++) a->y[(size_t)r * V + v] = ps__dot(a->x + (size_t)r * C, w, C);
+    }
+}
+
+/* LayerNorm over each row, statistics in double (the oracle is float64) */
+static void ps__layernorm_forward(float *out, const float *x, const float *w, const float *b, int rows,
+                                  int C, float eps) {
+    int r, i;
+    for (r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * C;
+        float *o = out + (size_t)r * C;
+        double mean = 0, var = 0, inv;
+        for (i = 0; i < C; i++) mean += xr[i];
+        mean /= C;
+        for (i = 0; i < C; i++) var += (xr[i] - mean) * (xr[i] - mean);
+        inv = 1.0 / sqrt(var / C + eps);
+        for (i = 0; i < C; i++) o[i] = (float)((xr[i] - mean) * inv) * w[i] + b[i];
+    }
+}
+
+/* GELU, tanh approximation ("gelu_new"), as GPT-2 was trained with */
+typedef struct ps__gelu { float *x; int width; } ps__gelu;
+
+static void ps__gelu_task(void *arg, int r0, int r1, int thread) {
+    const ps__gelu *a = (const ps__gelu *)arg;
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    size_t i, end = (size_t)r1 * a->width;
+    (void)thread;
+    for (i = (size_t)r0 * a->width; i < end; i++) {
+        float v = a->x[i];
+        a->x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+    }
+}
+
+PSDEF int ps_argmax(const float *x, int n) {
+    int i, best = 0;
+    for (i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+PSDEF void ps_softmax(const float *logits, int n, float *probs) {
+    double sum = 0;
+    float mx = logits[ps_argmax(logits, n)];
+    int i;
+    for (i = 0; i < n; i++) sum += exp((double)logits[i] - mx);
+    for (i = 0; i < n; i++) probs[i] = (float)(exp((double)logits[i] - mx) / sum);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* 6. Forward pass: contexts, sequences and their KV cache, hooks, the blocks           */
+/* ---------------------------------------------------------------------------------- */
+
+#define PS__MAX_SEQS 65536
+
+/* A sequence's keys and values. A fork shares its first n_shared positions with a root
+   sequence (parent) instead of copying them, so a grid of cells that differ only after
+   a common prefix stores that prefix once. Own positions [n_shared, len) live in kv,
+   laid out [layer][k or v][cap][n_embd]. */
+typedef struct ps__seq {
+    int len, cap;
+    int parent, n_shared, n_children;
+    float *kv;
+    int mark; /* catches a sequence named twice in one batch */
+} ps__seq;
+
+typedef struct ps__hook {
+    int handle, layer;
+    ps_point point;
+    ps_hook_fn fn;
+    void *user;
+} ps__hook;
+
+struct ps_ctx {
+    const ps_model *m;
+    ps_pool *pool;
+    char err[256];
+    int in_pass;             /* hooks may not re-enter the context */
+
+    ps__seq *seqs;
+    int n_seqs, mark;
+
+    ps__hook *hooks;
+    int n_hooks, cap_hooks, next_handle;
+    int *active;             /* hooks per [point][layer + 1]; slot 0 for layerless points */
+
+    /* rows of the current pass: (sequence, position, token) and their activations */
+    int cap_rows;
+    int *rseq, *rpos, *rtok;
+    float *x, *xn, *q, *k, *v, *z, *out, *h; /* [rows][C] each, h [rows][4C] */
+    float *pattern;          /* [rows][n_head][n_keys], only while a pattern hook runs */
+    size_t cap_pattern;
+    float *scratch;          /* per thread: attention scores or a converted weight row */
+
+    /* logits of the last pass */
+    int n_logits, cap_logits;
+    int *lseq, *lpos, *lrow;
+    float *lx, *logits;
+};
+
+static ps_status ps__ctx_fail(ps_ctx *c, ps_status code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+PSDEF const char *ps_ctx_error(const ps_ctx *c) { return c ? c->err : "NULL context"; }
+PSDEF const ps_model *ps_ctx_model(const ps_ctx *c) { return c->m; }
+
+PSDEF ps_status ps_ctx_create(ps_ctx **out, const ps_model *m, ps_pool *pool, ps_error *err) {
+    ps_ctx *c;
+    size_t per_thread;
+    if (!out || !m) return ps__fail(err, PS_ERR_ARG, "ps_ctx_create: NULL argument");
+    *out = NULL;
+    c = (ps_ctx *)ps__calloc(1, sizeof *c);
+    if (!c) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    c->m = m;
+    c->pool = pool;
+    per_thread = (size_t)(m->cfg.n_ctx > m->cfg.n_embd ? m->cfg.n_ctx : m->cfg.n_embd);
+    c->active = (int *)ps__calloc((size_t)PS_POINT_COUNT * (size_t)(m->cfg.n_layer + 1), sizeof(int));
+    c->scratch = (float *)ps__calloc((size_t)ps_pool_threads(pool) * per_thread, sizeof(float));
+    if (!c->active || !c->scratch) {
+        ps_ctx_free(c);
+        return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    }
+    *out = c;
+    ps__ok(err);
+    return PS_OK;
+}
+
+PSDEF void ps_ctx_free(ps_ctx *c) {
+    int i;
+    if (!c) return;
+    for (i = 0; i < c->n_seqs; i++) PS_FREE(c->seqs[i].kv);
+    PS_FREE(c->seqs);
+    PS_FREE(c->hooks);
+    PS_FREE(c->active);
+    PS_FREE(c->rseq);
+    PS_FREE(c->x);
+    PS_FREE(c->pattern);
+    PS_FREE(c->scratch);
+    PS_FREE(c->lseq);
+    PS_FREE(c->lx);
+    PS_FREE(c->logits);
+    PS_FREE(c);
+}
+
+/* --- sequences -------------------------------------------------------------------- */
+
+static float *ps__kv_own(const ps_ctx *c, const ps__seq *s, int layer, int kind, int index) {
+    return s->kv + (((size_t)layer * 2 + (size_t)kind) * (size_t)s->cap + (size_t)index) * (size_t)c->m->cfg.n_embd;
+}
+
+/* key (kind 0) or value (kind 1) of position j of a sequence, wherever it lives */
+static const float *ps__kv_at(const ps_ctx *c, const ps__seq *s, int layer, int kind, int j) {
+    if (j < s->n_shared) return ps__kv_own(c, &c->seqs[s->parent], layer, kind, j);
+    return ps__kv_own(c, s, layer, kind, j - s->n_shared);
+}
+
+static ps_status ps__seq_get(ps_ctx *c, int id, ps__seq **out) {
+    if (id < 0 || id >= PS__MAX_SEQS)
+        return ps__ctx_fail(c, PS_ERR_RANGE, "sequence id %d is outside 0..%d", id, PS__MAX_SEQS - 1);
+    if (id >= c->n_seqs) {
+        int n = id + 1 > 2 * c->n_seqs ? id + 1 : 2 * c->n_seqs, i;
+        ps__seq *ns = (ps__seq *)PS_REALLOC(c->seqs, (size_t)n * sizeof *ns);
+        if (!ns) return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for sequence %d", id);
+        for (i = c->n_seqs; i < n; i++) {
+            memset(&ns[i], 0, sizeof ns[i]);
+            ns[i].parent = -1;
+        }
+        c->seqs = ns;
+        c->n_seqs = n;
+    }
+    *out = &c->seqs[id];
+    return PS_OK;
+}
+
+/* room for `own` own positions, keeping the ones computed */
+static ps_status ps__seq_reserve(ps_ctx *c, ps__seq *s, int own) {
+    int L = c->m->cfg.n_layer, C = c->m->cfg.n_embd, used = s->len - s->n_shared, cap, l, kind;
+    ps__seq old = *s;
+    if (own <= s->cap) return PS_OK;
+    cap = s->cap * 2 > own ? s->cap * 2 : own;
+    if (cap < 16) cap = 16;
+    if (cap > c->m->cfg.n_ctx) cap = c->m->cfg.n_ctx;
+    s->kv = (float *)ps__calloc((size_t)L * 2 * (size_t)cap * (size_t)C, sizeof(float));
+    if (!s->kv) {
+        *s = old;
+        return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for the KV cache (%d positions)", cap);
+    }
+    s->cap = cap;
+    for (l = 0; l < L; l++)
+        for (kind = 0; kind < 2; kind++)
+            if (used > 0)
+                memcpy(ps__kv_own(c, s, l, kind, 0), ps__kv_own(c, &old, l, kind, 0),
+                       (size_t)used * (size_t)C * sizeof(float));
+    PS_FREE(old.kv);
+    return PS_OK;
+}
+
+/* a fork takes its own copy of the shared prefix (before its root changes under it) */
+static ps_status ps__seq_detach(ps_ctx *c, ps__seq *s) {
+    int L = c->m->cfg.n_layer, C = c->m->cfg.n_embd, used = s->len - s->n_shared, l, kind, j;
+    ps__seq old = *s;
+    const ps__seq *root;
+    if (s->parent < 0) return PS_OK;
+    root = &c->seqs[s->parent];
+    s->kv = (float *)ps__calloc((size_t)L * 2 * (size_t)(s->len ? s->len : 1) * (size_t)C, sizeof(float));
+    if (!s->kv) {
+        *s = old;
+        return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory copying a shared prefix");
+    }
+    s->cap = s->len ? s->len : 1;
+    s->n_shared = 0;
+    s->parent = -1;
+    for (l = 0; l < L; l++)
+        for (kind = 0; kind < 2; kind++) {
+            for (j = 0; j < old.n_shared; j++)
+                memcpy(ps__kv_own(c, s, l, kind, j), ps__kv_own(c, root, l, kind, j), (size_t)C * sizeof(float));
+            if (used > 0)
+                memcpy(ps__kv_own(c, s, l, kind, old.n_shared), ps__kv_own(c, &old, l, kind, 0),
+                       (size_t)used * (size_t)C * sizeof(float));
+        }
+    c->seqs[old.parent].n_children--;
+    PS_FREE(old.kv);
+    return PS_OK;
+}
+
+/* forks of `root` that share more than `len` positions get their own copy */
+static ps_status ps__detach_children(ps_ctx *c, int root, int len) {
+    int i;
+    ps_status s;
+    for (i = 0; i < c->n_seqs && c->seqs[root].n_children > 0; i++)
+        if (c->seqs[i].parent == root && c->seqs[i].n_shared > len && (s = ps__seq_detach(c, &c->seqs[i])))
+            return s;
+    return PS_OK;
+}
+
+PSDEF int ps_seq_len(const ps_ctx *c, int seq) {
+    return c && seq >= 0 && seq < c->n_seqs ? c->seqs[seq].len : 0;
+}
+
+PSDEF ps_status ps_seq_truncate(ps_ctx *c, int seq, int len) {
+    ps__seq *s;
+    ps_status st;
+    if (!c) return PS_ERR_ARG;
+    if (c->in_pass) return ps__ctx_fail(c, PS_ERR_ARG, "ps_seq_truncate called from inside a hook");
+    if (len < 0 || len > ps_seq_len(c, seq))
+        return ps__ctx_fail(c, PS_ERR_RANGE, "cannot truncate sequence %d of length %d to %d", seq, ps_seq_len(c, seq), len);
+    if (seq >= c->n_seqs) return PS_OK; /* an unused sequence is already empty */
+    if ((st = ps__detach_children(c, seq, len))) return st;
+    s = &c->seqs[seq];
+    if (len < s->n_shared) s->n_shared = len; /* no own positions remain */
+    if (s->parent >= 0 && s->n_shared == 0) {
+        c->seqs[s->parent].n_children--;
+        s->parent = -1;
+    }
+    s->len = len;
+    return PS_OK;
+}
+
+PSDEF ps_status ps_seq_fork(ps_ctx *c, int src, int dst, int len) {
+    ps__seq *d, *sp;
+    ps_status st;
+    int root, shared, l, kind;
+    if (!c) return PS_ERR_ARG;
+    if (c->in_pass) return ps__ctx_fail(c, PS_ERR_ARG, "ps_seq_fork called from inside a hook");
+    if (src == dst) return ps__ctx_fail(c, PS_ERR_ARG, "cannot fork sequence %d into itself", src);
+    if (len < 0 || len > ps_seq_len(c, src))
+        return ps__ctx_fail(c, PS_ERR_RANGE, "cannot fork %d positions of sequence %d (length %d)", len, src, ps_seq_len(c, src));
+    if ((st = ps__seq_get(c, dst, &d))) return st;
+    if ((st = ps__seq_get(c, src, &sp))) return st; /* both now valid: no more growth */
+    d = &c->seqs[dst];
+    if ((st = ps__detach_children(c, dst, -1)) || (st = ps_seq_truncate(c, dst, 0))) return st;
+    sp = &c->seqs[src];
+    root = sp->parent >= 0 ? sp->parent : src;
+    shared = sp->parent >= 0 ? (len < sp->n_shared ? len : sp->n_shared) : len;
+    if ((st = ps__seq_reserve(c, d, len - shared))) return st;
+    for (l = 0; l < c->m->cfg.n_layer; l++) /* the part of src that is its own */
+        for (kind = 0; kind < 2; kind++)
+            if (len > shared)
+                memcpy(ps__kv_own(c, d, l, kind, 0), ps__kv_own(c, sp, l, kind, shared - sp->n_shared),
+                       (size_t)(len - shared) * (size_t)c->m->cfg.n_embd * sizeof(float));
+    if (shared > 0) {
+        d->parent = root;
+        c->seqs[root].n_children++;
+    }
+    d->n_shared = shared;
+    d->len = len;
+    return PS_OK;
+}
+
+PSDEF void ps_ctx_reset(ps_ctx *c) {
+    int i;
+    if (!c || c->in_pass) return;
+    for (i = 0; i < c->n_seqs; i++) {
+        c->seqs[i].len = c->seqs[i].n_shared = c->seqs[i].n_children = 0;
+        c->seqs[i].parent = -1;
+    }
+    c->n_logits = 0;
+}
+
+/* --- hooks ------------------------------------------------------------------------ */
+
+static const char *ps__point_names[PS_POINT_COUNT] = {
+    "embed", "resid_pre", "q", "k", "v", "pattern", "z", "attn_out", "resid_mid",
+    "mlp_pre", "mlp_post", "mlp_out", "resid_post", "ln_final", "logits"};
+
+PSDEF const char *ps_point_name(ps_point p) {
+    return (unsigned)p < PS_POINT_COUNT ? ps__point_names[p] : "?";
+}
+
+PSDEF int ps_point_from_name(const char *name) {
+    int i;
+    for (i = 0; name && i < PS_POINT_COUNT; i++)
+        if (strcmp(name, ps__point_names[i]) == 0) return i;
+    return -1;
+}
+
+static int ps__layerless(ps_point p) { return p == PS_EMBED || p == PS_LN_FINAL || p == PS_LOGITS; }
+
+PSDEF int ps_point_width(const ps_model *m, ps_point p, int n_keys) {
+    switch (p) {
+    case PS_MLP_PRE: case PS_MLP_POST: return 4 * m->cfg.n_embd;
+    case PS_PATTERN: return m->cfg.n_head * n_keys;
+    case PS_LOGITS: return m->cfg.n_vocab;
+    default: return m->cfg.n_embd;
+    }
+}
+
+static void ps__count_hook(ps_ctx *c, const ps__hook *h, int delta) {
+    int L = c->m->cfg.n_layer, l;
+    int *slots = c->active + (size_t)h->point * (size_t)(L + 1);
+    if (ps__layerless(h->point)) slots[0] += delta;
+    else if (h->layer == PS_ALL_LAYERS) for (l = 0; l < L; l++) slots[l + 1] += delta;
+    else slots[h->layer + 1] += delta;
+}
+
+PSDEF ps_status ps_add_hook(ps_ctx *c, ps_point point, int layer, ps_hook_fn fn, void *user, int *handle) {
+    ps__hook h;
+    if (!c) return PS_ERR_ARG;
+    if (c->in_pass) return ps__ctx_fail(c, PS_ERR_ARG, "hooks cannot be added from inside a hook");
+    if ((unsigned)point >= PS_POINT_COUNT || !fn) return ps__ctx_fail(c, PS_ERR_ARG, "ps_add_hook: bad point or NULL function");
+    if (ps__layerless(point) ? layer != -1 : (layer < -1 || layer >= c->m->cfg.n_layer))
+        return ps__ctx_fail(c, PS_ERR_RANGE, "layer %d is not valid for %s (the model has %d layers%s)", layer,
+                            ps_point_name(point), c->m->cfg.n_layer, ps__layerless(point) ? "; this point takes -1" : "");
+    if (c->n_hooks == c->cap_hooks) {
+        int cap = c->cap_hooks ? 2 * c->cap_hooks : 8;
+        ps__hook *nh = (ps__hook *)PS_REALLOC(c->hooks, (size_t)cap * sizeof *nh);
+        if (!nh) return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory adding a hook");
+        c->hooks = nh;
+        c->cap_hooks = cap;
+    }
+    h.handle = ++c->next_handle;
+    h.point = point;
+    h.layer = layer;
+    h.fn = fn;
+    h.user = user;
+    c->hooks[c->n_hooks++] = h;
+    ps__count_hook(c, &h, +1);
+    if (handle) *handle = h.handle;
+    return PS_OK;
+}
+
+PSDEF ps_status ps_remove_hook(ps_ctx *c, int handle) {
+    int i;
+    if (!c) return PS_ERR_ARG;
+    if (c->in_pass) return ps__ctx_fail(c, PS_ERR_ARG, "hooks cannot be removed from inside a hook");
+    for (i = 0; i < c->n_hooks; i++)
+        if (c->hooks[i].handle == handle) {
+            ps__count_hook(c, &c->hooks[i], -1);
+            memmove(&c->hooks[i], &c->hooks[i + 1], (size_t)(c->n_hooks - i - 1) * sizeof *c->hooks);
+            c->n_hooks--;
+            return PS_OK;
+        }
+    return ps__ctx_fail(c, PS_ERR_ARG, "no hook with handle %d", handle);
+}
+
+PSDEF void ps_clear_hooks(ps_ctx *c) {
+    if (!c || c->in_pass) return;
+    c->n_hooks = 0;
+    memset(c->active, 0, (size_t)PS_POINT_COUNT * (size_t)(c->m->cfg.n_layer + 1) * sizeof(int));
+}
+
+/* Call the hooks of (point, layer) on n rows; a cheap test when there are none. */
+static ps_status ps__fire(ps_ctx *c, ps_point point, int layer, float *data, int n, const int *seq,
+                          const int *pos, int n_keys) {
+    ps_event ev;
+    int i, r;
+    if (!c->active[(size_t)point * (size_t)(c->m->cfg.n_layer + 1) + (size_t)(layer + 1)]) return PS_OK;
+    ev.point = point;
+    ev.layer = layer;
+    ev.n_rows = n;
+    ev.seq = seq;
+    ev.pos = pos;
+    ev.data = data;
+    ev.width = ps_point_width(c->m, point, n_keys);
+    ev.n_head = c->m->cfg.n_head;
+    ev.d_head = c->m->cfg.n_embd / c->m->cfg.n_head;
+    ev.n_keys = point == PS_PATTERN ? n_keys : 0;
+    for (i = 0; i < c->n_hooks; i++) {
+        const ps__hook *h = &c->hooks[i];
+        if (h->point != point || (h->layer != layer && h->layer != PS_ALL_LAYERS)) continue;
+        if ((r = h->fn(&ev, h->user)) != 0)
+            return ps__ctx_fail(c, PS_ERR_HOOK, "the hook at %s, layer %d stopped the pass (returned %d)",
+                                ps_point_name(point), layer, r);
+    }
+    return PS_OK;
+}
+
+/* --- the blocks ------------------------------------------------------------------- */
+
+static ps_status ps__reserve_rows(ps_ctx *c, int n) {
+    size_t C = (size_t)c->m->cfg.n_embd, per_row = 11 * C;
+    float *x;
+    int *r;
+    if (n <= c->cap_rows) return PS_OK;
+    x = (float *)ps__calloc((size_t)n * per_row, sizeof(float));
+    r = (int *)ps__calloc((size_t)n * 3, sizeof(int));
+    if (!x || !r) {
+        PS_FREE(x);
+        PS_FREE(r);
+        return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for %d rows", n);
+    }
+    PS_FREE(c->x);
+    PS_FREE(c->rseq);
+    c->x = x;
+    c->xn = x + (size_t)n * C;
+    c->q = c->xn + (size_t)n * C;
+    c->k = c->q + (size_t)n * C;
+    c->v = c->k + (size_t)n * C;
+    c->z = c->v + (size_t)n * C;
+    c->out = c->z + (size_t)n * C;
+    c->h = c->out + (size_t)n * C; /* 4C wide; also holds q|k|v straight from c_attn */
+    c->rseq = r;
+    c->rpos = r + n;
+    c->rtok = r + 2 * n;
+    c->cap_rows = n;
+    return PS_OK;
+}
+
+/* Causal self-attention of every (row, head): softmax(q.k_j / sqrt(d_head)) over the
+   positions j <= pos of the row's own sequence, then the weighted sum of v_j.
+   mode 0 does it all at once; with a pattern hook, mode 1 writes the probabilities to
+   c->pattern (the hook may edit them) and mode 2 applies them. */
+typedef struct ps__attn {
+    ps_ctx *c;
+    int layer, n_keys, mode;
+} ps__attn;
+
+static void ps__attention_task(void *arg, int t0, int t1, int thread) {
+    const ps__attn *a = (const ps__attn *)arg;
+    ps_ctx *c = a->c;
+    int H = c->m->cfg.n_head, C = c->m->cfg.n_embd, D = C / H, t, j, d;
+    float scale = 1.0f / sqrtf((float)D);
+    for (t = t0; t < t1; t++) {
+        int r = t / H, h = t % H, pos = c->rpos[r];
+        const ps__seq *s = &c->seqs[c->rseq[r]];
+        float *p = a->mode == 0 ? c->scratch + (size_t)thread * (size_t)(c->m->cfg.n_ctx > C ? c->m->cfg.n_ctx : C)
+                                : c->pattern + ((size_t)r * H + h) * (size_t)a->n_keys;
+        if (a->mode != 2) {
+            const float *q = c->q + (size_t)r * C + (size_t)h * D;
+            float mx = -INFINITY, sum = 0;
+            for (j = 0; j <= pos; j++) {
+                p[j] = ps__dot(q, ps__kv_at(c, s, a->layer, 0, j) + (size_t)h * D, D) * scale;
+                if (p[j] > mx) mx = p[j];
+            }
+            for (j = 0; j <= pos; j++) sum += (p[j] = expf(p[j] - mx));
+            for (j = 0; j <= pos; j++) p[j] /= sum;
+            if (a->mode == 1) for (j = pos + 1; j < a->n_keys; j++) p[j] = 0;
+        }
+        if (a->mode != 1) {
+            float *z = c->z + (size_t)r * C + (size_t)h * D;
+            for (d = 0; d < D; d++) z[d] = 0;
+            for (j = 0; j <= pos; j++) {
+                const float *v = ps__kv_at(c, s, a->layer, 1, j) + (size_t)h * D;
+                for (d = 0; d < D; d++) z[d] += p[j] * v[d];
+            }
+        }
+    }
+}
+
+static ps_status ps__attention_forward(ps_ctx *c, int layer, int n) {
+    ps__attn a;
+    int H = c->m->cfg.n_head, r;
+    ps_status s;
+    a.c = c;
+    a.layer = layer;
+    a.n_keys = 0;
+    a.mode = 0;
+    if (c->active[(size_t)PS_PATTERN * (size_t)(c->m->cfg.n_layer + 1) + (size_t)(layer + 1)]) {
+        size_t need;
+        for (r = 0; r < n; r++)
+            if (c->rpos[r] + 1 > a.n_keys) a.n_keys = c->rpos[r] + 1;
+        need = (size_t)n * H * (size_t)a.n_keys;
+        if (need > c->cap_pattern) {
+            float *p = (float *)ps__calloc(need, sizeof(float));
+            if (!p) return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for attention patterns");
+            PS_FREE(c->pattern);
+            c->pattern = p;
+            c->cap_pattern = need;
+        }
+        a.mode = 1;
+        ps__parallel(c->pool, n * H, ps__attention_task, &a);
+        if ((s = ps__fire(c, PS_PATTERN, layer, c->pattern, n, c->rseq, c->rpos, a.n_keys))) return s;
+        a.mode = 2;
+    }
+    ps__parallel(c->pool, n * H, ps__attention_task, &a);
+    return PS_OK;
+}
+
+static void ps__add(float *x, const float *y, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* One transformer block on the n rows in c->x (the residual stream), in place. */
+static ps_status ps__block_forward(ps_ctx *c, int l, int n) {
+    const ps__block *b = &c->m->blocks[l];
+    int C = c->m->cfg.n_embd, r;
+    size_t nC = (size_t)n * C;
+    const int *sq = c->rseq, *ps = c->rpos;
+    ps__gelu g;
+    ps_status s;
+    if ((s = ps__fire(c, PS_RESID_PRE, l, c->x, n, sq, ps, 0))) return s;
+    /* attention */
+    ps__layernorm_forward(c->xn, c->x, b->ln1_w, b->ln1_b, n, C, c->m->cfg.ln_eps);
+    ps__matmul(c->pool, c->h, c->xn, &b->attn_w, b->attn_b, n);
+    for (r = 0; r < n; r++) {
+        const float *qkv = c->h + (size_t)r * 3 * C;
+        memcpy(c->q + (size_t)r * C, qkv, (size_t)C * sizeof(float));
+        memcpy(c->k + (size_t)r * C, qkv + C, (size_t)C * sizeof(float));
+        memcpy(c->v + (size_t)r * C, qkv + 2 * C, (size_t)C * sizeof(float));
+    }
+    if ((s = ps__fire(c, PS_Q, l, c->q, n, sq, ps, 0)) || (s = ps__fire(c, PS_K, l, c->k, n, sq, ps, 0)) ||
+        (s = ps__fire(c, PS_V, l, c->v, n, sq, ps, 0)))
+        return s;
+    for (r = 0; r < n; r++) { /* into the cache before attending: a row sees itself */
+        ps__seq *se = &c->seqs[sq[r]];
+        memcpy(ps__kv_own(c, se, l, 0, ps[r] - se->n_shared), c->k + (size_t)r * C, (size_t)C * sizeof(float));
+        memcpy(ps__kv_own(c, se, l, 1, ps[r] - se->n_shared), c->v + (size_t)r * C, (size_t)C * sizeof(float));
+    }
+    if ((s = ps__attention_forward(c, l, n)) || (s = ps__fire(c, PS_Z, l, c->z, n, sq, ps, 0))) return s;
+    ps__matmul(c->pool, c->out, c->z, &b->proj_w, b->proj_b, n);
+    if ((s = ps__fire(c, PS_ATTN_OUT, l, c->out, n, sq, ps, 0))) return s;
+    ps__add(c->x, c->out, nC);
+    if ((s = ps__fire(c, PS_RESID_MID, l, c->x, n, sq, ps, 0))) return s;
+    /* MLP */
+    ps__layernorm_forward(c->xn, c->x, b->ln2_w, b->ln2_b, n, C, c->m->cfg.ln_eps);
+    ps__matmul(c->pool, c->h, c->xn, &b->fc_w, b->fc_b, n);
+    if ((s = ps__fire(c, PS_MLP_PRE, l, c->h, n, sq, ps, 0))) return s;
+    g.x = c->h;
+    g.width = 4 * C;
+    ps__parallel(c->pool, n, ps__gelu_task, &g);
+    if ((s = ps__fire(c, PS_MLP_POST, l, c->h, n, sq, ps, 0))) return s;
+    ps__matmul(c->pool, c->out, c->h, &b->fcproj_w, b->fcproj_b, n);
+    if ((s = ps__fire(c, PS_MLP_OUT, l, c->out, n, sq, ps, 0))) return s;
+    ps__add(c->x, c->out, nC);
+    return ps__fire(c, PS_RESID_POST, l, c->x, n, sq, ps, 0);
+}
+
+/* ln_f and the tied unembedding for the rows that need logits */
+static ps_status ps__logits_forward(ps_ctx *c, int n, int all) {
+    int C = c->m->cfg.n_embd, V = c->m->cfg.n_vocab, k = 0, r;
+    ps__unembed u;
+    ps_status s;
+    for (r = 0; r < n; r++) /* rows come grouped by sequence; the last of a group */
+        if (all || r == n - 1 || c->rseq[r + 1] != c->rseq[r]) k++;
+    if (k > c->cap_logits) {
+        int *ints = (int *)ps__calloc((size_t)k * 3, sizeof(int));
+        float *lx = (float *)ps__calloc((size_t)k * C, sizeof(float));
+        float *lg = (float *)ps__calloc((size_t)k * V, sizeof(float));
+        if (!ints || !lx || !lg) {
+            PS_FREE(ints);
+            PS_FREE(lx);
+            PS_FREE(lg);
+            return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for %d rows of logits", k);
+        }
+        PS_FREE(c->lseq);
+        PS_FREE(c->lx);
+        PS_FREE(c->logits);
+        c->lseq = ints;
+        c->lpos = ints + k;
+        c->lrow = ints + 2 * k;
+        c->lx = lx;
+        c->logits = lg;
+        c->cap_logits = k;
+    }
+    for (k = 0, r = 0; r < n; r++)
+        if (all || r == n - 1 || c->rseq[r + 1] != c->rseq[r]) {
+            c->lseq[k] = c->rseq[r];
+            c->lpos[k] = c->rpos[r];
+            c->lrow[k] = r;
+            memcpy(c->lx + (size_t)k * C, c->x + (size_t)r * C, (size_t)C * sizeof(float));
+            k++;
+        }
+    ps__layernorm_forward(c->lx, c->lx, c->m->lnf_w, c->m->lnf_b, k, C, c->m->cfg.ln_eps);
+    if ((s = ps__fire(c, PS_LN_FINAL, -1, c->lx, k, c->lseq, c->lpos, 0))) return s;
+    u.y = c->logits;
+    u.x = c->lx;
+    u.w = &c->m->wte;
+    u.buf = c->scratch;
+    u.rows = k;
+    ps__parallel(c->pool, (V + PS__NB - 1) / PS__NB, ps__unembed_task, &u);
+    if ((s = ps__fire(c, PS_LOGITS, -1, c->logits, k, c->lseq, c->lpos, 0))) return s;
+    c->n_logits = k;
+    return PS_OK;
+}
+
+/* Embed the rows, run every block, then the logits; lengths change only on success. */
+static ps_status ps__forward_rows(ps_ctx *c, int n, int flags) {
+    int C = c->m->cfg.n_embd, r, l;
+    ps_status s = PS_OK;
+    for (r = 0; r < n; r++) {
+        float *x = c->x + (size_t)r * C;
+        const float *e = ps__mat_span(&c->m->wte, c->rtok[r], 0, C, x), *p = c->m->wpe + (size_t)c->rpos[r] * C;
+        int i;
+        for (i = 0; i < C; i++) x[i] = e[i] + p[i];
+    }
+    s = ps__fire(c, PS_EMBED, -1, c->x, n, c->rseq, c->rpos, 0);
+    for (l = 0; !s && l < c->m->cfg.n_layer; l++) s = ps__block_forward(c, l, n);
+    if (!s && !(flags & PS_NO_LOGITS)) s = ps__logits_forward(c, n, flags & PS_ALL_LOGITS);
+    return s;
+}
+
+PSDEF ps_status ps_forward_batch(ps_ctx *c, const ps_batch *b, int flags) {
+    int i, k, n = 0, r;
+    const int V = c ? c->m->cfg.n_vocab : 0;
+    ps__seq *se;
+    ps_status s;
+    if (!c) return PS_ERR_ARG;
+    if (c->in_pass) return ps__ctx_fail(c, PS_ERR_ARG, "ps_forward called from inside a hook");
+    if (!b || b->n_seq < 1 || !b->seq || !b->n_tokens || !b->tokens)
+        return ps__ctx_fail(c, PS_ERR_ARG, "empty batch");
+    c->n_logits = 0;
+    c->mark++;
+    for (i = 0; i < b->n_seq; i++) {
+        if (b->n_tokens[i] < 1) return ps__ctx_fail(c, PS_ERR_ARG, "sequence %d gets %d tokens", b->seq[i], b->n_tokens[i]);
+        if ((s = ps__seq_get(c, b->seq[i], &se))) return s;
+        if (se->mark == c->mark) return ps__ctx_fail(c, PS_ERR_ARG, "sequence %d appears twice in the batch", b->seq[i]);
+        se->mark = c->mark;
+        if (b->n_tokens[i] > c->m->cfg.n_ctx - se->len)
+            return ps__ctx_fail(c, PS_ERR_RANGE, "sequence %d has %d tokens and gets %d more, past the model's %d positions",
+                                b->seq[i], se->len, b->n_tokens[i], c->m->cfg.n_ctx);
+        if (n > PS__MAX_CTX * 64 - b->n_tokens[i]) return ps__ctx_fail(c, PS_ERR_RANGE, "batch too large");
+        n += b->n_tokens[i];
+    }
+    for (r = 0; r < n; r++)
+        if (b->tokens[r] < 0 || b->tokens[r] >= V)
+            return ps__ctx_fail(c, PS_ERR_RANGE, "token id %d (index %d) is outside the vocabulary 0..%d", b->tokens[r], r, V - 1);
+    if ((s = ps__reserve_rows(c, n))) return s;
+    for (r = 0, i = 0; i < b->n_seq; i++) {
+        se = &c->seqs[b->seq[i]];
+        if ((s = ps__seq_reserve(c, se, se->len + b->n_tokens[i] - se->n_shared))) return s;
+        for (k = 0; k < b->n_tokens[i]; k++, r++) {
+            c->rseq[r] = b->seq[i];
+            c->rpos[r] = se->len + k;
+            c->rtok[r] = b->tokens[r];
+        }
+    }
+    c->in_pass = 1;
+    s = ps__forward_rows(c, n, flags);
+    c->in_pass = 0;
+    if (s) return s;
+    for (i = 0; i < b->n_seq; i++) c->seqs[b->seq[i]].len += b->n_tokens[i];
+    return PS_OK;
+}
+
+PSDEF ps_status ps_forward(ps_ctx *c, const int *tokens, int n, int flags) {
+    ps_batch b;
+    int seq = 0;
+    b.n_seq = 1;
+    b.seq = &seq;
+    b.n_tokens = &n;
+    b.tokens = tokens;
+    return ps_forward_batch(c, &b, flags);
+}
+
+PSDEF const float *ps_logits(const ps_ctx *c, int row) {
+    if (!c || row < 0 || row >= c->n_logits) return NULL;
+    return c->logits + (size_t)row * (size_t)c->m->cfg.n_vocab;
+}
+
+PSDEF int ps_logits_rows(const ps_ctx *c) { return c ? c->n_logits : 0; }
+
+PSDEF ps_status ps_generate(ps_ctx *c, const int *prompt, int n_prompt, int n_new, int *out) {
+    int i;
+    ps_status s;
+    if (!c) return PS_ERR_ARG;
+    if (n_new < 0 || (n_new > 0 && !out)) return ps__ctx_fail(c, PS_ERR_ARG, "ps_generate: bad output buffer");
+    /* the last new token is never run, so it needs no position */
+    if (n_new > 0 && n_prompt + n_new - 1 > c->m->cfg.n_ctx - ps_seq_len(c, 0))
+        return ps__ctx_fail(c, PS_ERR_RANGE, "%d prompt tokens and %d new ones do not fit the model's %d positions",
+                            n_prompt, n_new, c->m->cfg.n_ctx);
+    if ((s = ps_forward(c, prompt, n_prompt, 0))) return s;
+    for (i = 0; i < n_new; i++) {
+        out[i] = ps_argmax(ps_logits(c, 0), c->m->cfg.n_vocab);
+        if (i + 1 < n_new && (s = ps_forward(c, &out[i], 1, 0))) return s;
+    }
+    return PS_OK;
+}
+
+/* run_with_cache: one temporary hook per capture copies the rows of sequence 0 */
+typedef struct ps__cap {
+    const ps_capture *cap;
+    int first, n, width, n_keys;
+} ps__cap;
+
+static int ps__capture_hook(const ps_event *ev, void *user) {
+    const ps__cap *k = (const ps__cap *)user;
+    float *base = k->cap->out;
+    int r, h;
+    if (k->cap->layer == PS_ALL_LAYERS && ev->layer >= 0) base += (size_t)ev->layer * k->n * k->width;
+    for (r = 0; r < ev->n_rows; r++) {
+        float *dst;
+        if (ev->seq[r] != 0) continue;
+        dst = base + (size_t)(ev->pos[r] - k->first) * k->width;
+        if (ev->point != PS_PATTERN) {
+            memcpy(dst, ev->data + (size_t)r * ev->width, (size_t)k->width * sizeof(float));
+            continue;
+        }
+        for (h = 0; h < ev->n_head; h++) {
+            int nk = ev->n_keys < k->n_keys ? ev->n_keys : k->n_keys, j;
+            memcpy(dst + (size_t)h * k->n_keys, ev->data + (size_t)r * ev->width + (size_t)h * ev->n_keys,
+                   (size_t)nk * sizeof(float));
+            for (j = nk; j < k->n_keys; j++) dst[(size_t)h * k->n_keys + j] = 0;
+        }
+    }
+    return 0;
+}
+
+PSDEF ps_status ps_run_with_cache(ps_ctx *c, const int *tokens, int n, int flags, const ps_capture *caps,
+                                  int n_caps) {
+    ps__cap *k;
+    int *handles, i, added = 0;
+    ps_status s = PS_OK;
+    if (!c) return PS_ERR_ARG;
+    if (n_caps < 0 || (n_caps > 0 && !caps)) return ps__ctx_fail(c, PS_ERR_ARG, "ps_run_with_cache: bad captures");
+    k = (ps__cap *)ps__calloc((size_t)(n_caps ? n_caps : 1), sizeof *k);
+    handles = (int *)ps__calloc((size_t)(n_caps ? n_caps : 1), sizeof *handles);
+    if (!k || !handles) s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory");
+    for (i = 0; !s && i < n_caps; i++) {
+        k[i].cap = &caps[i];
+        k[i].first = ps_seq_len(c, 0);
+        k[i].n = n;
+        k[i].n_keys = k[i].first + n;
+        k[i].width = ps_point_width(c->m, caps[i].point, k[i].n_keys);
+        if (!caps[i].out) s = ps__ctx_fail(c, PS_ERR_ARG, "capture %d has no output buffer", i);
+        else if (!(s = ps_add_hook(c, caps[i].point, caps[i].layer, ps__capture_hook, &k[i], &handles[i]))) added++;
+    }
+    if (!s) s = ps_forward(c, tokens, n, flags);
+    for (i = 0; i < added; i++) ps_remove_hook(c, handles[i]);
+    PS_FREE(k);
+    PS_FREE(handles);
+    return s;
+}
 
 #endif /* PATCHSCOPE_IMPLEMENTATION */

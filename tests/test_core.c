@@ -1,0 +1,531 @@
+/* Core tests: loading, the forward pass, hooks, KV cache, threads, errors.
+   The numbers come from tools/reference (PyTorch, float64) via tests/data/golden; the
+   models from build/gen_models. Run from the repository root (make test does). */
+#define PATCHSCOPE_IMPLEMENTATION
+#include "../patchscope.h"
+#include "testutil.h"
+
+/* --- a safetensors golden file, read with the header's own parser ------------------ */
+typedef struct golden {
+    ps__file file;
+    ps__st st;
+} golden;
+
+static int golden_open(golden *g, const char *name) {
+    char path[256];
+    ps_error e;
+    snprintf(path, sizeof path, "tests/data/golden/%s.safetensors", name);
+    if (ps__file_read(&g->file, path, 1, &e) || ps__st_parse(&g->st, g->file.data, g->file.size, &e)) {
+        printf("cannot read %s: %s\n", path, e.msg);
+        return 0;
+    }
+    return 1;
+}
+
+static void golden_close(golden *g) {
+    ps__st_free(&g->st);
+    ps__file_close(&g->file);
+}
+
+/* a float tensor (copied, caller frees); *n gets its element count */
+static float *golden_f32(const golden *g, const char *name, size_t *n) {
+    const ps__st_entry *e = ps__st_find(&g->st, name);
+    float *out;
+    if (!e || e->dtype != PS__ST_F32) {
+        printf("golden tensor %s missing\n", name);
+        exit(1);
+    }
+    *n = (e->end - e->begin) / 4;
+    out = (float *)malloc(*n * sizeof(float) + 1);
+    ps__st_to_f32(e, g->st.data + e->begin, out, *n);
+    return out;
+}
+
+/* an I32 tensor as ints (caller frees) */
+static int *golden_i32(const golden *g, const char *name, int *n) {
+    const ps__st_entry *e = ps__st_find(&g->st, name);
+    int *out, i;
+    if (!e || e->elem_size != 4 || e->dtype != PS__ST_OTHER) {
+        printf("golden tensor %s missing\n", name);
+        exit(1);
+    }
+    *n = (int)((e->end - e->begin) / 4);
+    out = (int *)malloc((size_t)*n * sizeof(int) + 1);
+    for (i = 0; i < *n; i++) {
+        const unsigned char *p = g->st.data + e->begin + 4 * (size_t)i;
+        out[i] = (int)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+    }
+    return out;
+}
+
+static const char *model_path(const char *name, char *buf, size_t cap) {
+    if (strcmp(name, "meta") == 0 || strcmp(name, "infer768") == 0)
+        snprintf(buf, cap, "build/models/%s.safetensors", name);
+    else
+        snprintf(buf, cap, "build/models/%s", name);
+    return buf;
+}
+
+static ps_model *load(const char *name, const ps_load_opts *opts) {
+    char path[256];
+    ps_model *m = NULL;
+    ps_error e;
+    if (ps_model_load(&m, model_path(name, path, sizeof path), opts, &e)) {
+        printf("load %s: %s\n", name, e.msg);
+        exit(1);
+    }
+    return m;
+}
+
+/* --- the forward pass against the oracle -------------------------------------------- */
+
+static const ps_point layer_points[] = {PS_RESID_PRE, PS_Q, PS_K, PS_V, PS_PATTERN, PS_Z, PS_ATTN_OUT,
+                                        PS_RESID_MID, PS_MLP_PRE, PS_MLP_POST, PS_MLP_OUT, PS_RESID_POST};
+#define N_LAYER_POINTS (int)(sizeof layer_points / sizeof layer_points[0])
+
+static void test_model_against_oracle(const char *name, int n_layer, int n_head, int n_embd, int n_vocab,
+                                      int n_ctx, int hooks) {
+    golden g;
+    ps_model *m;
+    ps_ctx *c;
+    int T, *ids, i, l, p;
+    size_t n;
+    float *want;
+    char what[128];
+    if (!golden_open(&g, name)) { CHECK(0); return; }
+    m = load(name, NULL);
+    {
+        const ps_config *cfg = ps_model_config(m);
+        snprintf(what, sizeof what, "%s config", name);
+        CHECK_MSG(cfg->n_layer == n_layer && cfg->n_head == n_head && cfg->n_embd == n_embd &&
+                      cfg->n_vocab == n_vocab && cfg->n_ctx == n_ctx,
+                  what);
+    }
+    CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK);
+    ids = golden_i32(&g, "ids", &T);
+
+    /* all-position logits, and every hook point of every layer in the same run */
+    {
+        ps_capture caps[2 + 12 * 16];
+        float *bufs[2 + 12 * 16];
+        int nc = 0;
+        if (hooks) {
+            caps[nc].point = PS_EMBED; caps[nc].layer = -1; nc++;
+            caps[nc].point = PS_LN_FINAL; caps[nc].layer = -1; nc++;
+            for (l = 0; l < n_layer; l++)
+                for (p = 0; p < N_LAYER_POINTS; p++) {
+                    caps[nc].point = layer_points[p];
+                    caps[nc].layer = l;
+                    nc++;
+                }
+        }
+        for (i = 0; i < nc; i++) {
+            bufs[i] = (float *)calloc((size_t)T * ps_point_width(m, caps[i].point, T), sizeof(float));
+            caps[i].out = bufs[i];
+        }
+        CHECK(ps_run_with_cache(c, ids, T, PS_ALL_LOGITS, caps, nc) == PS_OK);
+        CHECK(ps_logits_rows(c) == T);
+        want = golden_f32(&g, "logits", &n);
+        snprintf(what, sizeof what, "%s logits", name);
+        CHECK_CLOSE(ps_logits(c, 0), want, n, 1e-4, what);
+        free(want);
+        for (i = 0; i < nc; i++) {
+            if (caps[i].layer < 0) snprintf(what, sizeof what, "%s", ps_point_name(caps[i].point));
+            else snprintf(what, sizeof what, "%s.%d", ps_point_name(caps[i].point), caps[i].layer);
+            want = golden_f32(&g, what, &n);
+            CHECK(n == (size_t)T * ps_point_width(m, caps[i].point, T));
+            snprintf(what + strlen(what), sizeof what - strlen(what), " (%s)", name);
+            CHECK_CLOSE(bufs[i], want, n, 1e-4, what);
+            free(want);
+            free(bufs[i]);
+        }
+    }
+
+    /* token by token with the KV cache == the full pass */
+    {
+        ps_ctx *c2;
+        CHECK(ps_ctx_create(&c2, m, NULL, NULL) == PS_OK);
+        for (i = 0; i < T; i++) {
+            CHECK(ps_forward(c2, &ids[i], 1, 0) == PS_OK);
+            snprintf(what, sizeof what, "%s KV step %d", name, i);
+            CHECK_CLOSE(ps_logits(c2, 0), ps_logits(c, i), (size_t)n_vocab, 1e-5, what);
+        }
+        CHECK(ps_seq_len(c2, 0) == T);
+        ps_ctx_free(c2);
+    }
+
+    /* greedy generation */
+    {
+        int ng, *gen = golden_i32(&g, "gen.ids", &ng), out[16];
+        ps_ctx_reset(c);
+        CHECK(ps_generate(c, gen, 4, ng - 4, out) == PS_OK);
+        snprintf(what, sizeof what, "%s greedy ids", name);
+        CHECK_MSG(memcmp(out, gen + 4, (size_t)(ng - 4) * sizeof(int)) == 0, what);
+        free(gen);
+    }
+    free(ids);
+    ps_ctx_free(c);
+    ps_model_free(m);
+    golden_close(&g);
+}
+
+/* --- patching through a hook ---------------------------------------------------------- */
+
+typedef struct patch { int layer, pos; const float *vec; } patch;
+
+static int patch_hook(const ps_event *ev, void *user) {
+    const patch *p = (const patch *)user;
+    int r;
+    for (r = 0; r < ev->n_rows; r++)
+        if (ev->pos[r] == p->pos) memcpy(ev->data + (size_t)r * ev->width, p->vec, (size_t)ev->width * sizeof(float));
+    return 0;
+}
+
+static void test_patch(const char *name) {
+    golden g;
+    ps_model *m;
+    ps_ctx *c;
+    int T, *ids, n1, *layer, *pos, rows;
+    size_t n;
+    float *vec, *want;
+    patch p;
+    char what[64];
+    if (!golden_open(&g, name)) { CHECK(0); return; }
+    m = load(name, NULL);
+    CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK);
+    ids = golden_i32(&g, "ids", &T);
+    layer = golden_i32(&g, "patch.layer", &n1);
+    pos = golden_i32(&g, "patch.pos", &n1);
+    vec = golden_f32(&g, "patch.vec", &n);
+    want = golden_f32(&g, "patch.logits", &n);
+    rows = (int)(n / (size_t)ps_model_config(m)->n_vocab);
+    p.layer = *layer;
+    p.pos = *pos;
+    p.vec = vec;
+    CHECK(ps_add_hook(c, PS_RESID_POST, p.layer, patch_hook, &p, NULL) == PS_OK);
+    CHECK(ps_forward(c, ids, T, rows == T ? PS_ALL_LOGITS : 0) == PS_OK);
+    snprintf(what, sizeof what, "%s patched logits", name);
+    CHECK_CLOSE(ps_logits(c, 0), want, n, 1e-4, what);
+    free(ids); free(layer); free(pos); free(vec); free(want);
+    ps_ctx_free(c);
+    ps_model_free(m);
+    golden_close(&g);
+}
+
+/* A hook that reads each row and writes the same values back must change nothing. */
+static int rewrite_hook(const ps_event *ev, void *user) {
+    size_t i, n = (size_t)ev->n_rows * ev->width;
+    float *copy = (float *)malloc(n * sizeof(float) + 1);
+    (void)user;
+    memcpy(copy, ev->data, n * sizeof(float));
+    for (i = 0; i < n; i++) ev->data[i] = copy[i];
+    free(copy);
+    return 0;
+}
+
+static int count_hook(const ps_event *ev, void *user) {
+    (void)ev;
+    ++*(int *)user;
+    return 0;
+}
+
+static int stop_hook(const ps_event *ev, void *user) {
+    (void)user;
+    return ev->layer == 1 ? 7 : 0;
+}
+
+static void test_hooks(void) {
+    ps_model *m = load("tiny", NULL);
+    ps_ctx *a, *b;
+    int ids[] = {17, 83, 5, 42, 0, 95, 61, 29}, p, calls = 0, h, V = ps_model_config(m)->n_vocab;
+    CHECK(ps_ctx_create(&a, m, NULL, NULL) == PS_OK);
+    CHECK(ps_ctx_create(&b, m, NULL, NULL) == PS_OK);
+    for (p = 0; p < PS_POINT_COUNT; p++)
+        CHECK(ps_add_hook(b, (ps_point)p, PS_ALL_LAYERS, rewrite_hook, NULL, NULL) == PS_OK);
+    CHECK(ps_forward(a, ids, 8, PS_ALL_LOGITS) == PS_OK);
+    CHECK(ps_forward(b, ids, 8, PS_ALL_LOGITS) == PS_OK);
+    CHECK_MSG(memcmp(ps_logits(a, 0), ps_logits(b, 0), 8 * (size_t)V * sizeof(float)) == 0,
+              "identity hooks at every point change nothing, bitwise");
+
+    /* counts: one call per point per layer per pass */
+    ps_clear_hooks(b);
+    ps_ctx_reset(b);
+    CHECK(ps_add_hook(b, PS_RESID_POST, PS_ALL_LAYERS, count_hook, &calls, NULL) == PS_OK);
+    CHECK(ps_add_hook(b, PS_LOGITS, -1, count_hook, &calls, &h) == PS_OK);
+    CHECK(ps_forward(b, ids, 8, 0) == PS_OK);
+    CHECK(calls == 2 + 1);
+    CHECK(ps_remove_hook(b, h) == PS_OK);
+    CHECK(ps_remove_hook(b, h) == PS_ERR_ARG);
+    CHECK(ps_add_hook(b, PS_LOGITS, 0, count_hook, &calls, NULL) == PS_ERR_RANGE);
+    CHECK(ps_add_hook(b, PS_RESID_POST, 2, count_hook, &calls, NULL) == PS_ERR_RANGE);
+    CHECK_MSG(strstr(ps_ctx_error(b), "layer 2") != NULL, ps_ctx_error(b));
+
+    /* a hook can stop the pass; the context is left as it was */
+    ps_clear_hooks(b);
+    ps_ctx_reset(b);
+    CHECK(ps_forward(b, ids, 4, 0) == PS_OK);
+    CHECK(ps_add_hook(b, PS_MLP_OUT, PS_ALL_LAYERS, stop_hook, NULL, NULL) == PS_OK);
+    CHECK(ps_forward(b, ids + 4, 4, PS_ALL_LOGITS) == PS_ERR_HOOK);
+    CHECK_MSG(strstr(ps_ctx_error(b), "mlp_out") && strstr(ps_ctx_error(b), "returned 7"), ps_ctx_error(b));
+    CHECK(ps_seq_len(b, 0) == 4);
+    CHECK(ps_logits(b, 0) == NULL);
+    ps_clear_hooks(b);
+    CHECK(ps_forward(b, ids + 4, 4, PS_ALL_LOGITS) == PS_OK);
+    CHECK_MSG(memcmp(ps_logits(a, 4), ps_logits(b, 0), 4 * (size_t)V * sizeof(float)) == 0,
+              "a stopped pass leaves the cache intact");
+    ps_ctx_free(a);
+    ps_ctx_free(b);
+    ps_model_free(m);
+}
+
+/* --- sequences: batches, forks, truncation -------------------------------------------- */
+static void test_sequences(void) {
+    ps_model *m = load("tiny", NULL);
+    ps_ctx *a, *b;
+    int ids[] = {17, 83, 5, 42, 0, 95, 61, 29, 77, 8}, other[] = {9, 66, 9, 31, 66, 31};
+    int V = ps_model_config(m)->n_vocab, seqs[2] = {3, 1}, counts[2] = {6, 10}, both[16];
+    float ref_ids[10 * 96], ref_other[6 * 96];
+    CHECK(ps_ctx_create(&a, m, NULL, NULL) == PS_OK);
+    CHECK(ps_ctx_create(&b, m, NULL, NULL) == PS_OK);
+    CHECK(ps_forward(a, ids, 10, PS_ALL_LOGITS) == PS_OK);
+    memcpy(ref_ids, ps_logits(a, 0), sizeof ref_ids);
+    ps_ctx_reset(a);
+    CHECK(ps_forward(a, other, 6, PS_ALL_LOGITS) == PS_OK);
+    memcpy(ref_other, ps_logits(a, 0), sizeof ref_other);
+
+    /* two sequences of different lengths in one batch: no padding, no shifted positions */
+    {
+        ps_batch bt;
+        memcpy(both, other, sizeof other);
+        memcpy(both + 6, ids, sizeof ids);
+        bt.n_seq = 2; bt.seq = seqs; bt.n_tokens = counts; bt.tokens = both;
+        CHECK(ps_forward_batch(b, &bt, PS_ALL_LOGITS) == PS_OK);
+        CHECK(ps_logits_rows(b) == 16);
+        CHECK_MSG(memcmp(ps_logits(b, 0), ref_other, sizeof ref_other) == 0, "batch row = single run (seq 3)");
+        CHECK_MSG(memcmp(ps_logits(b, 6), ref_ids, sizeof ref_ids) == 0, "batch row = single run (seq 1)");
+        CHECK(ps_seq_len(b, 3) == 6 && ps_seq_len(b, 1) == 10 && ps_seq_len(b, 0) == 0);
+        seqs[1] = 3;
+        CHECK(ps_forward_batch(b, &bt, 0) == PS_ERR_ARG); /* a sequence twice */
+    }
+    /* forks share a prefix; continuing a fork equals the full run */
+    {
+        ps_ctx_reset(b);
+        CHECK(ps_forward(b, ids, 4, 0) == PS_OK);
+        CHECK(ps_seq_fork(b, 0, 5, 4) == PS_OK);
+        CHECK(ps_seq_fork(b, 5, 6, 3) == PS_OK);  /* a fork of a fork */
+        {
+            ps_batch bt;
+            int s2[2] = {5, 6}, n2[2] = {6, 7}, toks[13];
+            memcpy(toks, ids + 4, 6 * sizeof(int));
+            memcpy(toks + 6, ids + 3, 7 * sizeof(int));
+            bt.n_seq = 2; bt.seq = s2; bt.n_tokens = n2; bt.tokens = toks;
+            CHECK(ps_forward_batch(b, &bt, PS_ALL_LOGITS) == PS_OK);
+            CHECK_MSG(memcmp(ps_logits(b, 0), ref_ids + 4 * V, 6 * (size_t)V * sizeof(float)) == 0, "fork at 4 continues exactly");
+            CHECK_MSG(memcmp(ps_logits(b, 6), ref_ids + 3 * V, 7 * (size_t)V * sizeof(float)) == 0, "fork of a fork at 3 continues exactly");
+        }
+        /* truncating the root below the forks' prefix gives them their own copy */
+        CHECK(ps_seq_truncate(b, 0, 1) == PS_OK);
+        CHECK(ps_forward(b, other, 6, 0) == PS_OK); /* overwrites root positions 1..6 */
+        CHECK(ps_seq_truncate(b, 5, 9) == PS_OK);
+        CHECK(ps_forward_batch(b, &(ps_batch){1, (int[]){5}, (int[]){1}, ids + 9}, 0) == PS_OK);
+        CHECK_MSG(memcmp(ps_logits(b, 0), ref_ids + 9 * V, (size_t)V * sizeof(float)) == 0,
+                  "a fork survives its root being truncated and rewritten");
+        CHECK(ps_seq_fork(b, 5, 5, 2) == PS_ERR_ARG);
+        CHECK(ps_seq_fork(b, 5, 7, 11) == PS_ERR_RANGE);
+    }
+    ps_ctx_free(a);
+    ps_ctx_free(b);
+    ps_model_free(m);
+}
+
+/* --- threads: any count gives the same bits ----------------------------------------------- */
+static void test_threads(const char *name) {
+    ps_model *m = load(name, NULL);
+    int ids[] = {464, 3139, 286, 17, 83, 5, 42, 11, 60, 2}, counts[] = {1, 2, 3, 7}, i, V;
+    float *ref = NULL;
+    char what[64];
+    V = ps_model_config(m)->n_vocab;
+    for (i = 0; i < 10; i++) ids[i] %= V;
+    for (i = 0; i < 4; i++) {
+        ps_pool *pool;
+        ps_ctx *c;
+        CHECK(ps_pool_create(&pool, counts[i]) == PS_OK);
+        CHECK(ps_ctx_create(&c, m, pool, NULL) == PS_OK);
+        CHECK(ps_forward(c, ids, 10, PS_ALL_LOGITS) == PS_OK);
+        CHECK(ps_forward(c, ids, 1, 0) == PS_OK); /* a one-row step too */
+        if (!ref) {
+            ref = (float *)malloc((size_t)V * sizeof(float));
+            memcpy(ref, ps_logits(c, 0), (size_t)V * sizeof(float));
+        } else {
+            snprintf(what, sizeof what, "%s: %d threads == 1 thread, bitwise", name, counts[i]);
+            CHECK_MSG(memcmp(ref, ps_logits(c, 0), (size_t)V * sizeof(float)) == 0, what);
+        }
+        ps_ctx_free(c);
+        ps_pool_free(pool);
+    }
+    free(ref);
+    ps_model_free(m);
+}
+
+/* --- errors: each names the problem ------------------------------------------------------- */
+
+/* the tiny model's file with its header edited (old -> new, first occurrence) */
+static unsigned char *edited_model(const char *old, const char *repl, size_t *size) {
+    ps__file f;
+    ps_error e;
+    unsigned long long hlen = 0;
+    char *hdr, *at;
+    unsigned char *out;
+    size_t nh, data_len;
+    int i;
+    if (ps__file_read(&f, "build/models/tiny/model.safetensors", 0, &e)) exit(1);
+    for (i = 7; i >= 0; i--) hlen = hlen << 8 | f.data[i];
+    hdr = (char *)calloc((size_t)hlen + strlen(repl) + 1, 1);
+    memcpy(hdr, f.data + 8, (size_t)hlen);
+    at = strstr(hdr, old);
+    if (!at) { printf("edit target %s not found\n", old); exit(1); }
+    memmove(at + strlen(repl), at + strlen(old), strlen(at + strlen(old)) + 1);
+    memcpy(at, repl, strlen(repl));
+    nh = strlen(hdr);
+    data_len = f.size - 8 - (size_t)hlen;
+    out = (unsigned char *)malloc(8 + nh + data_len);
+    for (i = 0; i < 8; i++) out[i] = (unsigned char)((unsigned long long)nh >> (8 * i));
+    memcpy(out + 8, hdr, nh);
+    memcpy(out + 8 + nh, f.data + 8 + hlen, data_len);
+    *size = 8 + nh + data_len;
+    free(hdr);
+    ps__file_close(&f);
+    return out;
+}
+
+static void expect_load_error(const unsigned char *data, size_t size, const char *config, ps_status code,
+                              const char *needle, const char *what) {
+    ps_model *m = NULL;
+    ps_error e;
+    ps_status s;
+    if (!config) config = "{\"n_head\": 2}"; /* the tiny model's width is not a standard one */
+    s = ps_model_load_memory(&m, data, size, config, strlen(config), NULL, &e);
+    char msg[400];
+    snprintf(msg, sizeof msg, "%s: got %s \"%s\", want %s mentioning \"%s\"", what, ps_status_name(s), e.msg,
+             ps_status_name(code), needle);
+    CHECK_MSG(s == code && e.code == code && strstr(e.msg, needle) != NULL && m == NULL, msg);
+    ps_model_free(m);
+}
+
+static void test_errors(void) {
+    unsigned char *d;
+    size_t n;
+    ps_model *m;
+    ps_error e;
+    /* missing tensor, wrong shape, unknown dtype */
+    d = edited_model("\"h.1.mlp.c_fc.weight\"", "\"h.1.mlp.c_fc.weighX\"", &n);
+    expect_load_error(d, n, NULL, PS_ERR_MISSING, "h.1.mlp.c_fc.weight", "missing tensor");
+    free(d);
+    d = edited_model("\"shape\":[32,128]", "\"shape\":[128,32]", &n);
+    expect_load_error(d, n, NULL, PS_ERR_SHAPE, "c_fc.weight", "wrong shape");
+    free(d);
+    d = edited_model("\"dtype\":\"F32\"", "\"dtype\":\"Q4\"", &n);
+    expect_load_error(d, n, NULL, PS_ERR_SHAPE, "wte.weight has dtype Q4", "unknown dtype");
+    free(d);
+    d = edited_model("\"ln_f.bias\":{\"dtype\":\"F32\"", "\"ln_f.bias\":{\"dtype\":\"I32\"", &n);
+    expect_load_error(d, n, NULL, PS_ERR_SHAPE, "ln_f.bias", "integer dtype for a weight");
+    free(d);
+    /* bad JSON in the header and in config.json */
+    d = edited_model("\"shape\"", "\"shape\" 1", &n);
+    expect_load_error(d, n, NULL, PS_ERR_FORMAT, "expected ':'", "bad header JSON");
+    free(d);
+    d = edited_model("\"dtype\"", "\"dtype\"", &n);
+    expect_load_error(d, n, "{\"n_layer\": 2,, }", PS_ERR_FORMAT, "config.json", "bad config JSON");
+    expect_load_error(d, n, "{\"n_layer\": 3, \"n_head\": 2}", PS_ERR_MISSING, "h.2.ln_1.weight", "config with too many layers");
+    expect_load_error(d, n, "{\"n_layer\": 1, \"n_head\": 2}", PS_ERR_SHAPE, "n_layer is 1", "config with too few layers");
+    expect_load_error(d, n, "{\"n_embd\": 64}", PS_ERR_SHAPE, "n_embd 64", "config width mismatch");
+    expect_load_error(d, n, "{\"activation_function\": \"relu\"}", PS_ERR_CONFIG, "relu", "unsupported activation");
+    expect_load_error(d, n, "{\"n_head\": 5}", PS_ERR_CONFIG, "n_head 5", "heads that do not divide");
+    /* truncated file, header length past the end */
+    expect_load_error(d, n - 100, NULL, PS_ERR_FORMAT, "past the end", "truncated data");
+    expect_load_error(d, 5, NULL, PS_ERR_FORMAT, "too short", "truncated before the header");
+    d[5] = 0x40;
+    expect_load_error(d, n, NULL, PS_ERR_FORMAT, "header length", "header length past the end");
+    free(d);
+    d = edited_model("\"data_offsets\":[0,12288]", "\"data_offsets\":[4,12292]", &n);
+    expect_load_error(d, n, NULL, PS_ERR_FORMAT, "overlap", "overlapping tensors");
+    free(d);
+    /* files that are not there */
+    CHECK(ps_model_load(&m, "build/models/no-such-model", NULL, &e) == PS_ERR_IO);
+    CHECK_MSG(strstr(e.msg, "no model.safetensors in build/models/no-such-model") != NULL, e.msg);
+    CHECK(ps_model_load(&m, "build/models/none.safetensors", NULL, &e) == PS_ERR_IO);
+    /* prompts past the context, tokens outside the vocabulary */
+    {
+        ps_ctx *c;
+        int ids[40] = {0}, out[40];
+        m = load("tiny", NULL);
+        CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK);
+        CHECK(ps_forward(c, ids, 33, 0) == PS_ERR_RANGE);
+        CHECK_MSG(strstr(ps_ctx_error(c), "32 positions") != NULL, ps_ctx_error(c));
+        CHECK(ps_forward(c, ids, 32, 0) == PS_OK);
+        CHECK(ps_forward(c, ids, 1, 0) == PS_ERR_RANGE);
+        ps_ctx_reset(c);
+        CHECK(ps_generate(c, ids, 30, 4, out) == PS_ERR_RANGE);
+        CHECK(ps_generate(c, ids, 30, 3, out) == PS_OK);
+        ps_ctx_reset(c);
+        ids[2] = 96;
+        CHECK(ps_forward(c, ids, 3, 0) == PS_ERR_RANGE);
+        CHECK_MSG(strstr(ps_ctx_error(c), "token id 96") != NULL, ps_ctx_error(c));
+        CHECK(ps_forward(c, ids, 0, 0) == PS_ERR_ARG);
+        ps_ctx_free(c);
+        ps_model_free(m);
+    }
+}
+
+/* --- loading variants ---------------------------------------------------------------------- */
+static void test_loading(void) {
+    ps__file f;
+    ps_error e;
+    ps_model *a, *b;
+    ps_load_opts conv;
+    ps_ctx *ca, *cb;
+    int ids[] = {17, 83, 5, 42};
+    /* from memory, and F16 converted to F32 at load: same numbers as kept in half */
+    CHECK(ps__file_read(&f, "build/models/tiny/model.safetensors", 0, &e) == PS_OK);
+    CHECK(ps_model_load_memory(&a, f.data, f.size, NULL, 0, NULL, &e) == PS_ERR_CONFIG);
+    CHECK_MSG(strstr(e.msg, "width 32 is not a standard") != NULL, e.msg);
+    CHECK(ps_model_load_memory(&a, f.data, f.size, "{\"n_head\": 2}", 13, NULL, &e) == PS_OK);
+    CHECK(ps_model_config(a)->n_head == 2 && ps_model_config(a)->n_layer == 2);
+    ps_model_free(a);
+    memset(&conv, 0, sizeof conv);
+    conv.convert_f32 = 1;
+    a = load("tiny-f16", NULL);
+    b = load("tiny-f16", &conv);
+    CHECK(ps_model_dtype(a) == PS_F16 && ps_model_dtype(b) == PS_F32);
+    CHECK(ps_ctx_create(&ca, a, NULL, NULL) == PS_OK);
+    CHECK(ps_ctx_create(&cb, b, NULL, NULL) == PS_OK);
+    CHECK(ps_forward(ca, ids, 4, 0) == PS_OK);
+    CHECK(ps_forward(cb, ids, 4, 0) == PS_OK);
+    CHECK_MSG(memcmp(ps_logits(ca, 0), ps_logits(cb, 0), 96 * sizeof(float)) == 0, "F16 in place == F16 converted");
+    ps_ctx_free(ca);
+    ps_ctx_free(cb);
+    ps_model_free(a);
+    ps_model_free(b);
+    ps__file_close(&f);
+}
+
+int main(void) {
+    test_model_against_oracle("tiny", 2, 2, 32, 96, 32, 1);
+    test_model_against_oracle("tiny-f16", 2, 2, 32, 96, 32, 1);
+    test_model_against_oracle("tiny-bf16", 2, 2, 32, 96, 32, 1);
+    test_model_against_oracle("mid", 3, 4, 64, 50257, 64, 1);
+    test_model_against_oracle("prefix", 2, 3, 48, 200, 24, 1);
+    test_model_against_oracle("meta", 2, 4, 32, 96, 16, 1);
+    test_model_against_oracle("wide", 3, 4, 48, 96, 32, 1);
+    test_model_against_oracle("infer768", 1, 12, 768, 64, 8, 0);
+    test_patch("tiny");
+    test_patch("mid");
+    test_patch("prefix");
+    test_hooks();
+    test_sequences();
+    test_threads("tiny");
+    test_threads("mid");
+    test_errors();
+    test_loading();
+    return test_report("core");
+}

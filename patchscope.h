@@ -106,9 +106,15 @@ typedef struct ps_config {
 
 typedef enum ps_dtype { PS_F32, PS_F16, PS_BF16 } ps_dtype;
 
+typedef enum ps_weights {
+    PS_WEIGHTS_AS_STORED = 0, /* F32 used in place (mapped), F16/BF16 kept in half precision */
+    PS_WEIGHTS_F32,           /* convert half-precision matrices to F32 (2x their memory) */
+    PS_WEIGHTS_BF16           /* convert F32/F16 matrices to BF16 (half the memory of F32) */
+} ps_weights;
+
 typedef struct ps_load_opts {
-    int convert_f32;  /* 1: convert F16/BF16 matrices to F32 at load (2x memory, faster) */
-    int no_mmap;      /* 1: read the file into memory even where it could be mapped */
+    ps_weights weights; /* storage of the weight matrices; vectors are always F32 */
+    int no_mmap;        /* 1: read the file into memory even where it could be mapped */
 } ps_load_opts;
 
 typedef struct ps_model ps_model;
@@ -1039,6 +1045,14 @@ static float ps__f16_to_f32(uint16_t h) {
     return f;
 }
 
+/* round to nearest even; NaN stays NaN */
+static uint16_t ps__f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1)) >> 16);
+}
+
 static float ps__bf16_to_f32(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;
     float f;
@@ -1167,7 +1181,7 @@ static ps_status ps__bind_vec(ps_model *m, const ps__st *st, const char *prefix,
 
 /* Matrices stay as stored (mapped, no copy) unless asked to convert or misaligned. */
 static ps_status ps__bind_mat(ps_model *m, const ps__st *st, const char *prefix, const char *name,
-                              int rows, int cols, int to_f32, ps__mat *out, ps_error *err) {
+                              int rows, int cols, ps_weights want, ps__mat *out, ps_error *err) {
     const ps__st_entry *e = ps__tensor(st, prefix, name, err);
     const unsigned char *p;
     size_t n = (size_t)rows * (size_t)cols, i;
@@ -1178,7 +1192,17 @@ static ps_status ps__bind_mat(ps_model *m, const ps__st *st, const char *prefix,
     out->rows = rows;
     out->cols = cols;
     out->dtype = e->dtype == PS__ST_F32 ? PS_F32 : e->dtype == PS__ST_F16 ? PS_F16 : PS_BF16;
-    if (e->dtype == PS__ST_F32 || to_f32) {
+    if (want == PS_WEIGHTS_BF16 && e->dtype != PS__ST_BF16) {
+        uint16_t *buf = (uint16_t *)ps__own(m, n * sizeof(uint16_t));
+        float f;
+        if (!buf) return ps__fail(err, PS_ERR_NOMEM, "out of memory converting %s", e->name);
+        for (i = 0; i < n; i++) {
+            ps__st_to_f32(e, p + i * (size_t)(e->dtype == PS__ST_F32 ? 4 : 2), &f, 1);
+            buf[i] = ps__f32_to_bf16(f);
+        }
+        out->data = buf;
+        out->dtype = PS_BF16;
+    } else if (e->dtype == PS__ST_F32 || want == PS_WEIGHTS_F32) {
         float *buf;
         if (e->dtype == PS__ST_F32 && ps__little_endian() && ((uintptr_t)p & 3) == 0) {
             out->data = p;
@@ -1263,7 +1287,7 @@ static ps_status ps__resolve_config(ps_config *cfg, const ps__hparams *hp, const
     return PS_OK;
 }
 
-static ps_status ps__bind(ps_model *m, const ps__st *st, const char *prefix, int to_f32, ps_error *err) {
+static ps_status ps__bind(ps_model *m, const ps__st *st, const char *prefix, ps_weights to, ps_error *err) {
     static const char *parts[12] = {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
                                     "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
                                     "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"};
@@ -1271,7 +1295,7 @@ static ps_status ps__bind(ps_model *m, const ps__st *st, const char *prefix, int
     ps_status s;
     m->blocks = (ps__block *)ps__calloc((size_t)m->cfg.n_layer, sizeof *m->blocks);
     if (!m->blocks) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
-    if ((s = ps__bind_mat(m, st, prefix, "wte.weight", m->cfg.n_vocab, C, to_f32, &m->wte, err)) ||
+    if ((s = ps__bind_mat(m, st, prefix, "wte.weight", m->cfg.n_vocab, C, to, &m->wte, err)) ||
         (s = ps__bind_vec(m, st, prefix, "wpe.weight", m->cfg.n_ctx, C, &m->wpe, err)) ||
         (s = ps__bind_vec(m, st, prefix, "ln_f.weight", C, 0, &m->lnf_w, err)) ||
         (s = ps__bind_vec(m, st, prefix, "ln_f.bias", C, 0, &m->lnf_b, err)))
@@ -1282,15 +1306,15 @@ static ps_status ps__bind(ps_model *m, const ps__st *st, const char *prefix, int
         for (i = 0; i < 12; i++) snprintf(n[i], sizeof n[i], "h.%d.%s", l, parts[i]);
         if ((s = ps__bind_vec(m, st, prefix, n[0], C, 0, &b->ln1_w, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[1], C, 0, &b->ln1_b, err)) ||
-            (s = ps__bind_mat(m, st, prefix, n[2], C, 3 * C, to_f32, &b->attn_w, err)) ||
+            (s = ps__bind_mat(m, st, prefix, n[2], C, 3 * C, to, &b->attn_w, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[3], 3 * C, 0, &b->attn_b, err)) ||
-            (s = ps__bind_mat(m, st, prefix, n[4], C, C, to_f32, &b->proj_w, err)) ||
+            (s = ps__bind_mat(m, st, prefix, n[4], C, C, to, &b->proj_w, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[5], C, 0, &b->proj_b, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[6], C, 0, &b->ln2_w, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[7], C, 0, &b->ln2_b, err)) ||
-            (s = ps__bind_mat(m, st, prefix, n[8], C, 4 * C, to_f32, &b->fc_w, err)) ||
+            (s = ps__bind_mat(m, st, prefix, n[8], C, 4 * C, to, &b->fc_w, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[9], 4 * C, 0, &b->fc_b, err)) ||
-            (s = ps__bind_mat(m, st, prefix, n[10], 4 * C, C, to_f32, &b->fcproj_w, err)) ||
+            (s = ps__bind_mat(m, st, prefix, n[10], 4 * C, C, to, &b->fcproj_w, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[11], C, 0, &b->fcproj_b, err)))
             return s;
     }
@@ -1321,7 +1345,9 @@ static ps_status ps__model_init(ps_model *m, const unsigned char *data, size_t s
     if (*prefix && ps__st_find(&st, "wte.weight"))
         s = ps__fail(err, PS_ERR_FORMAT, "both wte.weight and transformer.wte.weight are present");
     else s = ps__resolve_config(&m->cfg, &hp, &st, prefix, err);
-    if (!s) s = ps__bind(m, &st, prefix, opts && opts->convert_f32, err);
+    if (!s && opts && (unsigned)opts->weights > PS_WEIGHTS_BF16)
+        s = ps__fail(err, PS_ERR_ARG, "unknown weights option %d", (int)opts->weights);
+    if (!s) s = ps__bind(m, &st, prefix, opts ? opts->weights : PS_WEIGHTS_AS_STORED, err);
     ps__st_free(&st);
     return s;
 }

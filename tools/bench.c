@@ -18,11 +18,6 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../patchscope.h"
-#ifdef PS_TOKENIZER_PARTS /* the tokenizer before it is merged into the header */
-#include "/work/parts/tokenizer_api.h"
-#include "/work/parts/tokenizer_impl.h"
-#include "/work/parts/unicode_tables.h"
-#endif
 #include <time.h>
 
 #define BENCH_TEXT_MIN (4u << 20) /* the texts are repeated up to at least 4 MiB */

@@ -22,7 +22,7 @@ $(B):
 
 $(B)/%: tools/%.c patchscope.h | $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
-$(B)/%: examples/%.c patchscope.h | $(B)
+$(B)/%: examples/%.c examples/example.h patchscope.h | $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 $(B)/test_%: tests/test_%.c tests/testutil.h tests/golden.h patchscope.h | $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)

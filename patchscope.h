@@ -263,6 +263,9 @@ PSDEF ps_status ps_decode(const ps_tokenizer *t, const int *ids, int n, char *ou
 PSDEF const char *ps_token_bytes(const ps_tokenizer *t, int id, size_t *len);  /* NULL when id is out of range; for streaming decode */
 PSDEF int ps_token_id(const ps_tokenizer *t, const char *bytes, size_t len);     /* -1 when no single token has these bytes */
 PSDEF int ps_find_last(const int *ids, int n, const int *pattern, int m);        /* start of the last occurrence of pattern in ids, -1 if none */
+/* a token as printable text for tables and figures: valid UTF-8 as is, control and
+   stray bytes escaped (\n, \xNN); "#id" when t is NULL or id is out of range */
+PSDEF void ps_token_label(const ps_tokenizer *t, int id, char *out, size_t cap);
 
 /* --- Patchscopes ----------------------------------------------------------------- */
 /* A source: one run of a prompt, keeping the value of one site (PS_RESID_POST = h_l,
@@ -280,6 +283,9 @@ typedef struct ps_source {
    (negative counts from the end; positions NULL keeps all). Free with ps_source_free. */
 PSDEF ps_status ps_source_run(ps_ctx *c, const int *ids, int n, ps_point site, const int *positions,
                               int n_positions, ps_source *out);
+/* position of the last token of the last occurrence of text's tokens in ids (" CEO" is
+   one token), or -1; text is tokenized on its own, so give it its leading space */
+PSDEF int ps_find_text(const ps_tokenizer *t, const int *ids, int n, const char *text);
 /* the kept state of layer at pos (negative counts from the end); NULL if not kept */
 PSDEF const float *ps_source_state(const ps_source *s, int layer, int pos);
 PSDEF void ps_source_free(ps_source *s);
@@ -342,6 +348,8 @@ typedef struct ps_grid_spec {
 
 typedef struct ps_grid {
     int n_src, n_tgt, n_vocab;
+    int src_first, tgt_first;    /* the layers of row 0 and column 0 */
+    int diagonal;                /* one column: cell i is (src_first + i, src_first + i) */
     int *top_id;                 /* [n_src][n_tgt] */
     float *top_prob;             /* [n_src][n_tgt] */
     float *probs;                /* [n_src][n_tgt][n_vocab] with keep_probs, else NULL */
@@ -350,6 +358,12 @@ typedef struct ps_grid {
 /* Uses sequences 0 .. (cells) of c, replacing them. Free with ps_grid_free. */
 PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out);
 PSDEF void ps_grid_free(ps_grid *g);
+
+/* The grid as CSV (source_layer,target_layer,top_id,top_token,top_prob) or as an SVG
+   heatmap (y = source layer, x = target layer, colour = top-1 probability, each cell
+   labelled with its token). t may be NULL (ids instead of tokens). */
+PSDEF ps_status ps_grid_save_csv(const ps_grid *g, const ps_tokenizer *t, const char *path);
+PSDEF ps_status ps_grid_save_svg(const ps_grid *g, const ps_tokenizer *t, const char *title, const char *path);
 
 /* Logit lens: probs[i] = softmax(wte . ln_f(h[i])) for n states of the context's model. */
 PSDEF ps_status ps_lens(ps_ctx *c, const float *h, int n, float *probs);
@@ -3372,6 +3386,9 @@ PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out) {
     n_src = spec->src_last - spec->src_first + 1;
     out->n_src = n_src;
     out->n_tgt = spec->diagonal ? 1 : spec->tgt_last - spec->tgt_first + 1;
+    out->src_first = spec->src_first;
+    out->tgt_first = spec->tgt_first;
+    out->diagonal = spec->diagonal;
     out->n_vocab = V;
     g.n_cells = n_src * out->n_tgt;
     g.width = ps_point_width(c->m, g.site, 0);
@@ -3423,6 +3440,158 @@ done:
     PS_FREE(entry);
     if (s) ps_grid_free(out);
     return s;
+}
+
+PSDEF int ps_find_text(const ps_tokenizer *t, const int *ids, int n, const char *text) {
+    int m = 0, *pat, at;
+    if (!t || !ids || !text || ps_encode(t, text, strlen(text), 0, NULL, 0, &m) != PS_ERR_RANGE || m < 1) return -1;
+    if (!(pat = (int *)ps__calloc((size_t)m, sizeof(int)))) return -1;
+    at = ps_encode(t, text, strlen(text), 0, pat, m, &m) == PS_OK ? ps_find_last(ids, n, pat, m) : -1;
+    PS_FREE(pat);
+    return at < 0 ? -1 : at + m - 1;
+}
+
+PSDEF void ps_token_label(const ps_tokenizer *t, int id, char *out, size_t cap) {
+    size_t len = 0, i = 0, o = 0;
+    const unsigned char *b = t ? (const unsigned char *)ps_token_bytes(t, id, &len) : NULL;
+    if (!b) {
+        snprintf(out, cap, "#%d", id);
+        return;
+    }
+    while (i < len && o + 5 < cap) {
+        unsigned cp;
+        size_t k = ps__utf8(b + i, len - i, &cp);
+        if (k && cp >= 0x20 && cp != 0x7F) {
+            memcpy(out + o, b + i, k);
+            o += k;
+            i += k;
+            continue;
+        }
+        if (b[i] == '\n') o += (size_t)snprintf(out + o, cap - o, "\\n");
+        else if (b[i] == '\t') o += (size_t)snprintf(out + o, cap - o, "\\t");
+        else o += (size_t)snprintf(out + o, cap - o, "\\x%02X", b[i]);
+        i++;
+    }
+    out[o] = 0;
+}
+
+static void ps__grid_layers(const ps_grid *g, int i, int j, int *ls, int *lt) {
+    *ls = g->src_first + i;
+    *lt = g->diagonal ? *ls : g->tgt_first + j;
+}
+
+PSDEF ps_status ps_grid_save_csv(const ps_grid *g, const ps_tokenizer *t, const char *path) {
+    FILE *f;
+    int i, j, ls, lt;
+    char label[256], *c;
+    if (!g || !g->top_id || !path) return PS_ERR_ARG;
+    if (!(f = fopen(path, "w"))) return PS_ERR_IO;
+    fprintf(f, "source_layer,target_layer,top_id,top_token,top_prob\n");
+    for (i = 0; i < g->n_src; i++)
+        for (j = 0; j < g->n_tgt; j++) {
+            ps_token_label(t, g->top_id[i * g->n_tgt + j], label, sizeof label);
+            ps__grid_layers(g, i, j, &ls, &lt);
+            fprintf(f, "%d,%d,%d,\"", ls, lt, g->top_id[i * g->n_tgt + j]);
+            for (c = label; *c; c++) fprintf(f, *c == '"' ? "\"\"" : "%c", *c);
+            fprintf(f, "\",%.6f\n", g->top_prob[i * g->n_tgt + j]);
+        }
+    return fclose(f) == 0 ? PS_OK : PS_ERR_IO;
+}
+
+/* text with XML's five specials escaped */
+static void ps__xml(FILE *f, const char *s) {
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+/* cut UTF-8 text to at most n characters (labels must fit their cells) */
+static void ps__clip_chars(char *s, int n) {
+    int chars = 0;
+    char *p;
+    for (p = s; *p; p++)
+        if ((*p & 0xC0) != 0x80 && chars++ == n) break;
+    *p = 0;
+}
+
+/* the seed figures' colour scale (teal, cream, rose) at x in [0, 1] */
+static void ps__colour(double x, int rgb[3]) {
+    static const int stops[7][3] = {{0, 147, 146},   {114, 170, 161}, {177, 199, 179}, {241, 234, 200},
+                                    {229, 185, 173}, {217, 137, 148}, {208, 88, 126}};
+    double at = (x < 0 ? 0 : x > 1 ? 1 : x) * 6;
+    int k = at >= 6 ? 5 : (int)at, c;
+    for (c = 0; c < 3; c++) rgb[c] = (int)(stops[k][c] + (at - k) * (stops[k + 1][c] - stops[k][c]) + 0.5);
+}
+
+PSDEF ps_status ps_grid_save_svg(const ps_grid *g, const ps_tokenizer *t, const char *title, const char *path) {
+    const int cw = g && g->n_tgt == 1 ? 240 : 64, ch = 22, left = 90, top = 50;
+    int i, j, ls, lt, rgb[3], W, H, n = g ? g->n_src * g->n_tgt : 0;
+    float lo = 1, hi = 0;
+    char label[256];
+    FILE *f;
+    if (!g || !g->top_id || !path) return PS_ERR_ARG;
+    if (!(f = fopen(path, "w"))) return PS_ERR_IO;
+    for (i = 0; i < n; i++) { /* the colours span the data, as in the seed figures */
+        if (g->top_prob[i] < lo) lo = g->top_prob[i];
+        if (g->top_prob[i] > hi) hi = g->top_prob[i];
+    }
+    if (hi <= lo) hi = lo + 1e-6f;
+    W = left + g->n_tgt * cw + 140;
+    if (title && W < left + 8 * (int)strlen(title) + 20) W = left + 8 * (int)strlen(title) + 20;
+    H = top + g->n_src * ch + 70;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    fprintf(f, "<text x=\"%d\" y=\"28\" font-size=\"15\">", left);
+    ps__xml(f, title ? title : "");
+    fprintf(f, "</text>\n");
+    for (i = 0; i < g->n_src; i++)
+        for (j = 0; j < g->n_tgt; j++) {
+            float p = g->top_prob[i * g->n_tgt + j];
+            int x = left + j * cw, y = top + i * ch;
+            ps__colour((p - lo) / (hi - lo), rgb);
+            ps__grid_layers(g, i, j, &ls, &lt);
+            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\"><title>source %d, "
+                       "target %d: p = %.4f</title></rect>\n", x, y, cw, ch, rgb[0], rgb[1], rgb[2], ls, lt, p);
+            ps_token_label(t, g->top_id[i * g->n_tgt + j], label, sizeof label);
+            ps__clip_chars(label, (cw - 6) / 7);
+            fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"%s\" xml:space=\"preserve\">", x + cw / 2,
+                    y + 15, rgb[0] + rgb[1] + rgb[2] < 420 ? "white" : "#333");
+            ps__xml(f, label);
+            fprintf(f, "</text>\n");
+        }
+    for (i = 0; i < g->n_src; i++) {
+        ps__grid_layers(g, i, 0, &ls, &lt);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%d</text>\n", left - 6, top + i * ch + 15, ls);
+    }
+    for (j = 0; j < g->n_tgt; j++) {
+        ps__grid_layers(g, 0, j, &ls, &lt);
+        snprintf(label, sizeof label, "%d", lt);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", left + j * cw + cw / 2,
+                top + g->n_src * ch + 16, g->diagonal ? "same as the source" : label);
+    }
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">Target layer</text>\n", left + g->n_tgt * cw / 2,
+            top + g->n_src * ch + 42);
+    fprintf(f, "<text transform=\"translate(24,%d) rotate(-90)\" text-anchor=\"middle\">Source layer</text>\n",
+            top + g->n_src * ch / 2);
+    /* the colour bar: 50 steps from hi (top) to lo */
+    fprintf(f, "<text x=\"%d\" y=\"%d\">Token probability</text>\n", left + g->n_tgt * cw + 20, top - 8);
+    for (i = 0; i < 50; i++) {
+        ps__colour(1 - i / 49.0, rgb);
+        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"22\" height=\"%d\" fill=\"rgb(%d,%d,%d)\"/>\n",
+                left + g->n_tgt * cw + 20, top + i * (g->n_src * ch) / 50, (g->n_src * ch) / 50 + 1, rgb[0], rgb[1], rgb[2]);
+    }
+    for (i = 0; i <= 4; i++)
+        fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", left + g->n_tgt * cw + 48,
+                top + i * (g->n_src * ch) / 4 + 4, hi - i * (hi - lo) / 4);
+    fprintf(f, "</svg>\n");
+    return fclose(f) == 0 ? PS_OK : PS_ERR_IO;
 }
 
 PSDEF ps_status ps_lens(ps_ctx *c, const float *h, int n, float *probs) {

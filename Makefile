@@ -14,7 +14,7 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
 TESTS    := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c)) $(B)/test_core_nothreads $(B)/test_cpp
 MODELS   := $(B)/models/.stamp
 
-.PHONY: all test bench goldens clean
+.PHONY: all test test-real demo bench goldens clean
 all: $(TOOLS) $(EXAMPLES) $(TESTS)
 
 $(B):
@@ -40,6 +40,18 @@ $(MODELS): $(B)/gen_models
 
 test: all $(MODELS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+
+# the seed's three experiments on the real checkpoints (skips without weights/gpt2*)
+test-real: $(B)/test_real
+	$(B)/test_real
+
+# the examples on gpt2 (fetched first where the network allows), else on weights/tiny
+demo: $(B)/ceo_demo $(B)/word2vec_stages $(B)/ovector
+	@[ -f weights/gpt2/model.safetensors ] || weights/download.sh gpt2 || \
+	    echo "could not download gpt2: the demo runs on the tiny model in weights/tiny"
+	$(B)/ceo_demo --progress
+	$(B)/word2vec_stages
+	$(B)/ovector
 
 # speed, measured (never asserted by tests); tiktoken side by side when node has it
 bench: $(B)/bench

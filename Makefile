@@ -12,10 +12,11 @@ B       := build
 TOOLS    := $(B)/patchscope $(B)/gen_models
 EXAMPLES := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
 TESTS    := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c)) $(B)/test_core_nothreads $(B)/test_cpp
+README_EXAMPLE := $(B)/readme_example
 MODELS   := $(B)/models/.stamp
 
 .PHONY: all test test-real demo bench goldens clean
-all: $(TOOLS) $(EXAMPLES) $(TESTS)
+all: $(TOOLS) $(EXAMPLES) $(TESTS) $(README_EXAMPLE)
 
 $(B):
 	mkdir -p $(B)
@@ -33,6 +34,11 @@ $(B)/test_core_nothreads: tests/test_core.c tests/testutil.h tests/golden.h patc
 $(B)/test_cpp: tests/cpp_build.cpp patchscope.h | $(B)
 	$(CXX) -std=c++11 -O1 -Wall -Wextra -Wpedantic $< -o $@ $(LDLIBS)
 
+# the README's first C block, compiled as it stands
+$(README_EXAMPLE): README.md patchscope.h | $(B)
+	awk '/^```c$$/ { n++; on = n == 1; next } /^```$$/ { on = 0 } on' README.md > $@.c
+	$(CC) $(CFLAGS) -I. $@.c -o $@ $(LDLIBS)
+
 # tiny random checkpoints in the Hugging Face layout, regenerated bit for bit
 $(MODELS): $(B)/gen_models
 	$(B)/gen_models $(B)/models
@@ -40,6 +46,7 @@ $(MODELS): $(B)/gen_models
 
 test: all $(MODELS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+	@echo "== README example (on the random full-vocabulary test model)"; $(README_EXAMPLE) $(B)/models/mid
 
 # the seed's three experiments on the real checkpoints (skips without weights/gpt2*)
 test-real: $(B)/test_real

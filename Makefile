@@ -12,10 +12,11 @@ B       := build
 TOOLS    := $(B)/patchscope $(B)/gen_models
 EXAMPLES := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
 TESTS    := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c)) $(B)/test_core_nothreads $(B)/test_cpp
+README_EXAMPLE := $(B)/readme_example
 MODELS   := $(B)/models/.stamp
 
-.PHONY: all test goldens clean fuzz fuzz-seeds valgrind
-all: $(TOOLS) $(EXAMPLES) $(TESTS)
+.PHONY: all test test-real demo bench goldens clean fuzz valgrind
+all: $(TOOLS) $(EXAMPLES) $(TESTS) $(README_EXAMPLE)
 
 $(B):
 	mkdir -p $(B)
@@ -25,7 +26,7 @@ $(B)/%: tools/%.c patchscope.h | $(B)
 # gen_models shares no code with the header: editing the header leaves the models alone
 $(B)/gen_models: tools/gen_models.c | $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
-$(B)/%: examples/%.c patchscope.h | $(B)
+$(B)/%: examples/%.c examples/example.h patchscope.h | $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 $(B)/test_%: tests/test_%.c tests/testutil.h tests/golden.h patchscope.h | $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
@@ -35,6 +36,11 @@ $(B)/test_core_nothreads: tests/test_core.c tests/testutil.h tests/golden.h patc
 	$(CC) $(CFLAGS) -DPS_NO_THREADS $< -o $@ -lm
 $(B)/test_cpp: tests/cpp_build.cpp patchscope.h | $(B)
 	$(CXX) -std=c++11 -O1 -Wall -Wextra -Wpedantic $< -o $@ $(LDLIBS)
+
+# the README's first C block, compiled as it stands
+$(README_EXAMPLE): README.md patchscope.h | $(B)
+	awk '/^```c$$/ { n++; on = n == 1; next } /^```$$/ { on = 0 } on' README.md > $@.c
+	$(CC) $(CFLAGS) -I. $@.c -o $@ $(LDLIBS)
 
 # tiny random checkpoints in the Hugging Face layout, regenerated bit for bit
 $(MODELS): $(B)/gen_models
@@ -63,8 +69,26 @@ $(B)/tsan/test_concurrency: tests/test_concurrency.c tests/testutil.h patchscope
 
 test: all $(SAN_TESTS) $(B)/tsan/test_concurrency $(MODELS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+	@echo "== README example (on the random full-vocabulary test model)"; $(README_EXAMPLE) $(B)/models/mid
 	@set -e; for t in $(SAN_TESTS); do echo "== $$t"; $(SAN_ENV) $$t; done
 	@echo "== $(B)/tsan/test_concurrency"; TSAN_OPTIONS=halt_on_error=1 $(B)/tsan/test_concurrency $(B)/models/tiny
+
+# the seed's three experiments on the real checkpoints (skips without weights/gpt2*)
+test-real: $(B)/test_real
+	$(B)/test_real
+
+# the examples on gpt2 (fetched first where the network allows), else on weights/tiny
+demo: $(B)/ceo_demo $(B)/word2vec_stages $(B)/ovector
+	@[ -f weights/gpt2/model.safetensors ] || weights/download.sh gpt2 || \
+	    echo "could not download gpt2: the demo runs on the tiny model in weights/tiny"
+	$(B)/ceo_demo --progress
+	$(B)/word2vec_stages
+	$(B)/ovector
+
+# speed, measured (never asserted by tests); tiktoken side by side when node has it
+bench: $(B)/bench
+	$(B)/bench
+	-@node -e 'require("tiktoken")' 2>/dev/null && node tools/bench_tiktoken.js || echo "tiktoken (node) not installed: skipped"
 
 # needs torch (Debian's python3-torch); the results are committed
 goldens: $(MODELS)

@@ -15,7 +15,7 @@ TESTS    := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c)) $(B)/test_co
 README_EXAMPLE := $(B)/readme_example
 MODELS   := $(B)/models/.stamp
 
-.PHONY: all test test-real demo bench goldens clean fuzz valgrind
+.PHONY: all test test-real demo bench goldens clean fuzz fuzz-seeds valgrind
 all: $(TOOLS) $(EXAMPLES) $(TESTS) $(README_EXAMPLE)
 
 $(B):
@@ -51,14 +51,12 @@ $(MODELS): $(B)/gen_models
 # (gcc or clang); any report fails the run
 SAN      ?= -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all
 SAN_ENV  := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-SAN_TESTS := $(patsubst $(B)/%,$(B)/san/%,$(TESTS))
+SAN_TESTS := $(patsubst $(B)/%,$(B)/san/%,$(filter-out $(B)/test_core_nothreads,$(TESTS)))
 
 $(B)/san:
 	mkdir -p $(B)/san
 $(B)/san/test_%: tests/test_%.c tests/testutil.h tests/golden.h patchscope.h | $(B)/san
 	$(CC) $(CFLAGS) -O1 $(SAN) $< -o $@ $(LDLIBS)
-$(B)/san/test_core_nothreads: tests/test_core.c tests/testutil.h tests/golden.h patchscope.h | $(B)/san
-	$(CC) $(CFLAGS) -O1 $(SAN) -DPS_NO_THREADS $< -o $@ -lm
 $(B)/san/test_cpp: tests/cpp_build.cpp patchscope.h | $(B)/san
 	$(CXX) -std=c++11 -O1 -g -Wall -Wextra -Wpedantic $(SAN) $< -o $@ $(LDLIBS)
 
@@ -94,14 +92,16 @@ bench: $(B)/bench
 goldens: $(MODELS)
 	$(PYTHON) tools/reference/make_goldens.py $(B)/models tests/data/golden
 
-# one forward pass under valgrind's memcheck: no errors, no leaks. Built without
-# -march=native, since valgrind does not decode every vector instruction.
-$(B)/valgrind/patchscope: tools/patchscope.c patchscope.h
+# the CLI tokenizing a prompt and running it (with a hook at every layer) under
+# valgrind's memcheck: no errors, no leaks. Built without -march=native, since valgrind
+# does not decode every vector instruction.
+$(B)/valgrind/patchscope: tools/patchscope.c examples/example.h patchscope.h
 	mkdir -p $(B)/valgrind
 	$(CC) -std=c99 -O1 -g -Wall -Wextra -Wpedantic $< -o $@ $(LDLIBS)
 valgrind: $(B)/valgrind/patchscope $(MODELS)
 	valgrind --error-exitcode=1 --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all \
-	    $(B)/valgrind/patchscope run --model $(B)/models/tiny --ids 17,83,5,42 --threads 2 --dump pattern
+	    $(B)/valgrind/patchscope run --model $(B)/models/mid --prompt "The capital of Poland is" \
+	    --threads 2 --dump pattern
 
 # libFuzzer harnesses (clang): each runs FUZZ_SECONDS on its corpus in tests/fuzz/corpus-NAME
 # (kept between runs, not committed), seeded from tests/fuzz/seeds/NAME. Findings land in
@@ -114,6 +114,10 @@ FUZZERS      := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 $(B)/fuzz/%: tests/fuzz/%.c patchscope.h
 	mkdir -p $(B)/fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) $< -o $@ $(LDLIBS)
+
+# the committed seeds, from the micro models (regress-* files are findings: kept)
+fuzz-seeds: $(MODELS)
+	tests/fuzz/make_seeds.sh
 
 fuzz: $(addprefix $(B)/fuzz/,$(FUZZERS)) $(MODELS)
 	@set -e; for f in $(FUZZERS); do \

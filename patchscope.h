@@ -51,9 +51,29 @@
      you pass in; a context keeps the message of its last failure (ps_ctx_error). The
      library never prints, exits or aborts on bad input.
 
+   LIMITS
+     Files may come from anywhere: what a file says is checked against the file's size
+     before anything is read or allocated from it, and a malformed file is an error,
+     never a crash. Bounds (PS__MAX_* and friends; every GPT-2 is far inside them):
+       safetensors header   100 MiB, 8 dims a tensor, every byte range inside the data
+       JSON                 nesting 64 deep; config.json numbers below 1e9
+       model                512 layers, 1024 heads, n_embd 65536, n_ctx 2^20 positions,
+                            n_vocab 2^24 tokens
+       context, pool        65536 sequences; 256 threads
+       tokenizer files      tokens and merge lines under 1 KiB
+     Token ids outside the vocabulary and prompts past n_ctx are PS_ERR_RANGE. Loading
+     maps the weights without reading them: ps_model_check scans them for NaN and
+     infinities. A mapped file must not shrink while its model lives (the system would
+     raise SIGBUS): load with no_mmap when files may change underneath.
+
    THREAD SAFETY
-     ps_model and ps_tokenizer are read-only after loading: share them freely. A ps_ctx
-     belongs to one thread at a time. A ps_pool may be shared; its jobs run one at a time.
+     ps_model and ps_tokenizer are read-only after loading: any number of threads may
+     use one at once (forward passes, ps_model_check, ps_encode, ps_decode). A ps_ctx
+     (KV cache, hooks, logits, error message) belongs to one thread at a time: give each
+     thread its own; hooks run on the thread that called the pass. A ps_pool may be
+     shared by contexts in different threads; its jobs run one at a time. ps_source and
+     ps_grid are plain data. Results never depend on the thread count or on what other
+     threads do: every output element is computed by one task in a fixed order.
 
    CONTENTS (implementation, in the order data flows)
      1. Platform        allocation, errors, files and mapping, thread pool
@@ -3203,6 +3223,9 @@ PSDEF ps_status ps_source_run(ps_ctx *c, const int *ids, int n, ps_point site, c
     if (n < 1 || !ids) return ps__ctx_fail(c, PS_ERR_ARG, "empty source prompt");
     if (!positions) n_positions = n;
     if (n_positions < 1) return ps__ctx_fail(c, PS_ERR_ARG, "no source positions to keep");
+    if (n > c->m->cfg.n_ctx || n_positions > c->m->cfg.n_ctx) /* refused before allocating for them */
+        return ps__ctx_fail(c, PS_ERR_RANGE, "a source of %d tokens keeping %d positions is past the model's %d positions",
+                            n, n_positions, c->m->cfg.n_ctx);
     out->site = site;
     out->n_layer = c->m->cfg.n_layer;
     out->width = ps_point_width(c->m, site, 0);
@@ -3449,6 +3472,9 @@ PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out) {
     if (spec->diagonal && (spec->tgt_first != spec->src_first || spec->tgt_last != spec->src_last))
         return ps__ctx_fail(c, PS_ERR_ARG, "a diagonal needs the same source and target layers");
     if (!spec->target || spec->n_target < 1) return ps__ctx_fail(c, PS_ERR_ARG, "empty target prompt");
+    if (spec->n_target > c->m->cfg.n_ctx) /* refused before allocating for it */
+        return ps__ctx_fail(c, PS_ERR_RANGE, "a target prompt of %d tokens is past the model's %d positions",
+                            spec->n_target, c->m->cfg.n_ctx);
     if ((s = ps__resolve_pos(c, spec->tgt_pos, spec->n_target, "target", &g.p))) return s;
     if (!ps_source_state(spec->src, spec->src_first, spec->src_pos))
         return ps__ctx_fail(c, PS_ERR_RANGE, "source position %d was not kept by ps_source_run", spec->src_pos);

@@ -1,7 +1,7 @@
-/* One loaded model shared by contexts in several threads at once, each context with its
-   own KV cache, hooks and pool (or none, or one pool shared by two contexts), must give
-   bitwise what the same work gives run alone on one thread. make test also runs this
-   under ThreadSanitizer. */
+/* One loaded model and one tokenizer shared by contexts in several threads at once, each
+   context with its own KV cache, hooks and pool (or none, or one pool shared by two
+   contexts), must give bitwise what the same work gives run alone on one thread. make
+   test also runs this under ThreadSanitizer. */
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../patchscope.h"
 #include "testutil.h"
@@ -12,7 +12,10 @@
 #define NEW 4  /* generated tokens */
 
 /* everything one workload produces */
+static ps_tokenizer *tok; /* shared too */
+
 typedef struct result {
+    int tokens[64], n_tokens;
     float *logits;   /* [T][V] */
     int gen[NEW], patched_gen[NEW];
     float *probs;    /* patched distribution [V] */
@@ -42,15 +45,18 @@ static void result_free(result *r) {
 
 static int same(const result *a, const result *b, const ps_model *m) {
     int V = ps_model_config(m)->n_vocab, L = ps_model_config(m)->n_layer;
-    return memcmp(a->logits, b->logits, (size_t)T * V * sizeof(float)) == 0 &&
+    return a->n_tokens == b->n_tokens && memcmp(a->tokens, b->tokens, sizeof a->tokens) == 0 &&
+           memcmp(a->logits, b->logits, (size_t)T * V * sizeof(float)) == 0 &&
            memcmp(a->gen, b->gen, sizeof a->gen) == 0 && memcmp(a->patched_gen, b->patched_gen, sizeof a->gen) == 0 &&
            memcmp(a->probs, b->probs, (size_t)V * sizeof(float)) == 0 &&
            memcmp(a->grid, b->grid, (size_t)L * L * V * sizeof(float)) == 0;
 }
 
-/* a forward pass with a patching hook, generation, a source, a patch and a grid; the
-   variant changes the prompts and the hook, so threads do different work */
+/* encoding, a forward pass with a patching hook, generation, a source, a patch and a
+   grid; the variant changes the text, prompts and hook, so threads do different work */
 static int workload(ps_ctx *c, int variant, result *r) {
+    static const char *texts[] = {"The capital of Poland is Warsaw.", "Ceci n'est pas une pipe, 2024!",
+                                  "  indented\n\tcode(x) { return x * 42; }", "Zażółć gęślą jaźń; 日本語 🎉"};
     const ps_model *m = ps_ctx_model(c);
     int V = ps_model_config(m)->n_vocab, L = ps_model_config(m)->n_layer, ids[T], i, ok = 1;
     float *vec = (float *)malloc((size_t)ps_model_config(m)->n_embd * sizeof(float));
@@ -59,6 +65,7 @@ static int workload(ps_ctx *c, int variant, result *r) {
     ps_patch p;
     ps_grid grid;
     ps_grid_spec spec;
+    ok &= ps_encode(tok, texts[variant % 4], strlen(texts[variant % 4]), 0, r->tokens, 64, &r->n_tokens) == PS_OK;
     for (i = 0; i < T; i++) ids[i] = (17 * (i + 1) + 31 * variant) % V;
     ok &= ps_model_embedding(m, (5 + variant) % V, vec) == PS_OK;
     ow.pos = 2 + variant % 3;
@@ -159,12 +166,18 @@ static void test_shared_model(const char *path, int rounds) {
 
 /* arguments: the models to use (make test runs the ThreadSanitizer build on tiny only) */
 int main(int argc, char **argv) {
+    ps_error e;
     int i;
+    if (ps_tokenizer_load(&tok, "weights", &e)) {
+        printf("cannot load the tokenizer: %s\n", e.msg);
+        return 1;
+    }
     if (argc > 1)
-        for (i = 1; i < argc; i++) test_shared_model(argv[i], 3);
+        for (i = 1; i < argc; i++) test_shared_model(argv[i], 2);
     else {
-        test_shared_model("build/models/tiny", 3);
+        test_shared_model("build/models/tiny", 2);
         test_shared_model("build/models/mid", 1);
     }
+    ps_tokenizer_free(tok);
     return test_report("concurrency");
 }

@@ -358,6 +358,30 @@ static void test_errors(void) {
     CHECK(ps_forward(c, ids, 3, 0) == PS_ERR_RANGE);
     CHECK_MSG(strstr(ps_ctx_error(c), "token id -1") != NULL, ps_ctx_error(c));
     CHECK(ps_forward(c, ids, 0, 0) == PS_ERR_ARG);
+    /* sources, patches and grids refuse long prompts before allocating for them */
+    {
+        ps_source src;
+        ps_patch p;
+        ps_grid grid;
+        ps_grid_spec spec;
+        float probs[96];
+        int pos = 0;
+        ids[2] = 5;
+        CHECK(ps_source_run(c, ids, 33, PS_RESID_POST, NULL, 0, &src) == PS_ERR_RANGE && !src.h);
+        CHECK_MSG(strstr(ps_ctx_error(c), "source of 33 tokens keeping 33 positions is past the model's 32") != NULL, ps_ctx_error(c));
+        CHECK(ps_source_run(c, ids, 32, PS_RESID_POST, &pos, 1, &src) == PS_OK);
+        memset(&p, 0, sizeof p);
+        p.vec = ps_source_state(&src, 1, 0);
+        CHECK(ps_inspect(c, &p, ids, 33, probs, 0, NULL) == PS_ERR_RANGE);
+        memset(&spec, 0, sizeof spec);
+        spec.src = &src;
+        spec.src_last = spec.tgt_last = 1;
+        spec.target = ids;
+        spec.n_target = 33;
+        CHECK(ps_grid_run(c, &spec, &grid) == PS_ERR_RANGE && !grid.top_id);
+        CHECK_MSG(strstr(ps_ctx_error(c), "target prompt of 33 tokens is past the model's 32") != NULL, ps_ctx_error(c));
+        ps_source_free(&src);
+    }
     ps_ctx_free(c);
     ps_model_free(m);
 }

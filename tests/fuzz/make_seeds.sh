@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 M=build/models
 S=tests/fuzz/seeds
 # (files named regress-* are fuzz findings, kept as seeds: leave them)
-mkdir -p "$S/json" "$S/safetensors" "$S/forward"
+mkdir -p "$S/json" "$S/safetensors" "$S/forward" "$S/vocab" "$S/encode"
 
 hex() { printf "$(echo "$1" | tr -d ' \n' | sed 's/\(..\)/\\x\1/g')"; }
 header() { # the JSON header of a .safetensors file
@@ -52,4 +52,32 @@ hex '01  0505020300 0000  050c000100 0301  0501010400 0000
      0a01080200 07 0f10 1153052a005f3d1d
      0c010f0001000 10c 01 1c 06 0708090a0b0c
      0b0000 40 07010c 02 0502 0102030405' >$S/forward/edits
+# vocab: vocab.json, a NUL, merges.txt: a micro tokenizer (256 bytes, 5 merges,
+# <|endoftext|>) in GPT-2's byte alphabet, with raw UTF-8 and with \u escapes
+for ascii in 0 1; do
+    /usr/bin/python3 - "$ascii" >$S/vocab/micro-$ascii <<'PY'
+import json, sys
+bs = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+cs = bs[:]
+for b in range(256):
+    if b not in bs:
+        bs.append(b)
+        cs.append(256 + len(cs) - 188)
+vocab = {chr(c): i for i, c in enumerate(cs)}
+merges = [("\u0120", "t"), ("h", "e"), ("\u0120t", "he"), ("i", "n"), ("\u0120", "a")]
+for a, b in merges:
+    vocab[a + b] = len(vocab)
+vocab["<|endoftext|>"] = len(vocab)
+sys.stdout.write(json.dumps(vocab, ensure_ascii=sys.argv[1] == "1") + "\0")
+sys.stdout.write("#version: 0.2\n" + "".join(a + " " + b + "\n" for a, b in merges))
+PY
+done
+
+# encode: a flags byte (bit 0 special tokens, the rest a cap to try), then the text
+{ hex 00; printf "Hello world! It's 2024, isn't it?"; } >$S/encode/ascii
+{ hex 07; printf '  leading\n\n\ttabs   and spaces  \r\n'; } >$S/encode/spaces
+{ hex 01; printf '<|endoftext|>The end<|endoftext|>'; } >$S/encode/special
+{ hex 00; printf 'Zażółć gęślą jaźń, 日本語のテキスト 🎉👍🏽 ١٢٣'; } >$S/encode/unicode
+{ hex 04; printf 'bad \xff\xfe\xc3( \xed\xa0\x80 \xf4\x90\x80\x80 cut \xe6\x97'; } >$S/encode/invalid-utf8
+{ hex 00; printf '1234567890 3.14159 +-*/ ...!!! ???'; } >$S/encode/digits
 ls -l $S/*

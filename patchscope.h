@@ -3549,6 +3549,7 @@ PSDEF int ps_find_text(const ps_tokenizer *t, const int *ids, int n, const char 
 PSDEF void ps_token_label(const ps_tokenizer *t, int id, char *out, size_t cap) {
     size_t len = 0, i = 0, o = 0;
     const unsigned char *b = t ? (const unsigned char *)ps_token_bytes(t, id, &len) : NULL;
+    if (!cap) return; /* no room even for the NUL */
     if (!b) {
         snprintf(out, cap, "#%d", id);
         return;

@@ -35,6 +35,31 @@ static void regress_grid_without_source(ps_ctx *c) {
     CHECK(ps_grid_run(c, NULL, &grid) == PS_ERR_ARG && grid.top_id == NULL);
 }
 
+/* ps_token_label(t, id, out, 0) wrote its NUL to out[0], a byte past a zero-size buffer */
+static void regress_token_label_zero_cap(void) {
+    ps_tokenizer *t;
+    ps_error e;
+    char buf[8];
+    int cap;
+    if (ps_tokenizer_load(&t, "weights", &e)) {
+        printf("cannot load the tokenizer: %s\n", e.msg);
+        CHECK(0);
+        return;
+    }
+    for (cap = 0; cap < 8; cap++) {
+        memset(buf, 'Z', sizeof buf);
+        ps_token_label(t, 464, buf, (size_t)cap); /* "The" */
+        CHECK_MSG(buf[cap] == 'Z' && (cap == 0 || strlen(buf) < (size_t)cap), "a label stays inside its buffer");
+        memset(buf, 'Z', sizeof buf);
+        ps_token_label(t, 1 << 30, buf, (size_t)cap); /* "#1073741824", cut */
+        CHECK_MSG(buf[cap] == 'Z' && (cap == 0 || strlen(buf) < (size_t)cap), "an unknown id's label too");
+    }
+    memset(buf, 0, sizeof buf);
+    ps_token_label(t, 464, buf, sizeof buf);
+    CHECK(strcmp(buf, "The") == 0);
+    ps_tokenizer_free(t);
+}
+
 int main(void) {
     ps_model *m;
     ps_ctx *c;
@@ -45,6 +70,7 @@ int main(void) {
     }
     regress_truncate_negative_sequence(c);
     regress_grid_without_source(c);
+    regress_token_label_zero_cap();
     ps_ctx_free(c);
     ps_model_free(m);
     return test_report("regress");

@@ -4,7 +4,7 @@
    size protocol), then the text. Checked: the size protocol (cap 0 counts, a short cap
    writes no more than cap ids and says PS_ERR_RANGE, the exact cap succeeds), every id
    in the vocabulary, decode(encode(x)) == x byte for byte, and the same for the text cut
-   into two halves encoded apart. Run from the repository root. */
+   into two halves encoded apart; token labels fit any buffer. Run from the repository root. */
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../../patchscope.h"
 
@@ -73,8 +73,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (i = 0; i < n && i < 4; i++) {
         size_t k;
         REQUIRE(ps_token_bytes(tok, ids[i], &k) && k > 0 && ps_token_id(tok, ps_token_bytes(tok, ids[i], &k), k) == ids[i]);
+        size_t cap = (size_t)(data[0] + i) % 12; /* labels in buffers of every small size */
+        char *small = (char *)malloc(cap + 1);
         ps_token_label(tok, ids[i], label, sizeof label);
         REQUIRE(strlen(label) < sizeof label);
+        small[cap] = 'Z'; /* a byte past the buffer: must stay (ASan misses writes into malloc(0)) */
+        ps_token_label(tok, ids[i], small, cap);
+        REQUIRE(small[cap] == 'Z');
+        REQUIRE(cap == 0 || (strlen(small) < cap && strncmp(small, label, strlen(small)) == 0));
+        free(small);
     }
     if (n > 0) REQUIRE(ps_find_last(ids, n, ids + n - 1, 1) >= n - 1);
     free(ids);

@@ -174,6 +174,7 @@ static int hook(const ps_event *ev, void *user) {
         ps_source src;
         float probs[96];
         for (k = 0; k < NSEQ; k++) lens[k] = ps_seq_len(st.c, k);
+        src.h = probs; /* a failed run must clear it */
         REQUIRE(ps_forward(st.c, ids, 2, 0) == PS_ERR_ARG);
         REQUIRE(ps_seq_truncate(st.c, 0, 0) == PS_ERR_ARG);
         REQUIRE(ps_seq_fork(st.c, 0, 1, 0) == PS_ERR_ARG);
@@ -567,6 +568,39 @@ static void op_embedding(prog *g) {
     if (!s) finite(row, (size_t)C);
 }
 
+/* readouts of the last logits: top-k sorted and consistent with ranks, the readout's top-1 */
+static void op_readout(prog *g) {
+    const float *lg = ps_logits(st.c, 0);
+    float probs[96], p[12];
+    int ids[12], k = num(g, 0, 12), id = num(g, 0, V - 1), j;
+    ps_readout r;
+    if (!lg) return;
+    if (k > 12) k = 12;
+    ps_softmax(lg, V, probs);
+    ps_top_k(probs, V, k, ids, p);
+    for (j = 0; j < k; j++) {
+        REQUIRE(ids[j] >= 0 && ids[j] < V && p[j] == probs[ids[j]] && ps_rank(probs, V, ids[j]) == j);
+        if (j) REQUIRE(p[j] <= p[j - 1]);
+    }
+    if (id >= 0 && id < V) REQUIRE(ps_rank(probs, V, id) >= 0 && ps_rank(probs, V, id) < V);
+    ps_readout_fill(probs, probs, V, &r);
+    REQUIRE(r.top_id[0] == ps_argmax(probs, V) && r.precision_at_1 == 1 && r.surprisal >= 0);
+}
+
+/* a small affine fit: solved or refused as singular, never anything else */
+static void op_fit(prog *g) {
+    float x[16 * 8], y[16 * 8], A[9 * 8];
+    int d_src = num(g, 1, 8), d_tgt = num(g, 1, 8), n = num(g, 1, 16), i;
+    double ridge = byte(g) / 16.0;
+    ps_status s;
+    if (d_src < 1 || d_src > 8 || d_tgt < 1 || d_tgt > 8 || n < 1 || n > 16) return;
+    for (i = 0; i < n * d_src; i++) x[i] = fixed_vec[(i * 7 + byte(g)) % MAXW];
+    for (i = 0; i < n * d_tgt; i++) y[i] = fixed_vec[(i * 3 + byte(g)) % MAXW];
+    s = ps_fit_affine(x, d_src, y, d_tgt, n, ridge, A);
+    REQUIRE(s == PS_OK || s == PS_ERR_RANGE);
+    if (!s) finite(A, (size_t)(d_src + 1) * d_tgt);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     prog g;
     int ops = 0;
@@ -575,7 +609,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&st, 0, sizeof st);
     REQUIRE(ps_ctx_create(&st.c, model, byte(&g) & 1 ? pool : NULL, NULL) == PS_OK);
     while (g.p < g.end && ops++ < 64) {
-        switch (byte(&g) % 16) {
+        switch (byte(&g) % 18) {
         case 0: op_forward(&g); break;
         case 1: op_batch(&g); break;
         case 2: op_fork(&g); break;
@@ -591,6 +625,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 12: op_grid(&g); break;
         case 13: op_lens(&g); break;
         case 14: op_replay(&g); break;
+        case 15: op_readout(&g); break;
+        case 16: op_fit(&g); break;
         default: op_embedding(&g); break;
         }
     }

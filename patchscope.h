@@ -2528,6 +2528,9 @@ PSDEF ps_status ps_run_with_cache(ps_ctx *c, const int *tokens, int n, int flags
     ps_status s = PS_OK;
     if (!c) return PS_ERR_ARG;
     if (n_caps < 0 || (n_caps > 0 && !caps)) return ps__ctx_fail(c, PS_ERR_ARG, "ps_run_with_cache: bad captures");
+    if (n < 1 || n > c->m->cfg.n_ctx - ps_seq_len(c, 0)) /* before the widths are reckoned from it */
+        return ps__ctx_fail(c, n < 1 ? PS_ERR_ARG : PS_ERR_RANGE, "ps_run_with_cache: %d tokens after %d do not fit the model's %d positions",
+                            n, ps_seq_len(c, 0), c->m->cfg.n_ctx);
     k = (ps__cap *)ps__calloc((size_t)(n_caps ? n_caps : 1), sizeof *k);
     handles = (int *)ps__calloc((size_t)(n_caps ? n_caps : 1), sizeof *handles);
     if (!k || !handles) s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory");
@@ -3304,6 +3307,7 @@ PSDEF ps_status ps_inspect(ps_ctx *c, const ps_patch *p, const int *target, int 
     if ((s = ps__check_site(c, site))) return s;
     if (n < 1 || !target) return ps__ctx_fail(c, PS_ERR_ARG, "empty target prompt");
     if (n_new > 0 && !gen) return ps__ctx_fail(c, PS_ERR_ARG, "ps_inspect: NULL gen buffer");
+    if (p->d_src < 0) return ps__ctx_fail(c, PS_ERR_ARG, "ps_inspect: the patch's width d_src is %d", p->d_src);
     if (p->layer < 0 || p->layer >= c->m->cfg.n_layer)
         return ps__ctx_fail(c, PS_ERR_RANGE, "target layer %d is outside 0..%d", p->layer, c->m->cfg.n_layer - 1);
     if ((s = ps__resolve_pos(c, p->pos, n, "target", &ov.pos)) || (s = ps__check_room(c, 0, n, n_new))) return s;

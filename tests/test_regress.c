@@ -35,6 +35,42 @@ static void regress_grid_without_source(ps_ctx *c) {
     CHECK(ps_grid_run(c, NULL, &grid) == PS_ERR_ARG && grid.top_id == NULL);
 }
 
+/* ps_run_with_cache reckoned the pattern's width, n_head * (length + n), before checking
+   n: n = INT_MIN overflowed */
+static void regress_capture_negative_count(ps_ctx *c) {
+    float out[64];
+    int ids[] = {1, 2, 3};
+    ps_capture cap;
+    cap.point = PS_PATTERN;
+    cap.layer = PS_ALL_LAYERS;
+    cap.out = out;
+    CHECK(ps_run_with_cache(c, ids, -2147483647 - 1, 0, &cap, 1) == PS_ERR_ARG);
+    CHECK(ps_run_with_cache(c, ids, 0, 0, &cap, 1) == PS_ERR_ARG);
+    CHECK(ps_run_with_cache(c, ids, 2147483647, 0, &cap, 1) == PS_ERR_RANGE);
+    CHECK_MSG(strstr(ps_ctx_error(c), "2147483647 tokens after 0 do not fit the model's 32 positions") != NULL, ps_ctx_error(c));
+    CHECK(ps_seq_len(c, 0) == 0);
+    CHECK(ps_run_with_cache(c, ids, 3, 0, &cap, 1) == PS_OK && out[0] == 1.0f && out[3] == 1.0f); /* row 0: itself */
+    ps_ctx_reset(c);
+}
+
+/* ps_inspect took a negative d_src as the vector's width: an affine map then read
+   A[(size_t)d_src * d_tgt + j], far before the matrix */
+static void regress_inspect_negative_width(ps_ctx *c) {
+    static float A[33 * 32], vec[32];
+    int ids[] = {1, 2, 3};
+    ps_patch p;
+    memset(&p, 0, sizeof p);
+    p.vec = vec;
+    p.d_src = -1;
+    p.pos = -1;
+    p.map.affine = A;
+    CHECK(ps_inspect(c, &p, ids, 3, NULL, 0, NULL) == PS_ERR_ARG);
+    CHECK_MSG(strstr(ps_ctx_error(c), "d_src is -1") != NULL, ps_ctx_error(c));
+    p.d_src = 32;
+    CHECK(ps_inspect(c, &p, ids, 3, NULL, 0, NULL) == PS_OK);
+    ps_ctx_reset(c);
+}
+
 /* ps_token_label(t, id, out, 0) wrote its NUL to out[0], a byte past a zero-size buffer */
 static void regress_token_label_zero_cap(void) {
     ps_tokenizer *t;
@@ -70,6 +106,8 @@ int main(void) {
     }
     regress_truncate_negative_sequence(c);
     regress_grid_without_source(c);
+    regress_capture_negative_count(c);
+    regress_inspect_negative_width(c);
     regress_token_label_zero_cap();
     ps_ctx_free(c);
     ps_model_free(m);

@@ -345,7 +345,7 @@ static void op_capture(prog *g) {
     }
     tokens(g, ids, n > 0 ? n : 0);
     s = ps_run_with_cache(st.c, ids, n, flags, caps, n_caps);
-    if (n_caps < 0) REQUIRE(s == PS_ERR_ARG);
+    if (n_caps < 0 || n < 1) REQUIRE(s == PS_ERR_ARG);
     if (s) {
         failed(s);
         same_lengths();
@@ -421,7 +421,7 @@ static void op_inspect(prog *g) {
     } else {
         p.vec = fixed_vec;
         p.d_src = num(g, 0, MAXW);
-        if (p.d_src < 0 || p.d_src > MAXW) p.d_src = MAXW;
+        if (p.d_src > MAXW) p.d_src = MAXW; /* negatives stay: they must be refused */
     }
     p.site = (ps_point)num(g, 0, PS_POINT_COUNT - 1);
     p.layer = num(g, 0, L - 1);
@@ -433,7 +433,7 @@ static void op_inspect(prog *g) {
     if (n_new > 8) n_new = 8;
     tokens(g, ids, n > 0 ? n : 0);
     s = ps_inspect(st.c, &p, ids, n, probs, n_new, gen);
-    if (!p.vec) REQUIRE(s == PS_ERR_ARG);
+    if (!p.vec || p.d_src < 0) REQUIRE(s == PS_ERR_ARG);
     if (s) {
         failed(s);
         resync();

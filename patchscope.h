@@ -1303,7 +1303,8 @@ static ps_status ps__config_json(const char *text, size_t len, ps__hparams *hp, 
         if (slot) {
             if (ps__json_number(&j, slot, NULL)) break;
             if (!(*slot > 0) || *slot > 1e9)
-                return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be a positive number below 1e9, not %g", key, *slot);
+                return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be a positive number below 1e9, not %g",
+                                key, *slot);
         } else if (strcmp(key, "activation_function") == 0) {
             /* other activations would silently change every number */
             if (ps__json_string(&j, val, sizeof val, NULL)) break;
@@ -1439,7 +1440,7 @@ static ps_status ps__resolve_config(ps_config *cfg, const ps__hparams *hp, const
     const ps__st_entry *wte, *wpe;
     double n_layer, n_head, eps;
     if (!(wte = ps__tensor(st, prefix, "wte.weight", err)) || !(wpe = ps__tensor(st, prefix, "wpe.weight", err)))
-        return PS_ERR_MISSING; /* the message names the first one missing */
+        return PS_ERR_MISSING; /* the message names the first missing */
     if (wte->ndim != 2 || wte->shape[0] < 1 || wte->shape[1] < 1 || wte->shape[0] > PS__MAX_VOCAB ||
         wte->shape[1] > PS__MAX_EMBD)
         return ps__fail(err, PS_ERR_SHAPE, "tensor %s must be [n_vocab <= %d, n_embd <= %d]", wte->name,
@@ -1619,7 +1620,9 @@ static ps_status ps__check_values(const char *name, const void *data, ps_dtype d
         int bad;
         if (dtype == PS_F32) memcpy(&u, (const float *)data + i, 4);
         bad = dtype == PS_F32 ? (u & 0x7F800000u) == 0x7F800000u : (((const uint16_t *)data)[i] & ones) == ones;
-        if (bad) return ps__fail(err, PS_ERR_FORMAT, "tensor %s has a non-finite value at element %lu", name, (unsigned long)i);
+        if (bad)
+            return ps__fail(err, PS_ERR_FORMAT, "tensor %s has a non-finite value at element %lu", name,
+                            (unsigned long)i);
     }
     return PS_OK;
 }
@@ -2528,9 +2531,10 @@ PSDEF ps_status ps_run_with_cache(ps_ctx *c, const int *tokens, int n, int flags
     ps_status s = PS_OK;
     if (!c) return PS_ERR_ARG;
     if (n_caps < 0 || (n_caps > 0 && !caps)) return ps__ctx_fail(c, PS_ERR_ARG, "ps_run_with_cache: bad captures");
-    if (n < 1 || n > c->m->cfg.n_ctx - ps_seq_len(c, 0)) /* before the widths are reckoned from it */
-        return ps__ctx_fail(c, n < 1 ? PS_ERR_ARG : PS_ERR_RANGE, "ps_run_with_cache: %d tokens after %d do not fit the model's %d positions",
-                            n, ps_seq_len(c, 0), c->m->cfg.n_ctx);
+    if (n < 1) return ps__ctx_fail(c, PS_ERR_ARG, "ps_run_with_cache: %d tokens", n);
+    if (n > c->m->cfg.n_ctx - ps_seq_len(c, 0)) /* checked before the widths are reckoned from n */
+        return ps__ctx_fail(c, PS_ERR_RANGE, "%d tokens after %d do not fit the model's %d positions", n,
+                            ps_seq_len(c, 0), c->m->cfg.n_ctx);
     k = (ps__cap *)ps__calloc((size_t)(n_caps ? n_caps : 1), sizeof *k);
     handles = (int *)ps__calloc((size_t)(n_caps ? n_caps : 1), sizeof *handles);
     if (!k || !handles) s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory");
@@ -3227,8 +3231,8 @@ PSDEF ps_status ps_source_run(ps_ctx *c, const int *ids, int n, ps_point site, c
     if (!positions) n_positions = n;
     if (n_positions < 1) return ps__ctx_fail(c, PS_ERR_ARG, "no source positions to keep");
     if (n > c->m->cfg.n_ctx || n_positions > c->m->cfg.n_ctx) /* refused before allocating for them */
-        return ps__ctx_fail(c, PS_ERR_RANGE, "a source of %d tokens keeping %d positions is past the model's %d positions",
-                            n, n_positions, c->m->cfg.n_ctx);
+        return ps__ctx_fail(c, PS_ERR_RANGE, "a source of %d tokens keeping %d positions is past the model's %d "
+                            "positions", n, n_positions, c->m->cfg.n_ctx);
     out->site = site;
     out->n_layer = c->m->cfg.n_layer;
     out->width = ps_point_width(c->m, site, 0);

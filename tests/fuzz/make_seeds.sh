@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Writes the seed corpora in tests/fuzz/seeds/ from the micro models build/gen_models
 # writes (make fuzz-seeds runs it). The seeds are committed; rerun this after changing
-# a harness's input format or gen_models' micro models.
+# a harness's input format or gen_models' micro models. Files named regress-* are
+# findings of the fuzzers, kept as seeds so every run replays them: this leaves them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 M=build/models
 S=tests/fuzz/seeds
-# (files named regress-* are fuzz findings, kept as seeds: leave them)
 mkdir -p "$S/json" "$S/safetensors" "$S/forward" "$S/vocab" "$S/encode"
 
 hex() { printf "$(echo "$1" | tr -d ' \n' | sed 's/\(..\)/\\x\1/g')"; }

@@ -24,7 +24,7 @@
      ps_model *m; ps_ctx *c; ps_error e;
      if (ps_model_load(&m, "weights/gpt2", NULL, &e)) { puts(e.msg); return 1; }
      ps_ctx_create(&c, m, NULL, &e);               // NULL pool: single thread
-     int ids[] = {464, 3139, 286, 4486, 318};      // "The capital of Poland is"
+     int ids[] = {464, 3139, 286, 12873, 318};     // "The capital of Poland is"
      ps_forward(c, ids, 5, 0);                     // logits of the last position
      printf("next id %d\n", ps_argmax(ps_logits(c, 0), ps_model_config(m)->n_vocab));
      ps_ctx_free(c); ps_model_free(m);
@@ -52,6 +52,9 @@
      4. Model           hyperparameters, tensor binding, loading
      5. Kernels         matmul, layernorm, gelu, attention, softmax
      6. Forward pass    contexts, KV cache, sequences, hooks, capture, generation
+     7. Tokenizer       GPT-2's pre-tokenizer and byte-level BPE (== tiktoken "gpt2")
+     8. Patchscopes     sources, patches, inspect, the grid runner, lens, readouts, fits
+        Unicode tables  generated letter/number/space classes (at the very end)
 */
 #ifndef PATCHSCOPE_H
 #define PATCHSCOPE_H
@@ -233,6 +236,37 @@ PSDEF ps_status ps_run_with_cache(ps_ctx *c, const int *tokens, int n, int flags
 /* floats one row of a point takes in a context whose longest sequence has n_keys tokens */
 PSDEF int ps_point_width(const ps_model *m, ps_point p, int n_keys);
 
+/* --- tokenizer -------------------------------------------------------------------- */
+/* GPT-2's byte-level BPE, token for token the same as tiktoken's "gpt2" encoding. Any
+   bytes are accepted: invalid UTF-8 is split byte by byte, and decode(encode(x)) == x. */
+typedef struct ps_tokenizer ps_tokenizer;
+
+/* dir holds vocab.json + merges.txt (Hugging Face names) or encoder.json + vocab.bpe (OpenAI names) */
+PSDEF ps_status ps_tokenizer_load(ps_tokenizer **out, const char *dir, ps_error *err);
+/* the two files by path, either naming */
+PSDEF ps_status ps_tokenizer_load_files(ps_tokenizer **out, const char *vocab_path,
+                                        const char *merges_path, ps_error *err);
+/* the contents of the two files; nothing is kept after the call */
+PSDEF ps_status ps_tokenizer_load_memory(ps_tokenizer **out, const char *vocab_json, size_t vocab_len,
+                                         const char *merges, size_t merges_len, ps_error *err);
+PSDEF void ps_tokenizer_free(ps_tokenizer *t);
+PSDEF int ps_tokenizer_vocab_size(const ps_tokenizer *t);    /* 50257 for GPT-2 */
+
+#define PS_ENCODE_SPECIAL 1  /* recognise "<|endoftext|>" as the special token 50256; by default it is ordinary text, like tiktoken's encode_ordinary */
+
+/* ids: up to cap ids are written; *n_ids gets the number the text needs; PS_ERR_RANGE when cap was too small (call with cap 0 to learn the size) */
+PSDEF ps_status ps_encode(const ps_tokenizer *t, const char *text, size_t len, int flags,
+                          int *ids, int cap, int *n_ids);
+/* bytes of the ids (not NUL-terminated; may be any bytes); same size protocol; PS_ERR_RANGE for an id outside the vocabulary too (then *len is 0) */
+PSDEF ps_status ps_decode(const ps_tokenizer *t, const int *ids, int n, char *out, size_t cap,
+                          size_t *len);
+PSDEF const char *ps_token_bytes(const ps_tokenizer *t, int id, size_t *len);  /* NULL when id is out of range; for streaming decode */
+PSDEF int ps_token_id(const ps_tokenizer *t, const char *bytes, size_t len);     /* -1 when no single token has these bytes */
+PSDEF int ps_find_last(const int *ids, int n, const int *pattern, int m);        /* start of the last occurrence of pattern in ids, -1 if none */
+/* a token as printable text for tables and figures: valid UTF-8 as is, control and
+   stray bytes escaped (\n, \xNN); "#id" when t is NULL or id is out of range */
+PSDEF void ps_token_label(const ps_tokenizer *t, int id, char *out, size_t cap);
+
 /* --- Patchscopes ----------------------------------------------------------------- */
 /* A source: one run of a prompt, keeping the value of one site (PS_RESID_POST = h_l,
    or resid_pre, attn_out, mlp_out, ...: any layer point but pattern) at chosen
@@ -249,6 +283,9 @@ typedef struct ps_source {
    (negative counts from the end; positions NULL keeps all). Free with ps_source_free. */
 PSDEF ps_status ps_source_run(ps_ctx *c, const int *ids, int n, ps_point site, const int *positions,
                               int n_positions, ps_source *out);
+/* position of the last token of the last occurrence of text's tokens in ids (" CEO" is
+   one token), or -1; text is tokenized on its own, so give it its leading space */
+PSDEF int ps_find_text(const ps_tokenizer *t, const int *ids, int n, const char *text);
 /* the kept state of layer at pos (negative counts from the end); NULL if not kept */
 PSDEF const float *ps_source_state(const ps_source *s, int layer, int pos);
 PSDEF void ps_source_free(ps_source *s);
@@ -311,6 +348,8 @@ typedef struct ps_grid_spec {
 
 typedef struct ps_grid {
     int n_src, n_tgt, n_vocab;
+    int src_first, tgt_first;    /* the layers of row 0 and column 0 */
+    int diagonal;                /* one column: cell i is (src_first + i, src_first + i) */
     int *top_id;                 /* [n_src][n_tgt] */
     float *top_prob;             /* [n_src][n_tgt] */
     float *probs;                /* [n_src][n_tgt][n_vocab] with keep_probs, else NULL */
@@ -319,6 +358,12 @@ typedef struct ps_grid {
 /* Uses sequences 0 .. (cells) of c, replacing them. Free with ps_grid_free. */
 PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out);
 PSDEF void ps_grid_free(ps_grid *g);
+
+/* The grid as CSV (source_layer,target_layer,top_id,top_token,top_prob) or as an SVG
+   heatmap (y = source layer, x = target layer, colour = top-1 probability, each cell
+   labelled with its token). t may be NULL (ids instead of tokens). */
+PSDEF ps_status ps_grid_save_csv(const ps_grid *g, const ps_tokenizer *t, const char *path);
+PSDEF ps_status ps_grid_save_svg(const ps_grid *g, const ps_tokenizer *t, const char *title, const char *path);
 
 /* Logit lens: probs[i] = softmax(wte . ln_f(h[i])) for n states of the context's model. */
 PSDEF ps_status ps_lens(ps_ctx *c, const float *h, int n, float *probs);
@@ -549,6 +594,13 @@ static ps_status ps__file_read(ps__file *f, const char *path, int allow_map, ps_
     f->data = buf;
     f->size = n;
     return PS_OK;
+}
+
+/* whether path can be opened for reading (optional files are probed first) */
+static int ps__readable(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
 }
 
 /* path + "/" + name into out (cap bytes); 0 when it does not fit */
@@ -1641,13 +1693,8 @@ PSDEF ps_status ps_model_load(ps_model **out, const char *path, const ps_load_op
     s = ps__file_read(&m->file, weights, !(opts && opts->no_mmap), err);
     if (s == PS_ERR_IO && !single)
         s = ps__fail(err, PS_ERR_IO, "no model.safetensors in %s (weights/download.sh fetches one)", path);
-    if (!s && !single) {
-        FILE *probe = fopen(cfg_path, "rb"); /* config.json is optional */
-        if (probe) {
-            fclose(probe);
-            s = ps__file_read(&cfg, cfg_path, 0, err);
-        }
-    }
+    if (!s && !single && ps__readable(cfg_path)) /* config.json is optional */
+        s = ps__file_read(&cfg, cfg_path, 0, err);
     if (!s) s = ps__model_init(m, m->file.data, m->file.size, (const char *)cfg.data, cfg.size, opts, err);
     if (cfg.data) ps__file_close(&cfg);
     if (s) { ps_model_free(m); return s; }
@@ -2837,6 +2884,625 @@ PSDEF ps_status ps_run_with_cache(ps_ctx *c, const int *tokens, int n, int flags
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* 7. Tokenizer: GPT-2's byte-level BPE, token for token the same as tiktoken's "gpt2"  */
+/*    encoding. Text is cut into pieces by GPT-2's pattern, each piece's bytes are      */
+/*    merged into tokens, and ids are the merge ranks.                                   */
+/* ---------------------------------------------------------------------------------- */
+
+/* The pre-tokenizer's character classes; ps__unicode_class (generated, at the end of
+   this file) gives them for any code point, this table for ASCII, the hot path. */
+enum { PS__OTHER, PS__LETTER, PS__NUMBER, PS__SPACE };
+static int ps__unicode_class(unsigned c);
+
+static const unsigned char ps__ascii_class[128] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3, 0, 0,  /* \t \n \v \f \r are white space */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* space */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0,  /* 0-9 */
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* A-Z */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* a-z */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+};
+
+/* One UTF-8 character at s (n > 0 bytes): its length, or 0 when s does not start a valid
+   sequence (stray continuation byte, overlong form, surrogate, above U+10FFFF, cut off). */
+static size_t ps__utf8(const unsigned char *s, size_t n, unsigned *cp) {
+    unsigned c = s[0], min;
+    size_t len, k;
+    if (c < 0x80) { *cp = c; return 1; }
+    if (c >= 0xC2 && c <= 0xDF) { len = 2; c &= 0x1F; min = 0x80; }
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; c &= 0x0F; min = 0x800; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; c &= 0x07; min = 0x10000; }
+    else return 0;
+    if (n < len) return 0;
+    for (k = 1; k < len; k++) {
+        if ((s[k] & 0xC0) != 0x80) return 0;
+        c = c << 6 | (s[k] & 0x3F);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+    *cp = c;
+    return len;
+}
+
+/* The character at s: its length and class. A byte that starts no valid character is a
+   one-byte "other" symbol, so any bytes can be cut into pieces and nothing is lost. */
+static size_t ps__char(const unsigned char *s, size_t n, int *cls) {
+    unsigned c;
+    size_t len;
+    if (s[0] < 0x80) { *cls = ps__ascii_class[s[0]]; return 1; }
+    len = ps__utf8(s, n, &c);
+    if (!len) { *cls = PS__OTHER; return 1; }
+    *cls = ps__unicode_class(c);
+    return len;
+}
+
+/* Pre-tokenization: the length of the piece of GPT-2's pattern
+       's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+   that starts at s (n > 0 bytes). The alternatives are tried in order and the first that
+   matches wins (backtracking semantics, as in tiktoken), which comes down to these rules. */
+static size_t ps__piece(const unsigned char *s, size_t n) {
+    size_t i, k, last;
+    int cls, next;
+    /* contractions come first and are case-sensitive: "'S" is not one */
+    if (s[0] == '\'' && n >= 2) {
+        int a = s[1], b = n >= 3 ? s[2] : 0;
+        if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+        if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+    }
+    i = ps__char(s, n, &cls);
+    /* " ?X+": one ASCII space (no other white space) may lead a run of a non-space class */
+    if (s[0] == ' ' && i < n) {
+        k = ps__char(s + i, n - i, &next);
+        if (next != PS__SPACE) { cls = next; i += k; }
+    }
+    if (cls != PS__SPACE) {
+        while (i < n) {
+            k = ps__char(s + i, n - i, &next);
+            if (next != cls) break;
+            i += k;
+        }
+        return i;
+    }
+    /* White space: "\s+(?!\S)" backtracks off the run's last character when a non-space
+       follows, so that character can lead the next word (" word"); a run of one
+       character then falls through to "\s+" and stands alone. At the end of the text the
+       whole run is one piece. */
+    last = 0;
+    while (i < n) {
+        k = ps__char(s + i, n - i, &next);
+        if (next != PS__SPACE) return last > 0 ? last : i;
+        last = i;
+        i += k;
+    }
+    return i;
+}
+
+/* --- the vocabulary ------------------------------------------------------------------ */
+
+typedef struct ps__slot { unsigned hash; int id; } ps__slot;
+
+struct ps_tokenizer {
+    int n_vocab;
+    int eot;                /* "<|endoftext|>", the last id */
+    unsigned char *bytes;   /* every token's bytes, in id order */
+    size_t *offset;         /* token id is bytes[offset[id] .. offset[id + 1]) */
+    size_t max_len;         /* the longest token: longer byte strings need no lookup */
+    ps__slot *slots;        /* bytes -> id, open addressing; id -1 marks an empty slot */
+    unsigned mask;          /* number of slots - 1 (a power of two) */
+    int byte_id[256];       /* the token of each single byte */
+};
+
+static unsigned ps__hash(const unsigned char *s, size_t n) {
+    unsigned h = 2166136261u; /* FNV-1a: tokens are short, so a byte loop is enough */
+    while (n--) h = (h ^ *s++) * 16777619u;
+    return h;
+}
+
+/* The id of the token with these bytes, or -1. */
+static int ps__lookup(const ps_tokenizer *t, const unsigned char *s, size_t n) {
+    unsigned h, i;
+    if (n > t->max_len) return -1;
+    h = ps__hash(s, n);
+    for (i = h & t->mask;; i = (i + 1) & t->mask) {
+        const ps__slot *sl = &t->slots[i];
+        if (sl->id < 0) return -1;
+        if (sl->hash == h && t->offset[sl->id + 1] - t->offset[sl->id] == n &&
+            memcmp(t->bytes + t->offset[sl->id], s, n) == 0)
+            return sl->id;
+    }
+}
+
+/* GPT-2's files spell each token's bytes as printable characters: the bytes '!'..'~',
+   0xA1..0xAC and 0xAE..0xFF stand for themselves (as code points), and the other 68
+   bytes (0x00..0x20, 0x7F..0xA0, 0xAD) for U+0100..U+0143 in byte order. The byte of
+   character c, or -1 when c is not in this alphabet. */
+static int ps__alphabet_byte(unsigned c) {
+    if ((c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF))
+        return (int)c;
+    if (c >= 0x100 && c < 0x100 + 33) return (int)(c - 0x100);
+    if (c >= 0x100 + 33 && c < 0x100 + 67) return (int)(c - 0x100 - 33 + 0x7F);
+    if (c == 0x100 + 67) return 0xAD;
+    return -1;
+}
+
+/* A token as spelled in the files (UTF-8 text of the alphabet above) to its bytes, into
+   out (the text is at least as long as its bytes). Returns the number of bytes, or -1
+   with the offending code point in *bad (0x110000 for invalid UTF-8). */
+static long ps__alphabet_decode(const char *text, size_t n, unsigned char *out, unsigned *bad) {
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0, k;
+    long len = 0;
+    while (i < n) {
+        unsigned c = 0x110000;
+        int b = -1;
+        k = ps__utf8(s + i, n - i, &c);
+        if (k) b = ps__alphabet_byte(c);
+        if (b < 0) { *bad = c; return -1; }
+        out[len++] = (unsigned char)b;
+        i += k;
+    }
+    return len;
+}
+
+/* what is wrong with a character that ps__alphabet_decode refused */
+static const char *ps__bad_char(char *buf, size_t cap, unsigned c) {
+    if (c > 0x10FFFF) snprintf(buf, cap, "invalid UTF-8");
+    else snprintf(buf, cap, "character U+%04X, outside GPT-2's byte alphabet", c);
+    return buf;
+}
+
+PSDEF void ps_tokenizer_free(ps_tokenizer *t) {
+    if (!t) return;
+    PS_FREE(t->bytes);
+    PS_FREE(t->offset);
+    PS_FREE(t->slots);
+    PS_FREE(t);
+}
+
+/* vocab.json: one object from token text to id; the ids must be 0..n-1, each once. */
+static ps_status ps__vocab_parse(ps_tokenizer *t, const char *text, size_t len, const char *name,
+                                 ps_error *err) {
+    /* A member takes at least 4 characters ("":0) and a token has no more bytes than its
+       key has characters, so these bounds let the parse run without growing anything. */
+    size_t max_members = len / 4 + 1, n = 0, used = 0, i;
+    unsigned char *blob = (unsigned char *)ps__alloc(len);       /* members' bytes, in file order */
+    size_t *start = (size_t *)ps__calloc(max_members + 1, sizeof(size_t));
+    int *id_of = (int *)ps__calloc(max_members, sizeof(int));
+    size_t *member_of = NULL;
+    ps_status s = PS_OK;
+    ps__json j;
+    char key[1024];
+    size_t key_len;
+    int r;
+    if (!blob || !start || !id_of) { s = ps__fail(err, PS_ERR_NOMEM, "out of memory"); goto done; }
+
+    ps__json_init(&j, text, len);
+    if (ps__json_object(&j)) goto json_error;
+    while ((r = ps__json_key(&j, key, sizeof key, &key_len)) == 1) {
+        long long id;
+        unsigned bad;
+        long k;
+        if (ps__json_int(&j, 0, 0x7FFFFFFE, &id)) goto json_error;
+        PS_ASSERT(n < max_members && key_len <= len - used);
+        k = ps__alphabet_decode(key, key_len, blob + used, &bad);
+        if (k <= 0) {
+            char why[64];
+            if (k == 0) s = ps__fail(err, PS_ERR_FORMAT, "%s: token %lld is empty", name, id);
+            else s = ps__fail(err, PS_ERR_FORMAT, "%s: token %lld has %s", name, id,
+                              ps__bad_char(why, sizeof why, bad));
+            goto done;
+        }
+        start[n] = used;
+        id_of[n++] = (int)id;
+        used += (size_t)k;
+    }
+    if (r < 0 || ps__json_done(&j)) goto json_error;
+    start[n] = used;
+    if (n < 257) {
+        s = ps__fail(err, PS_ERR_FORMAT, "%s: %lu tokens, too few for GPT-2 (256 bytes + <|endoftext|>)",
+                     name, (unsigned long)n);
+        goto done;
+    }
+
+    /* order the tokens by id: member_of[id] is the member that has it */
+    member_of = (size_t *)ps__calloc(n, sizeof(size_t));
+    t->offset = (size_t *)ps__calloc(n + 1, sizeof(size_t));
+    t->bytes = (unsigned char *)ps__alloc(used);
+    if (!member_of || !t->offset || !t->bytes) { s = ps__fail(err, PS_ERR_NOMEM, "out of memory"); goto done; }
+    for (i = 0; i < n; i++) member_of[i] = n;
+    for (i = 0; i < n; i++) {
+        if ((size_t)id_of[i] >= n) {
+            s = ps__fail(err, PS_ERR_FORMAT, "%s: id %d is out of range for %lu tokens (ids must be "
+                         "0..n-1)", name, id_of[i], (unsigned long)n);
+            goto done;
+        }
+        if (member_of[id_of[i]] != n) {
+            s = ps__fail(err, PS_ERR_FORMAT, "%s: id %d is given to two tokens", name, id_of[i]);
+            goto done;
+        }
+        member_of[id_of[i]] = i;
+    }
+    t->n_vocab = (int)n;
+    for (i = 0, used = 0; i < n; i++) {
+        size_t m = member_of[i], k = start[m + 1] - start[m];
+        t->offset[i] = used;
+        memcpy(t->bytes + used, blob + start[m], k);
+        used += k;
+        if (k > t->max_len) t->max_len = k;
+    }
+    t->offset[n] = used;
+    goto done;
+
+json_error:
+    s = ps__fail(err, PS_ERR_FORMAT, "%s: %s", name, j.err);
+done:
+    PS_FREE(blob);
+    PS_FREE(start);
+    PS_FREE(id_of);
+    PS_FREE(member_of);
+    return s;
+}
+
+/* The hash table over every token's bytes; two tokens with the same bytes are an error. */
+static ps_status ps__vocab_index(ps_tokenizer *t, const char *name, ps_error *err) {
+    size_t n_slots = 1024, i;
+    int id, b;
+    while (n_slots < 2 * (size_t)t->n_vocab) n_slots *= 2; /* at most half full */
+    t->slots = (ps__slot *)ps__calloc(n_slots, sizeof(ps__slot));
+    if (!t->slots) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    t->mask = (unsigned)(n_slots - 1);
+    for (i = 0; i < n_slots; i++) t->slots[i].id = -1;
+    for (id = 0; id < t->n_vocab; id++) {
+        const unsigned char *s = t->bytes + t->offset[id];
+        size_t n = t->offset[id + 1] - t->offset[id];
+        unsigned h = ps__hash(s, n), k;
+        int other = ps__lookup(t, s, n);
+        if (other >= 0)
+            return ps__fail(err, PS_ERR_FORMAT, "%s: tokens %d and %d have the same bytes", name, other, id);
+        for (k = h & t->mask; t->slots[k].id >= 0; k = (k + 1) & t->mask) {}
+        t->slots[k].hash = h;
+        t->slots[k].id = id;
+    }
+    for (b = 0; b < 256; b++) {
+        unsigned char c = (unsigned char)b;
+        t->byte_id[b] = ps__lookup(t, &c, 1);
+        if (t->byte_id[b] < 0 || t->byte_id[b] > 255)
+            return ps__fail(err, PS_ERR_FORMAT, "%s: byte 0x%02X needs a token with an id in 0..255",
+                            name, b);
+    }
+    return PS_OK;
+}
+
+/* merges.txt: after a "#version" line, merge i is a line "left right" and makes token
+   256 + i. tiktoken ranks a pair by the id of its concatenation, so the merges only have
+   to agree with vocab.json, which is checked here line by line. */
+static ps_status ps__merges_check(ps_tokenizer *t, const char *text, size_t len, const char *name,
+                                  const char *vocab_name, ps_error *err) {
+    const char *p = text, *end = text + len;
+    int line = 0, n_merges = 0;
+    while (p < end) {
+        const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p));
+        const char *e = eol ? eol : end, *next = eol ? eol + 1 : end, *sp;
+        unsigned char buf[1024];
+        long la, lb;
+        unsigned bad = 0;
+        int id_a, id_b, id;
+        line++;
+        if (e > p && e[-1] == '\r') e--;
+        if (line == 1 && p < e && p[0] == '#') { p = next; continue; }
+        if (p == e) { /* blank lines may only close the file */
+            while (next < end && (*next == '\n' || *next == '\r')) next++;
+            if (next == end) break;
+        }
+        sp = (const char *)memchr(p, ' ', (size_t)(e - p));
+        if (!sp || sp == p || sp + 1 == e || memchr(sp + 1, ' ', (size_t)(e - sp - 1)))
+            return ps__fail(err, PS_ERR_FORMAT, "%s line %d: expected two tokens separated by one "
+                            "space, got \"%.*s\"", name, line, (int)(e - p < 40 ? e - p : 40), p);
+        if (e - p > (long)sizeof buf)
+            return ps__fail(err, PS_ERR_FORMAT, "%s line %d: line too long", name, line);
+        la = ps__alphabet_decode(p, (size_t)(sp - p), buf, &bad);
+        lb = la < 0 ? -1 : ps__alphabet_decode(sp + 1, (size_t)(e - sp - 1), buf + la, &bad);
+        if (lb < 0) {
+            char why[64];
+            return ps__fail(err, PS_ERR_FORMAT, "%s line %d: %s", name, line, ps__bad_char(why, sizeof why, bad));
+        }
+        id_a = ps__lookup(t, buf, (size_t)la);
+        id_b = ps__lookup(t, buf + la, (size_t)lb);
+        id = ps__lookup(t, buf, (size_t)(la + lb));
+        if (id_a < 0 || id_b < 0)
+            return ps__fail(err, PS_ERR_FORMAT, "%s line %d: \"%.*s\" is not a token of %s", name, line,
+                            (int)(id_a < 0 ? sp - p : e - sp - 1), id_a < 0 ? p : sp + 1, vocab_name);
+        if (id != 256 + n_merges)
+            return ps__fail(err, PS_ERR_FORMAT, "%s line %d: merge %d \"%.*s\" should make token %d, but "
+                            "%s %s: the files do not belong together", name, line, n_merges,
+                            (int)(e - p < 40 ? e - p : 40), p, 256 + n_merges, vocab_name,
+                            id < 0 ? "lacks that token" : "gives it another id");
+        n_merges++;
+        p = next;
+    }
+    if (t->n_vocab != 256 + n_merges + 1)
+        return ps__fail(err, PS_ERR_FORMAT, "%s has %d tokens but %s has %d merges: expected 256 bytes "
+                        "+ %d merges + <|endoftext|>", vocab_name, t->n_vocab, name, n_merges, n_merges);
+    t->eot = t->n_vocab - 1;
+    if (t->offset[t->eot + 1] - t->offset[t->eot] != 13 ||
+        memcmp(t->bytes + t->offset[t->eot], "<|endoftext|>", 13) != 0)
+        return ps__fail(err, PS_ERR_FORMAT, "%s: the last token (id %d) is not <|endoftext|>", vocab_name,
+                        t->eot);
+    return PS_OK;
+}
+
+static ps_status ps__tokenizer_build(ps_tokenizer **out, const char *vocab, size_t vocab_len,
+                                     const char *vocab_name, const char *merges, size_t merges_len,
+                                     const char *merges_name, ps_error *err) {
+    ps_tokenizer *t;
+    ps_status s;
+    t = (ps_tokenizer *)ps__calloc(1, sizeof *t);
+    if (!t) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    if ((s = ps__vocab_parse(t, vocab, vocab_len, vocab_name, err)) ||
+        (s = ps__vocab_index(t, vocab_name, err)) ||
+        (s = ps__merges_check(t, merges, merges_len, merges_name, vocab_name, err))) {
+        ps_tokenizer_free(t);
+        return s;
+    }
+    *out = t;
+    ps__ok(err);
+    return PS_OK;
+}
+
+PSDEF ps_status ps_tokenizer_load_memory(ps_tokenizer **out, const char *vocab_json, size_t vocab_len,
+                                         const char *merges, size_t merges_len, ps_error *err) {
+    if (!out) return ps__fail(err, PS_ERR_ARG, "out is NULL");
+    *out = NULL;
+    if ((!vocab_json && vocab_len) || (!merges && merges_len))
+        return ps__fail(err, PS_ERR_ARG, "NULL buffer with a nonzero length");
+    return ps__tokenizer_build(out, vocab_json ? vocab_json : "", vocab_len, "vocab.json",
+                               merges ? merges : "", merges_len, "merges.txt", err);
+}
+
+PSDEF ps_status ps_tokenizer_load_files(ps_tokenizer **out, const char *vocab_path,
+                                        const char *merges_path, ps_error *err) {
+    ps__file vf, mf;
+    ps_status s;
+    if (!out) return ps__fail(err, PS_ERR_ARG, "out is NULL");
+    *out = NULL;
+    if (!vocab_path || !merges_path) return ps__fail(err, PS_ERR_ARG, "NULL path");
+    if ((s = ps__file_read(&vf, vocab_path, 1, err))) return s;
+    if ((s = ps__file_read(&mf, merges_path, 1, err))) { ps__file_close(&vf); return s; }
+    s = ps__tokenizer_build(out, (const char *)vf.data, vf.size, vocab_path, (const char *)mf.data,
+                            mf.size, merges_path, err);
+    ps__file_close(&vf);
+    ps__file_close(&mf);
+    return s;
+}
+
+PSDEF ps_status ps_tokenizer_load(ps_tokenizer **out, const char *dir, ps_error *err) {
+    char vocab[4096], merges[4096];
+    if (!out) return ps__fail(err, PS_ERR_ARG, "out is NULL");
+    *out = NULL;
+    if (!dir) return ps__fail(err, PS_ERR_ARG, "NULL folder");
+    /* the longest name first: then every join below fits */
+    if (!ps__join(vocab, sizeof vocab, dir, "encoder.json")) return ps__fail(err, PS_ERR_ARG, "path too long");
+    /* Hugging Face's names first (a model folder), then OpenAI's */
+    ps__join(vocab, sizeof vocab, dir, "vocab.json");
+    ps__join(merges, sizeof merges, dir, "merges.txt");
+    if (!ps__readable(vocab)) {
+        ps__join(vocab, sizeof vocab, dir, "encoder.json");
+        ps__join(merges, sizeof merges, dir, "vocab.bpe");
+        if (!ps__readable(vocab))
+            return ps__fail(err, PS_ERR_IO, "no tokenizer in %s: expected vocab.json + merges.txt or "
+                            "encoder.json + vocab.bpe", dir);
+    }
+    return ps_tokenizer_load_files(out, vocab, merges, err);
+}
+
+PSDEF int ps_tokenizer_vocab_size(const ps_tokenizer *t) { return t ? t->n_vocab : 0; }
+
+/* --- byte pair encoding -------------------------------------------------------------- */
+
+/* Where ids go: the first cap are stored, all are counted (the size protocol). */
+typedef struct ps__ids { int *ids; int cap; size_t n; } ps__ids;
+
+static void ps__emit(ps__ids *o, int id) {
+    if (o->n < (size_t)o->cap) o->ids[o->n] = id;
+    o->n++;
+}
+
+/* Scratch of one ps_encode call for pieces that need merging; the tokenizer stays
+   read-only, so threads can share it. */
+typedef struct ps__bpe {
+    unsigned long long *heap;  /* candidate merges: rank << 32 | position, smallest first */
+    int *next, *prev, *rank, *id;
+    size_t cap;                /* the longest piece these arrays fit */
+} ps__bpe;
+
+/* Room for a piece of n bytes: n parts, and the heap's 3n entries (n - 1 pairs to start
+   with, then at most two new pairs per merge). Grows geometrically across pieces. */
+static int ps__bpe_reserve(ps__bpe *b, size_t n) {
+    size_t per = 3 * sizeof(unsigned long long) + 4 * sizeof(int), want;
+    unsigned char *mem;
+    if (n <= b->cap) return 0;
+    want = n < 2 * b->cap ? 2 * b->cap : n < 64 ? 64 : n;
+    if (want > (size_t)-1 / per) return -1;
+    mem = (unsigned char *)ps__alloc(want * per);
+    if (!mem) return -1;
+    PS_FREE(b->heap);
+    b->heap = (unsigned long long *)mem; /* one block; the 8-byte entries go first */
+    b->next = (int *)(mem + 3 * want * sizeof(unsigned long long));
+    b->prev = b->next + want;
+    b->rank = b->prev + want;
+    b->id = b->rank + want;
+    b->cap = want;
+    return 0;
+}
+
+static void ps__heap_push(unsigned long long *h, int *n, unsigned long long key) {
+    int i = (*n)++;
+    while (i > 0 && h[(i - 1) / 2] > key) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = key;
+}
+
+static unsigned long long ps__heap_pop(unsigned long long *h, int *n) {
+    unsigned long long top = h[0], last = h[--*n];
+    int i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= *n) break;
+        if (c + 1 < *n && h[c + 1] < h[c]) c++;
+        if (h[c] >= last) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = last;
+    return top;
+}
+
+/* Merges the bytes of one piece into tokens, as tiktoken does: every byte starts as a
+   part; while some adjacent pair of parts concatenates to a token, the pair with the
+   lowest rank (rank = id in GPT-2; the leftmost on ties) becomes one part. tiktoken
+   rescans all pairs after each merge, quadratic in the piece; here a heap holds each
+   part's pair with the one after it, and entries left stale by a merge are skipped when
+   they come up, so a piece of n bytes takes O(n log n). */
+static ps_status ps__bpe_merge(const ps_tokenizer *t, ps__bpe *b, const unsigned char *p, size_t len,
+                               ps__ids *o) {
+    int n = (int)len, n_heap = 0, i, *next, *prev, *rank, *id;
+    if (len > 0x7FFFFFFF / 3) return PS_ERR_RANGE; /* the heap's indices are ints */
+    if (ps__bpe_reserve(b, len)) return PS_ERR_NOMEM;
+    next = b->next, prev = b->prev, rank = b->rank, id = b->id;
+    for (i = 0; i < n; i++) {
+        next[i] = i + 1;
+        prev[i] = i - 1;
+        id[i] = t->byte_id[p[i]];
+        rank[i] = i + 1 < n ? ps__lookup(t, p + i, 2) : -1; /* -1: no token, or a merged-away part */
+        if (rank[i] >= 0) ps__heap_push(b->heap, &n_heap, (unsigned long long)rank[i] << 32 | (unsigned)i);
+    }
+    while (n_heap > 0) {
+        unsigned long long top = ps__heap_pop(b->heap, &n_heap);
+        int r = (int)(top >> 32), j;
+        i = (int)(top & 0xFFFFFFFFu);
+        /* stale: part i has gone, or its pair has grown since (a longer concatenation is
+           another token, so its rank differs) */
+        if (rank[i] != r) continue;
+        j = next[i]; /* part i absorbs part j and becomes token r */
+        id[i] = r;
+        rank[j] = -1;
+        next[i] = next[j];
+        if (next[i] < n) prev[next[i]] = i;
+        rank[i] = next[i] < n ? ps__lookup(t, p + i, (size_t)(next[next[i]] - i)) : -1;
+        if (rank[i] >= 0) ps__heap_push(b->heap, &n_heap, (unsigned long long)rank[i] << 32 | (unsigned)i);
+        if (prev[i] >= 0) {
+            int h = prev[i];
+            rank[h] = ps__lookup(t, p + h, (size_t)(next[i] - h));
+            if (rank[h] >= 0) ps__heap_push(b->heap, &n_heap, (unsigned long long)rank[h] << 32 | (unsigned)h);
+        }
+    }
+    for (i = 0; i < n; i = next[i]) ps__emit(o, id[i]);
+    return PS_OK;
+}
+
+/* Ordinary text (no special tokens) into ids, piece by piece. */
+static ps_status ps__encode_ordinary(const ps_tokenizer *t, ps__bpe *b, const unsigned char *s,
+                                     const unsigned char *end, ps__ids *o) {
+    while (s < end) {
+        size_t n = ps__piece(s, (size_t)(end - s));
+        int id = ps__lookup(t, s, n); /* most pieces are whole tokens: one lookup, as in tiktoken */
+        ps_status st;
+        if (id >= 0) ps__emit(o, id);
+        else if ((st = ps__bpe_merge(t, b, s, n, o))) return st;
+        s += n;
+    }
+    return PS_OK;
+}
+
+/* The first occurrence of needle (n > 0 bytes) in [s, end), or end. */
+static const unsigned char *ps__find(const unsigned char *s, const unsigned char *end,
+                                     const unsigned char *needle, size_t n) {
+    while ((size_t)(end - s) >= n) {
+        const unsigned char *q = (const unsigned char *)memchr(s, needle[0], (size_t)(end - s) - n + 1);
+        if (!q) break;
+        if (memcmp(q, needle, n) == 0) return q;
+        s = q + 1;
+    }
+    return end;
+}
+
+PSDEF ps_status ps_encode(const ps_tokenizer *t, const char *text, size_t len, int flags, int *ids,
+                          int cap, int *n_ids) {
+    const unsigned char *s, *end, *eot;
+    size_t eot_len;
+    ps__bpe b;
+    ps__ids o;
+    ps_status st = PS_OK;
+    if (n_ids) *n_ids = 0;
+    if (!t || (!text && len) || cap < 0 || (!ids && cap > 0) || (flags & ~PS_ENCODE_SPECIAL))
+        return PS_ERR_ARG;
+    s = (const unsigned char *)(text ? text : "");
+    end = s + len;
+    eot = t->bytes + t->offset[t->eot];
+    eot_len = t->offset[t->eot + 1] - t->offset[t->eot];
+    memset(&b, 0, sizeof b);
+    o.ids = ids;
+    o.cap = cap;
+    o.n = 0;
+    while (s < end && !st) {
+        /* ordinary text runs up to the next "<|endoftext|>": pieces never span it */
+        const unsigned char *stop = flags & PS_ENCODE_SPECIAL ? ps__find(s, end, eot, eot_len) : end;
+        st = ps__encode_ordinary(t, &b, s, stop, &o);
+        if (stop < end && !st) ps__emit(&o, t->eot);
+        s = stop < end ? stop + eot_len : end;
+    }
+    PS_FREE(b.heap);
+    if (st) return st;
+    if (o.n > 0x7FFFFFFF) return PS_ERR_RANGE;
+    if (n_ids) *n_ids = (int)o.n;
+    return o.n <= (size_t)cap ? PS_OK : PS_ERR_RANGE;
+}
+
+/* --- decoding and lookups ------------------------------------------------------------ */
+
+PSDEF ps_status ps_decode(const ps_tokenizer *t, const int *ids, int n, char *out, size_t cap,
+                          size_t *len) {
+    size_t total = 0;
+    int i;
+    if (len) *len = 0;
+    if (!t || n < 0 || (!ids && n > 0) || (!out && cap > 0)) return PS_ERR_ARG;
+    for (i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= t->n_vocab) return PS_ERR_RANGE;
+    for (i = 0; i < n; i++) {
+        size_t k = t->offset[ids[i] + 1] - t->offset[ids[i]];
+        if (total < cap) memcpy(out + total, t->bytes + t->offset[ids[i]], k < cap - total ? k : cap - total);
+        total += k;
+    }
+    if (len) *len = total;
+    return total <= cap ? PS_OK : PS_ERR_RANGE;
+}
+
+PSDEF const char *ps_token_bytes(const ps_tokenizer *t, int id, size_t *len) {
+    if (len) *len = 0;
+    if (!t || id < 0 || id >= t->n_vocab) return NULL;
+    if (len) *len = t->offset[id + 1] - t->offset[id];
+    return (const char *)t->bytes + t->offset[id];
+}
+
+PSDEF int ps_token_id(const ps_tokenizer *t, const char *bytes, size_t len) {
+    if (!t || (!bytes && len)) return -1;
+    return ps__lookup(t, (const unsigned char *)(bytes ? bytes : ""), len);
+}
+
+PSDEF int ps_find_last(const int *ids, int n, const int *pattern, int m) {
+    int i, k;
+    if (!ids || !pattern || m <= 0 || n < m) return -1;
+    for (i = n - m; i >= 0; i--) {
+        for (k = 0; k < m && ids[i + k] == pattern[k]; k++) {}
+        if (k == m) return i;
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* 8. Patchscopes: sources, patches, the grid runner, the lens, readouts, affine fits   */
 /* ---------------------------------------------------------------------------------- */
 
@@ -3145,6 +3811,9 @@ PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out) {
     n_src = spec->src_last - spec->src_first + 1;
     out->n_src = n_src;
     out->n_tgt = spec->diagonal ? 1 : spec->tgt_last - spec->tgt_first + 1;
+    out->src_first = spec->src_first;
+    out->tgt_first = spec->tgt_first;
+    out->diagonal = spec->diagonal;
     out->n_vocab = V;
     g.n_cells = n_src * out->n_tgt;
     g.width = ps_point_width(c->m, g.site, 0);
@@ -3196,6 +3865,158 @@ done:
     PS_FREE(entry);
     if (s) ps_grid_free(out);
     return s;
+}
+
+PSDEF int ps_find_text(const ps_tokenizer *t, const int *ids, int n, const char *text) {
+    int m = 0, *pat, at;
+    if (!t || !ids || !text || ps_encode(t, text, strlen(text), 0, NULL, 0, &m) != PS_ERR_RANGE || m < 1) return -1;
+    if (!(pat = (int *)ps__calloc((size_t)m, sizeof(int)))) return -1;
+    at = ps_encode(t, text, strlen(text), 0, pat, m, &m) == PS_OK ? ps_find_last(ids, n, pat, m) : -1;
+    PS_FREE(pat);
+    return at < 0 ? -1 : at + m - 1;
+}
+
+PSDEF void ps_token_label(const ps_tokenizer *t, int id, char *out, size_t cap) {
+    size_t len = 0, i = 0, o = 0;
+    const unsigned char *b = t ? (const unsigned char *)ps_token_bytes(t, id, &len) : NULL;
+    if (!b) {
+        snprintf(out, cap, "#%d", id);
+        return;
+    }
+    while (i < len && o + 5 < cap) {
+        unsigned cp;
+        size_t k = ps__utf8(b + i, len - i, &cp);
+        if (k && cp >= 0x20 && cp != 0x7F) {
+            memcpy(out + o, b + i, k);
+            o += k;
+            i += k;
+            continue;
+        }
+        if (b[i] == '\n') o += (size_t)snprintf(out + o, cap - o, "\\n");
+        else if (b[i] == '\t') o += (size_t)snprintf(out + o, cap - o, "\\t");
+        else o += (size_t)snprintf(out + o, cap - o, "\\x%02X", b[i]);
+        i++;
+    }
+    out[o] = 0;
+}
+
+static void ps__grid_layers(const ps_grid *g, int i, int j, int *ls, int *lt) {
+    *ls = g->src_first + i;
+    *lt = g->diagonal ? *ls : g->tgt_first + j;
+}
+
+PSDEF ps_status ps_grid_save_csv(const ps_grid *g, const ps_tokenizer *t, const char *path) {
+    FILE *f;
+    int i, j, ls, lt;
+    char label[256], *c;
+    if (!g || !g->top_id || !path) return PS_ERR_ARG;
+    if (!(f = fopen(path, "w"))) return PS_ERR_IO;
+    fprintf(f, "source_layer,target_layer,top_id,top_token,top_prob\n");
+    for (i = 0; i < g->n_src; i++)
+        for (j = 0; j < g->n_tgt; j++) {
+            ps_token_label(t, g->top_id[i * g->n_tgt + j], label, sizeof label);
+            ps__grid_layers(g, i, j, &ls, &lt);
+            fprintf(f, "%d,%d,%d,\"", ls, lt, g->top_id[i * g->n_tgt + j]);
+            for (c = label; *c; c++) fprintf(f, *c == '"' ? "\"\"" : "%c", *c);
+            fprintf(f, "\",%.6f\n", g->top_prob[i * g->n_tgt + j]);
+        }
+    return fclose(f) == 0 ? PS_OK : PS_ERR_IO;
+}
+
+/* text with XML's five specials escaped */
+static void ps__xml(FILE *f, const char *s) {
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+/* cut UTF-8 text to at most n characters (labels must fit their cells) */
+static void ps__clip_chars(char *s, int n) {
+    int chars = 0;
+    char *p;
+    for (p = s; *p; p++)
+        if ((*p & 0xC0) != 0x80 && chars++ == n) break;
+    *p = 0;
+}
+
+/* the seed figures' colour scale (teal, cream, rose) at x in [0, 1] */
+static void ps__colour(double x, int rgb[3]) {
+    static const int stops[7][3] = {{0, 147, 146},   {114, 170, 161}, {177, 199, 179}, {241, 234, 200},
+                                    {229, 185, 173}, {217, 137, 148}, {208, 88, 126}};
+    double at = (x < 0 ? 0 : x > 1 ? 1 : x) * 6;
+    int k = at >= 6 ? 5 : (int)at, c;
+    for (c = 0; c < 3; c++) rgb[c] = (int)(stops[k][c] + (at - k) * (stops[k + 1][c] - stops[k][c]) + 0.5);
+}
+
+PSDEF ps_status ps_grid_save_svg(const ps_grid *g, const ps_tokenizer *t, const char *title, const char *path) {
+    const int cw = g && g->n_tgt == 1 ? 240 : 64, ch = 22, left = 90, top = 50;
+    int i, j, ls, lt, rgb[3], W, H, n = g ? g->n_src * g->n_tgt : 0;
+    float lo = 1, hi = 0;
+    char label[256];
+    FILE *f;
+    if (!g || !g->top_id || !path) return PS_ERR_ARG;
+    if (!(f = fopen(path, "w"))) return PS_ERR_IO;
+    for (i = 0; i < n; i++) { /* the colours span the data, as in the seed figures */
+        if (g->top_prob[i] < lo) lo = g->top_prob[i];
+        if (g->top_prob[i] > hi) hi = g->top_prob[i];
+    }
+    if (hi <= lo) hi = lo + 1e-6f;
+    W = left + g->n_tgt * cw + 140;
+    if (title && W < left + 8 * (int)strlen(title) + 20) W = left + 8 * (int)strlen(title) + 20;
+    H = top + g->n_src * ch + 70;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    fprintf(f, "<text x=\"%d\" y=\"28\" font-size=\"15\">", left);
+    ps__xml(f, title ? title : "");
+    fprintf(f, "</text>\n");
+    for (i = 0; i < g->n_src; i++)
+        for (j = 0; j < g->n_tgt; j++) {
+            float p = g->top_prob[i * g->n_tgt + j];
+            int x = left + j * cw, y = top + i * ch;
+            ps__colour((p - lo) / (hi - lo), rgb);
+            ps__grid_layers(g, i, j, &ls, &lt);
+            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\"><title>source %d, "
+                       "target %d: p = %.4f</title></rect>\n", x, y, cw, ch, rgb[0], rgb[1], rgb[2], ls, lt, p);
+            ps_token_label(t, g->top_id[i * g->n_tgt + j], label, sizeof label);
+            ps__clip_chars(label, (cw - 6) / 7);
+            fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"%s\" xml:space=\"preserve\">", x + cw / 2,
+                    y + 15, rgb[0] + rgb[1] + rgb[2] < 420 ? "white" : "#333");
+            ps__xml(f, label);
+            fprintf(f, "</text>\n");
+        }
+    for (i = 0; i < g->n_src; i++) {
+        ps__grid_layers(g, i, 0, &ls, &lt);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%d</text>\n", left - 6, top + i * ch + 15, ls);
+    }
+    for (j = 0; j < g->n_tgt; j++) {
+        ps__grid_layers(g, 0, j, &ls, &lt);
+        snprintf(label, sizeof label, "%d", lt);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", left + j * cw + cw / 2,
+                top + g->n_src * ch + 16, g->diagonal ? "same as the source" : label);
+    }
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">Target layer</text>\n", left + g->n_tgt * cw / 2,
+            top + g->n_src * ch + 42);
+    fprintf(f, "<text transform=\"translate(24,%d) rotate(-90)\" text-anchor=\"middle\">Source layer</text>\n",
+            top + g->n_src * ch / 2);
+    /* the colour bar: 50 steps from hi (top) to lo */
+    fprintf(f, "<text x=\"%d\" y=\"%d\">Token probability</text>\n", left + g->n_tgt * cw + 20, top - 8);
+    for (i = 0; i < 50; i++) {
+        ps__colour(1 - i / 49.0, rgb);
+        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"22\" height=\"%d\" fill=\"rgb(%d,%d,%d)\"/>\n",
+                left + g->n_tgt * cw + 20, top + i * (g->n_src * ch) / 50, (g->n_src * ch) / 50 + 1, rgb[0], rgb[1], rgb[2]);
+    }
+    for (i = 0; i <= 4; i++)
+        fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", left + g->n_tgt * cw + 48,
+                top + i * (g->n_src * ch) / 4 + 4, hi - i * (hi - lo) / 4);
+    fprintf(f, "</svg>\n");
+    return fclose(f) == 0 ? PS_OK : PS_ERR_IO;
 }
 
 PSDEF ps_status ps_lens(ps_ctx *c, const float *h, int n, float *probs) {
@@ -3306,6 +4127,189 @@ PSDEF ps_status ps_fit_affine(const float *x, int d_src, const float *y, int d_t
     PS_FREE(G);
     PS_FREE(R);
     return PS_OK;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Unicode tables: generated by tools/gen_unicode_tables.py from the Unicode          */
+/* Character Database 15.0.0 (Debian's unicode-data). Do not edit.                    */
+/* ---------------------------------------------------------------------------------- */
+
+#define PS__UNICODE_VERSION "15.0.0"
+
+/* The pre-tokenizer class of code point c: PS__OTHER, PS__LETTER (L*), PS__NUMBER (N*)
+   or PS__SPACE (White_Space). The code space is cut into 1562 runs of one class;
+   entry k is (first code point of run k) << 2 | class, so the run of c is the last
+   entry <= (c << 2 | 3). */
+static int ps__unicode_class(unsigned c) {
+    static const unsigned runs[1562] = {
+        0x0, 0x27, 0x38, 0x83, 0x84, 0xc2, 0xe8, 0x105, 0x16c, 0x185, 0x1ec, 0x217, 0x218,
+        0x283, 0x284, 0x2a9, 0x2ac, 0x2ca, 0x2d0, 0x2d5, 0x2d8, 0x2e6, 0x2e9, 0x2ec, 0x2f2,
+        0x2fc, 0x301, 0x35c, 0x361, 0x3dc, 0x3e1, 0xb08, 0xb19, 0xb48, 0xb81, 0xb94, 0xbb1,
+        0xbb4, 0xbb9, 0xbbc, 0xdc1, 0xdd4, 0xdd9, 0xde0, 0xde9, 0xdf8, 0xdfd, 0xe00, 0xe19,
+        0xe1c, 0xe21, 0xe2c, 0xe31, 0xe34, 0xe39, 0xe88, 0xe8d, 0xfd8, 0xfdd, 0x1208, 0x1229,
+        0x14c0, 0x14c5, 0x155c, 0x1565, 0x1568, 0x1581, 0x1624, 0x1741, 0x17ac, 0x17bd, 0x17cc,
+        0x1881, 0x192c, 0x1982, 0x19a8, 0x19b9, 0x19c0, 0x19c5, 0x1b50, 0x1b55, 0x1b58, 0x1b95,
+        0x1b9c, 0x1bb9, 0x1bc2, 0x1be9, 0x1bf4, 0x1bfd, 0x1c00, 0x1c41, 0x1c44, 0x1c49, 0x1cc0,
+        0x1d35, 0x1e98, 0x1ec5, 0x1ec8, 0x1f02, 0x1f29, 0x1fac, 0x1fd1, 0x1fd8, 0x1fe9, 0x1fec,
+        0x2001, 0x2058, 0x2069, 0x206c, 0x2091, 0x2094, 0x20a1, 0x20a4, 0x2101, 0x2164, 0x2181,
+        0x21ac, 0x21c1, 0x2220, 0x2225, 0x223c, 0x2281, 0x2328, 0x2411, 0x24e8, 0x24f5, 0x24f8,
+        0x2541, 0x2544, 0x2561, 0x2588, 0x259a, 0x25c0, 0x25c5, 0x2604, 0x2615, 0x2634, 0x263d,
+        0x2644, 0x264d, 0x26a4, 0x26a9, 0x26c4, 0x26c9, 0x26cc, 0x26d9, 0x26e8, 0x26f5, 0x26f8,
+        0x2739, 0x273c, 0x2771, 0x2778, 0x277d, 0x2788, 0x279a, 0x27c1, 0x27c8, 0x27d2, 0x27e8,
+        0x27f1, 0x27f4, 0x2815, 0x282c, 0x283d, 0x2844, 0x284d, 0x28a4, 0x28a9, 0x28c4, 0x28c9,
+        0x28d0, 0x28d5, 0x28dc, 0x28e1, 0x28e8, 0x2965, 0x2974, 0x2979, 0x297c, 0x299a, 0x29c0,
+        0x29c9, 0x29d4, 0x2a15, 0x2a38, 0x2a3d, 0x2a48, 0x2a4d, 0x2aa4, 0x2aa9, 0x2ac4, 0x2ac9,
+        0x2ad0, 0x2ad5, 0x2ae8, 0x2af5, 0x2af8, 0x2b41, 0x2b44, 0x2b81, 0x2b88, 0x2b9a, 0x2bc0,
+        0x2be5, 0x2be8, 0x2c15, 0x2c34, 0x2c3d, 0x2c44, 0x2c4d, 0x2ca4, 0x2ca9, 0x2cc4, 0x2cc9,
+        0x2cd0, 0x2cd5, 0x2ce8, 0x2cf5, 0x2cf8, 0x2d71, 0x2d78, 0x2d7d, 0x2d88, 0x2d9a, 0x2dc0,
+        0x2dc5, 0x2dca, 0x2de0, 0x2e0d, 0x2e10, 0x2e15, 0x2e2c, 0x2e39, 0x2e44, 0x2e49, 0x2e58,
+        0x2e65, 0x2e6c, 0x2e71, 0x2e74, 0x2e79, 0x2e80, 0x2e8d, 0x2e94, 0x2ea1, 0x2eac, 0x2eb9,
+        0x2ee8, 0x2f41, 0x2f44, 0x2f9a, 0x2fcc, 0x3015, 0x3034, 0x3039, 0x3044, 0x3049, 0x30a4,
+        0x30a9, 0x30e8, 0x30f5, 0x30f8, 0x3161, 0x316c, 0x3175, 0x3178, 0x3181, 0x3188, 0x319a,
+        0x31c0, 0x31e2, 0x31fc, 0x3201, 0x3204, 0x3215, 0x3234, 0x3239, 0x3244, 0x3249, 0x32a4,
+        0x32a9, 0x32d0, 0x32d5, 0x32e8, 0x32f5, 0x32f8, 0x3375, 0x337c, 0x3381, 0x3388, 0x339a,
+        0x33c0, 0x33c5, 0x33cc, 0x3411, 0x3434, 0x3439, 0x3444, 0x3449, 0x34ec, 0x34f5, 0x34f8,
+        0x3539, 0x353c, 0x3551, 0x355c, 0x3562, 0x357d, 0x3588, 0x359a, 0x35e4, 0x35e9, 0x3600,
+        0x3615, 0x365c, 0x3669, 0x36c8, 0x36cd, 0x36f0, 0x36f5, 0x36f8, 0x3701, 0x371c, 0x379a,
+        0x37c0, 0x3805, 0x38c4, 0x38c9, 0x38d0, 0x3901, 0x391c, 0x3942, 0x3968, 0x3a05, 0x3a0c,
+        0x3a11, 0x3a14, 0x3a19, 0x3a2c, 0x3a31, 0x3a90, 0x3a95, 0x3a98, 0x3a9d, 0x3ac4, 0x3ac9,
+        0x3ad0, 0x3af5, 0x3af8, 0x3b01, 0x3b14, 0x3b19, 0x3b1c, 0x3b42, 0x3b68, 0x3b71, 0x3b80,
+        0x3c01, 0x3c04, 0x3c82, 0x3cd0, 0x3d01, 0x3d20, 0x3d25, 0x3db4, 0x3e21, 0x3e34, 0x4001,
+        0x40ac, 0x40fd, 0x4102, 0x4128, 0x4141, 0x4158, 0x4169, 0x4178, 0x4185, 0x4188, 0x4195,
+        0x419c, 0x41b9, 0x41c4, 0x41d5, 0x4208, 0x4239, 0x423c, 0x4242, 0x4268, 0x4281, 0x4318,
+        0x431d, 0x4320, 0x4335, 0x4338, 0x4341, 0x43ec, 0x43f1, 0x4924, 0x4929, 0x4938, 0x4941,
+        0x495c, 0x4961, 0x4964, 0x4969, 0x4978, 0x4981, 0x4a24, 0x4a29, 0x4a38, 0x4a41, 0x4ac4,
+        0x4ac9, 0x4ad8, 0x4ae1, 0x4afc, 0x4b01, 0x4b04, 0x4b09, 0x4b18, 0x4b21, 0x4b5c, 0x4b61,
+        0x4c44, 0x4c49, 0x4c58, 0x4c61, 0x4d6c, 0x4da6, 0x4df4, 0x4e01, 0x4e40, 0x4e81, 0x4fd8,
+        0x4fe1, 0x4ff8, 0x5005, 0x59b4, 0x59bd, 0x5a03, 0x5a05, 0x5a6c, 0x5a81, 0x5bac, 0x5bba,
+        0x5bc5, 0x5be4, 0x5c01, 0x5c48, 0x5c7d, 0x5cc8, 0x5d01, 0x5d48, 0x5d81, 0x5db4, 0x5db9,
+        0x5dc4, 0x5e01, 0x5ed0, 0x5f5d, 0x5f60, 0x5f71, 0x5f74, 0x5f82, 0x5fa8, 0x5fc2, 0x5fe8,
+        0x6042, 0x6068, 0x6081, 0x61e4, 0x6201, 0x6214, 0x621d, 0x62a4, 0x62a9, 0x62ac, 0x62c1,
+        0x63d8, 0x6401, 0x647c, 0x651a, 0x6541, 0x65b8, 0x65c1, 0x65d4, 0x6601, 0x66b0, 0x66c1,
+        0x6728, 0x6742, 0x676c, 0x6801, 0x685c, 0x6881, 0x6954, 0x6a02, 0x6a28, 0x6a42, 0x6a68,
+        0x6a9d, 0x6aa0, 0x6c15, 0x6cd0, 0x6d15, 0x6d34, 0x6d42, 0x6d68, 0x6e0d, 0x6e84, 0x6eb9,
+        0x6ec2, 0x6ee9, 0x6f98, 0x7001, 0x7090, 0x7102, 0x7128, 0x7135, 0x7142, 0x7169, 0x71f8,
+        0x7201, 0x7224, 0x7241, 0x72ec, 0x72f5, 0x7300, 0x73a5, 0x73b4, 0x73b9, 0x73d0, 0x73d5,
+        0x73dc, 0x73e9, 0x73ec, 0x7401, 0x7700, 0x7801, 0x7c58, 0x7c61, 0x7c78, 0x7c81, 0x7d18,
+        0x7d21, 0x7d38, 0x7d41, 0x7d60, 0x7d65, 0x7d68, 0x7d6d, 0x7d70, 0x7d75, 0x7d78, 0x7d7d,
+        0x7df8, 0x7e01, 0x7ed4, 0x7ed9, 0x7ef4, 0x7ef9, 0x7efc, 0x7f09, 0x7f14, 0x7f19, 0x7f34,
+        0x7f41, 0x7f50, 0x7f59, 0x7f70, 0x7f81, 0x7fb4, 0x7fc9, 0x7fd4, 0x7fd9, 0x7ff4, 0x8003,
+        0x802c, 0x80a3, 0x80a8, 0x80bf, 0x80c0, 0x817f, 0x8180, 0x81c2, 0x81c5, 0x81c8, 0x81d2,
+        0x81e8, 0x81fd, 0x8202, 0x8228, 0x8241, 0x8274, 0x8409, 0x840c, 0x841d, 0x8420, 0x8429,
+        0x8450, 0x8455, 0x8458, 0x8465, 0x8478, 0x8491, 0x8494, 0x8499, 0x849c, 0x84a1, 0x84a4,
+        0x84a9, 0x84b8, 0x84bd, 0x84e8, 0x84f1, 0x8500, 0x8515, 0x8528, 0x8539, 0x853c, 0x8542,
+        0x860d, 0x8616, 0x8628, 0x9182, 0x9270, 0x93aa, 0x9400, 0x9dda, 0x9e50, 0xb001, 0xb394,
+        0xb3ad, 0xb3bc, 0xb3c9, 0xb3d0, 0xb3f6, 0xb3f8, 0xb401, 0xb498, 0xb49d, 0xb4a0, 0xb4b5,
+        0xb4b8, 0xb4c1, 0xb5a0, 0xb5bd, 0xb5c0, 0xb601, 0xb65c, 0xb681, 0xb69c, 0xb6a1, 0xb6bc,
+        0xb6c1, 0xb6dc, 0xb6e1, 0xb6fc, 0xb701, 0xb71c, 0xb721, 0xb73c, 0xb741, 0xb75c, 0xb761,
+        0xb77c, 0xb8bd, 0xb8c0, 0xc003, 0xc004, 0xc015, 0xc01e, 0xc020, 0xc086, 0xc0a8, 0xc0c5,
+        0xc0d8, 0xc0e2, 0xc0ed, 0xc0f4, 0xc105, 0xc25c, 0xc275, 0xc280, 0xc285, 0xc3ec, 0xc3f1,
+        0xc400, 0xc415, 0xc4c0, 0xc4c5, 0xc63c, 0xc64a, 0xc658, 0xc681, 0xc700, 0xc7c1, 0xc800,
+        0xc882, 0xc8a8, 0xc922, 0xc940, 0xc946, 0xc980, 0xca02, 0xca28, 0xcac6, 0xcb00, 0xd001,
+        0x13700, 0x13801, 0x29234, 0x29341, 0x293f8, 0x29401, 0x29834, 0x29841, 0x29882,
+        0x298a9, 0x298b0, 0x29901, 0x299bc, 0x299fd, 0x29a78, 0x29a81, 0x29b9a, 0x29bc0,
+        0x29c5d, 0x29c80, 0x29c89, 0x29e24, 0x29e2d, 0x29f2c, 0x29f41, 0x29f48, 0x29f4d,
+        0x29f50, 0x29f55, 0x29f68, 0x29fc9, 0x2a008, 0x2a00d, 0x2a018, 0x2a01d, 0x2a02c,
+        0x2a031, 0x2a08c, 0x2a0c2, 0x2a0d8, 0x2a101, 0x2a1d0, 0x2a209, 0x2a2d0, 0x2a342,
+        0x2a368, 0x2a3c9, 0x2a3e0, 0x2a3ed, 0x2a3f0, 0x2a3f5, 0x2a3fc, 0x2a402, 0x2a429,
+        0x2a498, 0x2a4c1, 0x2a51c, 0x2a581, 0x2a5f4, 0x2a611, 0x2a6cc, 0x2a73d, 0x2a742,
+        0x2a768, 0x2a781, 0x2a794, 0x2a799, 0x2a7c2, 0x2a7e9, 0x2a7fc, 0x2a801, 0x2a8a4,
+        0x2a901, 0x2a90c, 0x2a911, 0x2a930, 0x2a942, 0x2a968, 0x2a981, 0x2a9dc, 0x2a9e9,
+        0x2a9ec, 0x2a9f9, 0x2aac0, 0x2aac5, 0x2aac8, 0x2aad5, 0x2aadc, 0x2aae5, 0x2aaf8,
+        0x2ab01, 0x2ab04, 0x2ab09, 0x2ab0c, 0x2ab6d, 0x2ab78, 0x2ab81, 0x2abac, 0x2abc9,
+        0x2abd4, 0x2ac05, 0x2ac1c, 0x2ac25, 0x2ac3c, 0x2ac45, 0x2ac5c, 0x2ac81, 0x2ac9c,
+        0x2aca1, 0x2acbc, 0x2acc1, 0x2ad6c, 0x2ad71, 0x2ada8, 0x2adc1, 0x2af8c, 0x2afc2,
+        0x2afe8, 0x2b001, 0x35e90, 0x35ec1, 0x35f1c, 0x35f2d, 0x35ff0, 0x3e401, 0x3e9b8,
+        0x3e9c1, 0x3eb68, 0x3ec01, 0x3ec1c, 0x3ec4d, 0x3ec60, 0x3ec75, 0x3ec78, 0x3ec7d,
+        0x3eca4, 0x3eca9, 0x3ecdc, 0x3ece1, 0x3ecf4, 0x3ecf9, 0x3ecfc, 0x3ed01, 0x3ed08,
+        0x3ed0d, 0x3ed14, 0x3ed19, 0x3eec8, 0x3ef4d, 0x3f4f8, 0x3f541, 0x3f640, 0x3f649,
+        0x3f720, 0x3f7c1, 0x3f7f0, 0x3f9c1, 0x3f9d4, 0x3f9d9, 0x3fbf4, 0x3fc42, 0x3fc68,
+        0x3fc85, 0x3fcec, 0x3fd05, 0x3fd6c, 0x3fd99, 0x3fefc, 0x3ff09, 0x3ff20, 0x3ff29,
+        0x3ff40, 0x3ff49, 0x3ff60, 0x3ff69, 0x3ff74, 0x40001, 0x40030, 0x40035, 0x4009c,
+        0x400a1, 0x400ec, 0x400f1, 0x400f8, 0x400fd, 0x40138, 0x40141, 0x40178, 0x40201,
+        0x403ec, 0x4041e, 0x404d0, 0x40502, 0x405e4, 0x4062a, 0x40630, 0x40a01, 0x40a74,
+        0x40a81, 0x40b44, 0x40b86, 0x40bf0, 0x40c01, 0x40c82, 0x40c90, 0x40cb5, 0x40d06,
+        0x40d09, 0x40d2a, 0x40d2c, 0x40d41, 0x40dd8, 0x40e01, 0x40e78, 0x40e81, 0x40f10,
+        0x40f21, 0x40f40, 0x40f46, 0x40f58, 0x41001, 0x41278, 0x41282, 0x412a8, 0x412c1,
+        0x41350, 0x41361, 0x413f0, 0x41401, 0x414a0, 0x414c1, 0x41590, 0x415c1, 0x415ec,
+        0x415f1, 0x4162c, 0x41631, 0x4164c, 0x41651, 0x41658, 0x4165d, 0x41688, 0x4168d,
+        0x416c8, 0x416cd, 0x416e8, 0x416ed, 0x416f4, 0x41801, 0x41cdc, 0x41d01, 0x41d58,
+        0x41d81, 0x41da0, 0x41e01, 0x41e18, 0x41e1d, 0x41ec4, 0x41ec9, 0x41eec, 0x42001,
+        0x42018, 0x42021, 0x42024, 0x42029, 0x420d8, 0x420dd, 0x420e4, 0x420f1, 0x420f4,
+        0x420fd, 0x42158, 0x42162, 0x42181, 0x421dc, 0x421e6, 0x42201, 0x4227c, 0x4229e,
+        0x422c0, 0x42381, 0x423cc, 0x423d1, 0x423d8, 0x423ee, 0x42401, 0x4245a, 0x42470,
+        0x42481, 0x424e8, 0x42601, 0x426e0, 0x426f2, 0x426f9, 0x42702, 0x42740, 0x4274a,
+        0x42801, 0x42804, 0x42841, 0x42850, 0x42855, 0x42860, 0x42865, 0x428d8, 0x42902,
+        0x42924, 0x42981, 0x429f6, 0x429fc, 0x42a01, 0x42a76, 0x42a80, 0x42b01, 0x42b20,
+        0x42b25, 0x42b94, 0x42bae, 0x42bc0, 0x42c01, 0x42cd8, 0x42d01, 0x42d58, 0x42d62,
+        0x42d81, 0x42dcc, 0x42de2, 0x42e01, 0x42e48, 0x42ea6, 0x42ec0, 0x43001, 0x43124,
+        0x43201, 0x432cc, 0x43301, 0x433cc, 0x433ea, 0x43401, 0x43490, 0x434c2, 0x434e8,
+        0x43982, 0x439fc, 0x43a01, 0x43aa8, 0x43ac1, 0x43ac8, 0x43c01, 0x43c76, 0x43c9d,
+        0x43ca0, 0x43cc1, 0x43d18, 0x43d46, 0x43d54, 0x43dc1, 0x43e08, 0x43ec1, 0x43f16,
+        0x43f30, 0x43f81, 0x43fdc, 0x4400d, 0x440e0, 0x4414a, 0x441c0, 0x441c5, 0x441cc,
+        0x441d5, 0x441d8, 0x4420d, 0x442c0, 0x44341, 0x443a4, 0x443c2, 0x443e8, 0x4440d,
+        0x4449c, 0x444da, 0x44500, 0x44511, 0x44514, 0x4451d, 0x44520, 0x44541, 0x445cc,
+        0x445d9, 0x445dc, 0x4460d, 0x446cc, 0x44705, 0x44714, 0x44742, 0x44769, 0x4476c,
+        0x44771, 0x44774, 0x44786, 0x447d4, 0x44801, 0x44848, 0x4484d, 0x448b0, 0x448fd,
+        0x44904, 0x44a01, 0x44a1c, 0x44a21, 0x44a24, 0x44a29, 0x44a38, 0x44a3d, 0x44a78,
+        0x44a7d, 0x44aa4, 0x44ac1, 0x44b7c, 0x44bc2, 0x44be8, 0x44c15, 0x44c34, 0x44c3d,
+        0x44c44, 0x44c4d, 0x44ca4, 0x44ca9, 0x44cc4, 0x44cc9, 0x44cd0, 0x44cd5, 0x44ce8,
+        0x44cf5, 0x44cf8, 0x44d41, 0x44d44, 0x44d75, 0x44d88, 0x45001, 0x450d4, 0x4511d,
+        0x4512c, 0x45142, 0x45168, 0x4517d, 0x45188, 0x45201, 0x452c0, 0x45311, 0x45318,
+        0x4531d, 0x45320, 0x45342, 0x45368, 0x45601, 0x456bc, 0x45761, 0x45770, 0x45801,
+        0x458c0, 0x45911, 0x45914, 0x45942, 0x45968, 0x45a01, 0x45aac, 0x45ae1, 0x45ae4,
+        0x45b02, 0x45b28, 0x45c01, 0x45c6c, 0x45cc2, 0x45cf0, 0x45d01, 0x45d1c, 0x46001,
+        0x460b0, 0x46281, 0x46382, 0x463cc, 0x463fd, 0x4641c, 0x46425, 0x46428, 0x46431,
+        0x46450, 0x46455, 0x4645c, 0x46461, 0x464c0, 0x464fd, 0x46500, 0x46505, 0x46508,
+        0x46542, 0x46568, 0x46681, 0x466a0, 0x466a9, 0x46744, 0x46785, 0x46788, 0x4678d,
+        0x46790, 0x46801, 0x46804, 0x4682d, 0x468cc, 0x468e9, 0x468ec, 0x46941, 0x46944,
+        0x46971, 0x46a28, 0x46a75, 0x46a78, 0x46ac1, 0x46be4, 0x47001, 0x47024, 0x47029,
+        0x470bc, 0x47101, 0x47104, 0x47142, 0x471b4, 0x471c9, 0x47240, 0x47401, 0x4741c,
+        0x47421, 0x47428, 0x4742d, 0x474c4, 0x47519, 0x4751c, 0x47542, 0x47568, 0x47581,
+        0x47598, 0x4759d, 0x475a4, 0x475a9, 0x47628, 0x47661, 0x47664, 0x47682, 0x476a8,
+        0x47b81, 0x47bcc, 0x47c09, 0x47c0c, 0x47c11, 0x47c44, 0x47c49, 0x47cd0, 0x47d42,
+        0x47d68, 0x47ec1, 0x47ec4, 0x47f02, 0x47f54, 0x48001, 0x48e68, 0x49002, 0x491bc,
+        0x49201, 0x49510, 0x4be41, 0x4bfc4, 0x4c001, 0x4d0c0, 0x4d105, 0x4d11c, 0x51001,
+        0x5191c, 0x5a001, 0x5a8e4, 0x5a901, 0x5a97c, 0x5a982, 0x5a9a8, 0x5a9c1, 0x5aafc,
+        0x5ab02, 0x5ab28, 0x5ab41, 0x5abb8, 0x5ac01, 0x5acc0, 0x5ad01, 0x5ad10, 0x5ad42,
+        0x5ad68, 0x5ad6e, 0x5ad88, 0x5ad8d, 0x5ade0, 0x5adf5, 0x5ae40, 0x5b901, 0x5ba02,
+        0x5ba5c, 0x5bc01, 0x5bd2c, 0x5bd41, 0x5bd44, 0x5be4d, 0x5be80, 0x5bf81, 0x5bf88,
+        0x5bf8d, 0x5bf90, 0x5c001, 0x61fe0, 0x62001, 0x63358, 0x63401, 0x63424, 0x6bfc1,
+        0x6bfd0, 0x6bfd5, 0x6bff0, 0x6bff5, 0x6bffc, 0x6c001, 0x6c48c, 0x6c4c9, 0x6c4cc,
+        0x6c541, 0x6c54c, 0x6c555, 0x6c558, 0x6c591, 0x6c5a0, 0x6c5c1, 0x6cbf0, 0x6f001,
+        0x6f1ac, 0x6f1c1, 0x6f1f4, 0x6f201, 0x6f224, 0x6f241, 0x6f268, 0x74b02, 0x74b50,
+        0x74b82, 0x74bd0, 0x74d82, 0x74de4, 0x75001, 0x75154, 0x75159, 0x75274, 0x75279,
+        0x75280, 0x75289, 0x7528c, 0x75295, 0x7529c, 0x752a5, 0x752b4, 0x752b9, 0x752e8,
+        0x752ed, 0x752f0, 0x752f5, 0x75310, 0x75315, 0x75418, 0x7541d, 0x7542c, 0x75435,
+        0x75454, 0x75459, 0x75474, 0x75479, 0x754e8, 0x754ed, 0x754fc, 0x75501, 0x75514,
+        0x75519, 0x7551c, 0x75529, 0x75544, 0x75549, 0x75a98, 0x75aa1, 0x75b04, 0x75b09,
+        0x75b6c, 0x75b71, 0x75bec, 0x75bf1, 0x75c54, 0x75c59, 0x75cd4, 0x75cd9, 0x75d3c,
+        0x75d41, 0x75dbc, 0x75dc1, 0x75e24, 0x75e29, 0x75ea4, 0x75ea9, 0x75f0c, 0x75f11,
+        0x75f30, 0x75f3a, 0x76000, 0x77c01, 0x77c7c, 0x77c95, 0x77cac, 0x780c1, 0x781b8,
+        0x78401, 0x784b4, 0x784dd, 0x784f8, 0x78502, 0x78528, 0x78539, 0x7853c, 0x78a41,
+        0x78ab8, 0x78b01, 0x78bb0, 0x78bc2, 0x78be8, 0x79341, 0x793b0, 0x793c2, 0x793e8,
+        0x79f81, 0x79f9c, 0x79fa1, 0x79fb0, 0x79fb5, 0x79fbc, 0x79fc1, 0x79ffc, 0x7a001,
+        0x7a314, 0x7a31e, 0x7a340, 0x7a401, 0x7a510, 0x7a52d, 0x7a530, 0x7a542, 0x7a568,
+        0x7b1c6, 0x7b2b0, 0x7b2b6, 0x7b2c0, 0x7b2c6, 0x7b2d4, 0x7b406, 0x7b4b8, 0x7b4be,
+        0x7b4f8, 0x7b801, 0x7b810, 0x7b815, 0x7b880, 0x7b885, 0x7b88c, 0x7b891, 0x7b894,
+        0x7b89d, 0x7b8a0, 0x7b8a5, 0x7b8cc, 0x7b8d1, 0x7b8e0, 0x7b8e5, 0x7b8e8, 0x7b8ed,
+        0x7b8f0, 0x7b909, 0x7b90c, 0x7b91d, 0x7b920, 0x7b925, 0x7b928, 0x7b92d, 0x7b930,
+        0x7b935, 0x7b940, 0x7b945, 0x7b94c, 0x7b951, 0x7b954, 0x7b95d, 0x7b960, 0x7b965,
+        0x7b968, 0x7b96d, 0x7b970, 0x7b975, 0x7b978, 0x7b97d, 0x7b980, 0x7b985, 0x7b98c,
+        0x7b991, 0x7b994, 0x7b99d, 0x7b9ac, 0x7b9b1, 0x7b9cc, 0x7b9d1, 0x7b9e0, 0x7b9e5,
+        0x7b9f4, 0x7b9f9, 0x7b9fc, 0x7ba01, 0x7ba28, 0x7ba2d, 0x7ba70, 0x7ba85, 0x7ba90,
+        0x7ba95, 0x7baa8, 0x7baad, 0x7baf0, 0x7c402, 0x7c434, 0x7efc2, 0x7efe8, 0x80001,
+        0xa9b80, 0xa9c01, 0xadce8, 0xadd01, 0xae078, 0xae081, 0xb3a88, 0xb3ac1, 0xbaf84,
+        0xbe001, 0xbe878, 0xc0001, 0xc4d2c, 0xc4d41, 0xc8ec0,
+    };
+    unsigned key = c << 2 | 3;
+    int lo = 0, hi = 1561;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (runs[mid] <= key) lo = mid;
+        else hi = mid - 1;
+    }
+    return (int)(runs[lo] & 3);
 }
 
 #endif /* PATCHSCOPE_IMPLEMENTATION */

@@ -20,7 +20,7 @@ static int tu_checks, tu_failures;
 #define CHECK(cond) CHECK_MSG(cond, "")
 
 /* |got - want| <= tol everywhere; prints the worst element when not */
-static int tu_close(const float *got, const float *want, size_t n, double tol, const char *what,
+static inline int tu_close(const float *got, const float *want, size_t n, double tol, const char *what,
                     const char *file, int line) {
     size_t i, worst = 0;
     double maxd = 0;

@@ -1,34 +1,220 @@
 /* bench - how fast patchscope.h runs on this machine, against the machine's own peak.
 
-     build/bench            a table
-     build/bench --json     exactly one JSON object (the shape is documented in README.md)
-     build/bench --quick    fewer repetitions (a smoke test)
+   Usage: build/bench [--json] [--quick]       (from the repository root; make bench)
 
-   Needs no downloaded weights: the models are random GPT-2-small-shaped (and one
-   gpt2-medium-shaped) checkpoints built in memory. Every figure is the best of 5 runs
-   after a warm-up. FLOPs of a full pass over T tokens with logits at every position:
-   2*P*T + 2*L*C*T^2 + 2*T*C*V, with P = 12*L*C^2 the non-embedding parameters. */
+   Prints tables, or with --json exactly one JSON object:
+     forward       [{model, T, threads, ms, gflops, peak_fraction}]: a full pass over T
+                   tokens with logits at every position, T in 8, 64, 256 on 1 and 2
+                   threads (gpt2-small shapes), and T = 64 on 2 threads for gpt2-medium.
+                   FLOPs = 2*P*T + 2*L*C*T^2 + 2*T*C*V, P = 12*L*C^2
+     decode        [{dtype, threads, ms_per_token, bound_ms}]: one token at context 128
+                   with the KV cache, F32 weights and BF16 weights; bound_ms = bytes read
+                   per token (weights, vectors, KV cache) / copy_gb_s
+     grid          {efficient_ms, naive_ms}: the 12x12 CEO grid of examples/ceo_demo.c
+                   on gpt2-small shapes, 2 threads (naive: every cell recomputed, timed once)
+     peak_gflops   {"1", "2"}: the matmul kernel on 1536^3, 1 and 2 threads
+     copy_gb_s     {"1", "2"}: memcpy of 512 MB, bytes read + written per second
+     bf16_logits   {max_abs_diff, max_abs_logit}: BF16 against F32 weights, 8 positions
+     rss           {file_mb, peak_mb}: peak resident size after loading a gpt2-small F32
+                   file (mapped) and running 8 tokens
+     tokenizer_mb_s          encode, MB/s of text, one thread, on a few MB of mixed text:
+                             the texts of tests/data/tokenizer_cases.json joined by
+                             newlines and repeated (tools/bench_tiktoken.js times tiktoken
+                             on the same bytes)
+     tokenizer_ascii_mb_s    the same on the texts that are all ASCII (prose, code, spaces)
+     tokenizer_decode_mb_s   decode of the mixed text's ids, MB/s of text out
+     tokenizer_long_s        seconds to encode 1 MB of random letters, one piece
+
+   The models are random checkpoints built in memory (no downloaded weights). Model times
+   are wall-clock, best of 5 after a warm-up (--quick: best of 1); tokenizer times are CPU
+   seconds of the process, so other work on the machine skews them less. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../patchscope.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <sys/resource.h>
 
-static int reps = 5;
+#define BENCH_TEXT_MIN (4u << 20) /* the texts are repeated up to at least 4 MiB */
+
+/* --- results ---------------------------------------------------------------------------- */
+
+typedef struct row {
+    const char *key, *label, *unit;
+    double value;
+} row;
+
+static row rows[64];
+static int n_rows;
+
+static void result(const char *key, const char *label, const char *unit, double value) {
+    if (n_rows < (int)(sizeof rows / sizeof rows[0])) {
+        row r;
+        r.key = key, r.label = label, r.unit = unit, r.value = value;
+        rows[n_rows++] = r;
+    }
+}
 
 static double now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* ---------------------------------------------------------------------------------- */
-/* Random GPT-2 checkpoints, written as safetensors into memory or a file             */
-/* ---------------------------------------------------------------------------------- */
+static double wall(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int reps = 5; /* model timings: best of reps after a warm-up */
+
+static void die(const char *what, const char *msg) {
+    fprintf(stderr, "bench: %s: %s\n", what, msg);
+    exit(1);
+}
+
+/* --- tokenizer ---------------------------------------------------------------------------- */
+
+typedef struct text { char *data; size_t size, cap; } text;
+
+static void reserve(text *t, size_t n) {
+    if (t->size + n > t->cap) {
+        t->cap = 2 * (t->size + n);
+        t->data = (char *)realloc(t->data, t->cap);
+        if (!t->data) die("text", "out of memory");
+    }
+}
+
+static void append(text *t, const char *s, size_t n) {
+    reserve(t, n);
+    memcpy(t->data + t->size, s, n);
+    t->size += n;
+}
+
+/* "\n" and the first n bytes again, until the text has BENCH_TEXT_MIN bytes */
+static void repeat(text *t, size_t n) {
+    while (t->size < BENCH_TEXT_MIN) {
+        append(t, "\n", 1);
+        reserve(t, n); /* before the copy: realloc may move the source */
+        memcpy(t->data + t->size, t->data, n);
+        t->size += n;
+    }
+}
+
+/* 1 when s has a run of 256 bytes without ' ' or '\n': the fixture's long-piece stress
+   texts, left out of the throughput texts (they would time tiktoken's quadratic merge) */
+static int has_long_run(const char *s, size_t n) {
+    size_t i, run = 0;
+    for (i = 0; i < n; i++) {
+        run = s[i] == ' ' || s[i] == '\n' ? 0 : run + 1;
+        if (run >= 256) return 1;
+    }
+    return 0;
+}
+
+/* The fixture texts but the long-piece ones, joined by "\n" into mixed (all) and ascii
+   (those all ASCII), each repeated to BENCH_TEXT_MIN. tools/bench_tiktoken.js builds
+   the same bytes. */
+static void bench_texts(text *mixed, text *ascii) {
+    ps__file f;
+    ps_error e;
+    ps__json j;
+    char key[16], *buf;
+    size_t len, one_mixed, one_ascii, i;
+    int r;
+    if (ps__file_read(&f, "tests/data/tokenizer_cases.json", 1, &e)) die("fixture", e.msg);
+    buf = (char *)malloc(f.size + 1);
+    ps__json_init(&j, (const char *)f.data, f.size);
+    if (ps__json_object(&j)) die("fixture", j.err);
+    while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
+        if (strcmp(key, "cases") != 0) { ps__json_skip(&j); continue; }
+        ps__json_array(&j);
+        while ((r = ps__json_item(&j)) == 1) {
+            ps__json_object(&j);
+            while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
+                if (strcmp(key, "text") != 0) { ps__json_skip(&j); continue; }
+                if (ps__json_string(&j, buf, f.size + 1, &len)) break;
+                if (has_long_run(buf, len)) continue;
+                for (i = 0; i < len && (unsigned char)buf[i] < 0x80; i++) {}
+                if (mixed->size) append(mixed, "\n", 1);
+                append(mixed, buf, len);
+                if (i == len) {
+                    if (ascii->size) append(ascii, "\n", 1);
+                    append(ascii, buf, len);
+                }
+            }
+            if (r < 0) break;
+        }
+        if (r < 0) break;
+    }
+    if (r < 0) die("fixture", j.err);
+    one_mixed = mixed->size;
+    one_ascii = ascii->size;
+    repeat(mixed, one_mixed);
+    repeat(ascii, one_ascii);
+    free(buf);
+    ps__file_close(&f);
+}
+
+/* best encode throughput in MB/s over a few runs; *n_ids gets the id count */
+static double encode_mb_s(const ps_tokenizer *t, const text *x, int *ids, int cap, int *n_ids) {
+    double best = 0;
+    int run;
+    for (run = 0; run < 5; run++) {
+        double t0 = now(), dt;
+        if (ps_encode(t, x->data, x->size, 0, ids, cap, n_ids)) die("encode", "failed");
+        dt = now() - t0;
+        if (x->size / dt / 1e6 > best) best = x->size / dt / 1e6;
+    }
+    return best;
+}
+
+static void bench_tokenizer(void) {
+    ps_tokenizer *t;
+    ps_error e;
+    text mixed = {NULL, 0, 0}, ascii = {NULL, 0, 0};
+    int *ids, cap, n = 0, run;
+    char *out;
+    double best = 0;
+    if (ps_tokenizer_load(&t, "weights", &e)) die("tokenizer", e.msg);
+    bench_texts(&mixed, &ascii);
+    cap = (int)(mixed.size > ascii.size ? mixed.size : ascii.size);
+    ids = (int *)malloc((size_t)cap * sizeof(int));
+    out = (char *)malloc(mixed.size);
+    result("tokenizer_ascii_mb_s", "tokenizer encode, ASCII text", "MB/s", encode_mb_s(t, &ascii, ids, cap, &n));
+    result("tokenizer_mb_s", "tokenizer encode, mixed text", "MB/s", encode_mb_s(t, &mixed, ids, cap, &n));
+    for (run = 0; run < 5; run++) {
+        size_t len;
+        double t0 = now(), dt;
+        if (ps_decode(t, ids, n, out, mixed.size, &len) || len != mixed.size || memcmp(out, mixed.data, len))
+            die("decode", "does not give the text back");
+        dt = now() - t0;
+        if (len / dt / 1e6 > best) best = len / dt / 1e6;
+    }
+    result("tokenizer_decode_mb_s", "tokenizer decode", "MB/s", best);
+    {
+        size_t i, len = 1 << 20;
+        unsigned x = 1;
+        int n_long;
+        double t0;
+        for (i = 0; i < len; i++) {
+            x = x * 1103515245u + 12345u;
+            out[i] = (char)('a' + (x >> 16) % 26);
+        }
+        t0 = now();
+        if (ps_encode(t, out, len, 0, ids, cap, &n_long)) die("encode", "failed on 1 MB of letters");
+        result("tokenizer_long_s", "tokenizer encode, 1 MB one piece", "s", now() - t0);
+    }
+    result("tokenizer_text_bytes", "  mixed text size", "bytes", (double)mixed.size);
+    result("tokenizer_text_tokens", "  mixed text tokens", "ids", (double)n);
+    free(ids);
+    free(out);
+    free(mixed.data);
+    free(ascii.data);
+    ps_tokenizer_free(t);
+}
+
+/* --- random GPT-2 checkpoints, as safetensors in memory or in a file ---------------------- */
 
 typedef struct shape { int L, C, H, V, n_ctx; } shape;
 static const shape gpt2_small = {12, 768, 12, 50257, 1024};
@@ -157,9 +343,7 @@ static size_t write_model_file(const shape *s, const char *path) {
     return hlen + dlen;
 }
 
-/* ---------------------------------------------------------------------------------- */
-/* Measurements                                                                       */
-/* ---------------------------------------------------------------------------------- */
+/* --- the model: forward, decode, grid, peak, bandwidth, memory ----------------------------- */
 
 static double forward_flops(const shape *s, int T) {
     double P = 12.0 * s->L * (double)s->C * s->C;
@@ -182,9 +366,9 @@ static double time_forward(const ps_model *m, int T, int threads) {
     for (i = 0; i <= reps; i++) {
         double t0;
         ps_ctx_reset(c);
-        t0 = now();
+        t0 = wall();
         run_or_die(c, ps_forward(c, ids, T, PS_ALL_LOGITS));
-        if (i > 0 && now() - t0 < best) best = now() - t0;
+        if (i > 0 && wall() - t0 < best) best = wall() - t0;
     }
     ps_ctx_free(c);
     ps_pool_free(pool);
@@ -203,10 +387,10 @@ static double time_decode(const ps_model *m, int ctx, int threads) {
     ps_ctx_create(&c, m, pool, NULL);
     run_or_die(c, ps_forward(c, ids, ctx, PS_NO_LOGITS));
     for (i = 0; i <= 4 * reps; i++) {
-        double t0 = now();
+        double t0 = wall();
         ps_seq_truncate(c, 0, ctx);
         run_or_die(c, ps_forward(c, ids + ctx, 1, 0));
-        if (i > 0 && now() - t0 < best) best = now() - t0;
+        if (i > 0 && wall() - t0 < best) best = wall() - t0;
     }
     ps_ctx_free(c);
     ps_pool_free(pool);
@@ -243,9 +427,9 @@ static double copy_bandwidth(int threads) {
     memset(j.dst, 2, j.n);
     ps_pool_create(&pool, threads);
     for (i = 0; i <= reps; i++) {
-        double t0 = now();
+        double t0 = wall();
         ps__parallel(pool, j.parts, copy_task, &j);
-        if (i > 0 && now() - t0 < best) best = now() - t0;
+        if (i > 0 && wall() - t0 < best) best = wall() - t0;
     }
     ps_pool_free(pool);
     free((void *)j.src);
@@ -269,9 +453,9 @@ static double peak_gflops(int n, int threads) {
     w.rows = w.cols = n;
     ps_pool_create(&pool, threads);
     for (r = 0; r <= reps; r++) {
-        double t0 = now();
+        double t0 = wall();
         ps__matmul(pool, y, x, &w, NULL, n);
-        if (r > 0 && now() - t0 < best) best = now() - t0;
+        if (r > 0 && wall() - t0 < best) best = wall() - t0;
     }
     ps_pool_free(pool);
     free(x);
@@ -305,15 +489,15 @@ static double time_grid(const ps_model *m, int threads, double *naive_ms) {
     spec.n_target = 14;
     spec.tgt_pos = -1;
     for (i = 0; i <= reps; i++) {
-        t0 = now();
+        t0 = wall();
         run_or_die(c, ps_grid_run(c, &spec, &g));
-        if (i > 0 && now() - t0 < best) best = now() - t0;
+        if (i > 0 && wall() - t0 < best) best = wall() - t0;
         if (i < reps) ps_grid_free(&g);
     }
     spec.naive = 1; /* slow: timed once */
-    t0 = now();
+    t0 = wall();
     run_or_die(c, ps_grid_run(c, &spec, &gn));
-    *naive_ms = (now() - t0) * 1e3;
+    *naive_ms = (wall() - t0) * 1e3;
     if (memcmp(g.top_id, gn.top_id, sizeof(int) * (size_t)L * L) != 0)
         fprintf(stderr, "bench: the efficient and the naive grid disagree\n");
     ps_grid_free(&g);
@@ -382,9 +566,13 @@ int main(int argc, char **argv) {
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) json = 1;
         else if (strcmp(argv[i], "--quick") == 0) reps = 1;
-        else { fprintf(stderr, "usage: bench [--json] [--quick]\n"); return 2; }
+        else {
+            fprintf(stderr, "usage: %s [--json] [--quick]\n", argv[0]);
+            return 2;
+        }
     }
-    rss_mb = rss_run(&file_mb);
+    rss_mb = rss_run(&file_mb); /* first, while the process holds nothing else */
+    bench_tokenizer();
     for (j = 1; j <= 2; j++) {
         peak[j] = peak_gflops(1536, j);
         bw[j] = copy_bandwidth(j);
@@ -435,14 +623,14 @@ int main(int argc, char **argv) {
             printf("%s{\"dtype\": \"%s\", \"threads\": %d, \"ms_per_token\": %.2f, \"bound_ms\": %.2f}", i ? ", " : "",
                    dec[i].dtype, dec[i].threads, dec[i].ms, dec[i].bound_ms);
         printf("], \"grid\": {\"efficient_ms\": %.1f, \"naive_ms\": %.1f}", grid_ms, naive_ms);
-        printf(", \"tokenizer_mb_s\": null");
+        for (i = 0; i < n_rows; i++) printf(", \"%s\": %.6g", rows[i].key, rows[i].value);
         printf(", \"peak_gflops\": {\"1\": %.1f, \"2\": %.1f}", peak[1], peak[2]);
         printf(", \"copy_gb_s\": {\"1\": %.1f, \"2\": %.1f}", bw[1], bw[2]);
         printf(", \"bf16_logits\": {\"max_abs_diff\": %.4g, \"max_abs_logit\": %.4g}", err16, scale);
         printf(", \"rss\": {\"file_mb\": %.1f, \"peak_mb\": %.1f}}\n", file_mb, rss_mb);
         return 0;
     }
-    printf("peak (own kernel, 1536^3): %.1f GFLOP/s on 1 thread, %.1f on 2\n", peak[1], peak[2]);
+    printf("peak (own matmul kernel, 1536^3): %.1f GFLOP/s on 1 thread, %.1f on 2\n", peak[1], peak[2]);
     printf("copy bandwidth: %.1f GB/s on 1 thread, %.1f on 2\n\n", bw[1], bw[2]);
     printf("%-12s %5s %7s %10s %8s %6s\n", "forward", "T", "threads", "ms", "GFLOP/s", "peak");
     for (i = 0; i < n_fwd; i++)
@@ -454,7 +642,9 @@ int main(int argc, char **argv) {
                dec[i].ms / dec[i].bound_ms);
     printf("\ngrid 12x12 (2 threads): efficient %.1f ms, naive %.1f ms (%.1fx)\n", grid_ms, naive_ms, naive_ms / grid_ms);
     printf("bf16 weights: logits max |diff| %.3g (largest |logit| %.3g)\n", err16, scale);
-    printf("peak RSS, gpt2-small F32 from a %.0f MB file: %.0f MB (%+.1f%%)\n", file_mb, rss_mb,
+    printf("peak RSS, gpt2-small F32 from a %.0f MB file: %.0f MB (%+.1f%%)\n\n", file_mb, rss_mb,
            100 * (rss_mb / file_mb - 1));
+    printf("%-36s %14s  %s\n", "benchmark", "value", "unit");
+    for (i = 0; i < n_rows; i++) printf("%-36s %14.6g  %s\n", rows[i].label, rows[i].value, rows[i].unit);
     return 0;
 }

@@ -1,0 +1,92 @@
+/* What every example (and the CLI) does first: pick a model folder, open it with its
+   tokenizer and a thread pool, and turn prompts into ids.
+
+   The model: --model DIR if given (a missing folder prints the command that downloads
+   it); otherwise the example's real checkpoint (weights/gpt2, weights/gpt2-medium) when
+   it has been downloaded, else the tiny model that ships in weights/tiny. The tokenizer:
+   the model folder's vocab.json + merges.txt, else the committed weights/ files. */
+#ifndef PS_EXAMPLE_H
+#define PS_EXAMPLE_H
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXAMPLE_FALLBACK "weights/tiny"
+
+typedef struct example {
+    const char *dir;
+    ps_model *m;
+    ps_tokenizer *t;
+    ps_pool *pool;
+    ps_ctx *c;
+} example;
+
+/* the value after --name, or def */
+static inline const char *example_arg(int argc, char **argv, const char *name, const char *def) {
+    int i;
+    for (i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0) return argv[i + 1];
+    return def;
+}
+
+static inline int example_flag(int argc, char **argv, const char *name) {
+    int i;
+    for (i = 1; i < argc; i++)
+        if (strcmp(argv[i], name) == 0) return 1;
+    return 0;
+}
+
+static inline int example_has_model(const char *dir) {
+    char path[1024];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if ((f = fopen(path, "rb"))) fclose(f);
+    return f != NULL;
+}
+
+/* 0 on success; prints why not */
+static inline int example_open(example *e, const char *model_arg, const char *real_default, int threads) {
+    ps_error err;
+    memset(e, 0, sizeof *e);
+    e->dir = model_arg ? model_arg : example_has_model(real_default) ? real_default : EXAMPLE_FALLBACK;
+    if (!model_arg && e->dir != real_default)
+        fprintf(stderr, "note: %s is not downloaded (weights/download.sh %s fetches it); using the tiny model in %s\n",
+                real_default, strrchr(real_default, '/') ? strrchr(real_default, '/') + 1 : real_default, e->dir);
+    if (!example_has_model(e->dir)) {
+        const char *name = strrchr(e->dir, '/') ? strrchr(e->dir, '/') + 1 : e->dir;
+        fprintf(stderr, "no model in %s. Download it with:\n    weights/download.sh %s\n", e->dir,
+                strncmp(name, "gpt2", 4) == 0 ? name : "gpt2");
+        return 1;
+    }
+    if (ps_model_load(&e->m, e->dir, NULL, &err) ||
+        (ps_tokenizer_load(&e->t, e->dir, &err) && ps_tokenizer_load(&e->t, "weights", &err))) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    if (ps_pool_create(&e->pool, threads) || ps_ctx_create(&e->c, e->m, e->pool, &err)) {
+        fprintf(stderr, "cannot create a context\n");
+        return 1;
+    }
+    return 0;
+}
+
+static inline void example_close(example *e) {
+    ps_ctx_free(e->c);
+    ps_pool_free(e->pool);
+    ps_tokenizer_free(e->t);
+    ps_model_free(e->m);
+}
+
+/* ids of text (malloc'd); exits on failure, which only a broken tokenizer can cause */
+static inline int *example_encode(const example *e, const char *text, int *n) {
+    int *ids;
+    ps_encode(e->t, text, strlen(text), 0, NULL, 0, n);
+    ids = (int *)malloc((size_t)(*n ? *n : 1) * sizeof(int));
+    if (!ids || ps_encode(e->t, text, strlen(text), 0, ids, *n, n)) {
+        fprintf(stderr, "cannot encode the prompt\n");
+        exit(1);
+    }
+    return ids;
+}
+
+#endif

@@ -458,11 +458,16 @@ PSDEF void ps_readout_fill(const float *probs, const float *unpatched, int n, ps
 #define PS__MR 4
 #endif
 
+/* how far ahead (in elements) the matmul asks for the weights it will stream: the
+   hardware prefetchers alone leave a core well short of the memory bandwidth */
+#define PS__PF_AHEAD 1024
 #if defined(__GNUC__)
+#define PS__PREFETCH(p) __builtin_prefetch(p)
 #define PS__INLINE static inline __attribute__((always_inline))
 #define PS__UNROLL _Pragma("GCC unroll 16")
 #define PS__MAYBE_UNUSED __attribute__((unused))
 #else
+#define PS__PREFETCH(p) ((void)0)
 #define PS__INLINE static
 #define PS__UNROLL
 #define PS__MAYBE_UNUSED
@@ -1876,6 +1881,7 @@ PS__INLINE void ps__tile_simd(int mr, ps_dtype dt, const float *x, size_t ldx, c
     for (k = 0; k < K; k++) {
         PS__UNROLL for (v = 0; v < PS__NV; v++) {
             size_t at = (size_t)k * PS__NR + (size_t)v * PS__VL;
+            PS__PREFETCH((const char *)w + (at + PS__PF_AHEAD) * (dt == PS_F32 ? 4 : 2));
             wv[v] = dt == PS_F32 ? ps__vload((const float *)w + at)
                   : dt == PS_F16 ? ps__vload_f16((const uint16_t *)w + at)
                                  : ps__vload_bf16((const uint16_t *)w + at);

@@ -2139,6 +2139,23 @@ static void ps__gelu_task(void *arg, int r0, int r1, int thread) {
     }
 }
 
+/* 1 / sum_i e^(x[i] - x[best]): the softmax probability of the largest of n logits
+   (x[best]), with float exponentials (vectorised) summed in double */
+static double ps__top_prob(const float *x, int n, int best) {
+    double sum = 0;
+    int i = 0;
+#ifdef PS__VL
+    float part[PS__VL];
+    for (; i + PS__VL <= n; i += PS__VL) {
+        int k;
+        ps__vstore(part, ps__vexp(ps__vsub(ps__vload(x + i), ps__vdup(x[best]))));
+        for (k = 0; k < PS__VL; k++) sum += part[k];
+    }
+#endif
+    for (; i < n; i++) sum += exp((double)x[i] - x[best]);
+    return 1.0 / sum;
+}
+
 PSDEF int ps_argmax(const float *x, int n) {
     int i, best = 0;
     for (i = 1; i < n; i++)
@@ -3731,12 +3748,10 @@ static ps_status ps__grid_chunk(ps_ctx *c, ps__grid_run *g, int c0, int c1, ps_g
     for (cell = c0; cell < c1; cell++) ps__seq_drop(c, cell - c0 + 1);
     for (k = 0; !s && k < c1 - c0; k++) {
         const float *lg = ps_logits(c, k);
-        int o = g->at[c0 + k], best = ps_argmax(lg, V), v;
-        double sum = 0;
+        int o = g->at[c0 + k], best = ps_argmax(lg, V);
         if (out->probs) ps_softmax(lg, V, out->probs + (size_t)o * V);
-        for (v = 0; v < V; v++) sum += exp((double)lg[v] - lg[best]); /* p(best) = 1 / sum */
         out->top_id[o] = best;
-        out->top_prob[o] = (float)(1.0 / sum);
+        out->top_prob[o] = out->probs ? out->probs[(size_t)o * V + best] : (float)ps__top_prob(lg, V, best);
     }
     return s;
 }

@@ -1997,67 +1997,130 @@ static float ps__dot(const float *a, const float *b, int n) {
     return s;
 }
 
-/* out[j] = scale * (q . k_j) for n keys k_j = k + j*ld of D floats; four keys at a time
-   where D is whole vectors (each sum exactly as ps__dot makes it) */
-static void ps__scores(float *out, const float *q, const float *k, size_t ld, int n, int D, float scale) {
-    int j = 0;
-#ifdef PS__VL
-    for (; D % PS__VL == 0 && j + 4 <= n; j += 4) {
-        const float *k0 = k + (size_t)j * ld;
-        ps__v a0 = ps__vzero(), a1 = ps__vzero(), a2 = ps__vzero(), a3 = ps__vzero();
-        int d;
-        for (d = 0; d < D; d += PS__VL) {
-            ps__v qv = ps__vload(q + d);
-            a0 = ps__vfma(qv, ps__vload(k0 + d), a0);
-            a1 = ps__vfma(qv, ps__vload(k0 + ld + d), a1);
-            a2 = ps__vfma(qv, ps__vload(k0 + 2 * ld + d), a2);
-            a3 = ps__vfma(qv, ps__vload(k0 + 3 * ld + d), a3);
-        }
-        out[j] = ps__vsum(a0) * scale;
-        out[j + 1] = ps__vsum(a1) * scale;
-        out[j + 2] = ps__vsum(a2) * scale;
-        out[j + 3] = ps__vsum(a3) * scale;
-    }
-#endif
-    for (; j < n; j++) out[j] = ps__dot(q, k + (size_t)j * ld, D) * scale;
+/* Attention reads each key and value once for up to PS__AR query rows (consecutive
+   positions of one sequence). Every score and every output is summed exactly as for a
+   row alone (ps__dot's order; values in order of j), so the grouping changes no bit. */
+#define PS__AR 4
+
+/* floats of scratch a context keeps per thread: the scores of PS__AR rows */
+static size_t ps__scratch_floats(const ps_config *cfg) {
+    return (size_t)PS__AR * (size_t)(cfg->n_ctx > cfg->n_embd ? cfg->n_ctx : cfg->n_embd);
 }
 
-/* z[D] += sum over j < n of p[j] * v_j, v_j = v + j*ld, in order of j; z stays in
-   registers while the values stream by */
-static void ps__mix(float *z, const float *p, const float *v, size_t ld, int n, int D) {
-    int d = 0, j;
+
+/* out[i][j] = scale * (q_i . k_j) for rows i < nr (q_i = q + i*ldq) and keys j < n
+   (k_j = k + j*ld), D floats each. nr is a constant where this is inlined. */
+PS__INLINE void ps__scores_n(float *const *out, const float *q, size_t ldq, int nr, const float *k, size_t ld,
+                             int n, int D, float scale) {
+    int i, j = 0;
 #ifdef PS__VL
-    for (; d + 4 * PS__VL <= D; d += 4 * PS__VL) {
-        ps__v a0 = ps__vload(z + d), a1 = ps__vload(z + d + PS__VL);
-        ps__v a2 = ps__vload(z + d + 2 * PS__VL), a3 = ps__vload(z + d + 3 * PS__VL);
-        for (j = 0; j < n; j++) {
-            const float *vj = v + (size_t)j * ld + d;
-            ps__v pj = ps__vdup(p[j]);
-            a0 = ps__vfma(pj, ps__vload(vj), a0);
-            a1 = ps__vfma(pj, ps__vload(vj + PS__VL), a1);
-            a2 = ps__vfma(pj, ps__vload(vj + 2 * PS__VL), a2);
-            a3 = ps__vfma(pj, ps__vload(vj + 3 * PS__VL), a3);
+    for (; D % PS__VL == 0 && j + 2 <= n; j += 2) { /* two keys at a time, for the chains' sake */
+        const float *k0 = k + (size_t)j * ld, *k1 = k0 + ld;
+        ps__v a0[PS__AR], a1[PS__AR];
+        int d;
+        PS__UNROLL for (i = 0; i < nr; i++) a0[i] = a1[i] = ps__vzero();
+        for (d = 0; d < D; d += PS__VL) {
+            ps__v x0 = ps__vload(k0 + d), x1 = ps__vload(k1 + d);
+            PS__UNROLL for (i = 0; i < nr; i++) {
+                ps__v qv = ps__vload(q + (size_t)i * ldq + d);
+                a0[i] = ps__vfma(qv, x0, a0[i]);
+                a1[i] = ps__vfma(qv, x1, a1[i]);
+            }
         }
-        ps__vstore(z + d, a0);
-        ps__vstore(z + d + PS__VL, a1);
-        ps__vstore(z + d + 2 * PS__VL, a2);
-        ps__vstore(z + d + 3 * PS__VL, a3);
-    }
-    for (; d + PS__VL <= D; d += PS__VL) {
-        ps__v a = ps__vload(z + d);
-        for (j = 0; j < n; j++) a = ps__vfma(ps__vdup(p[j]), ps__vload(v + (size_t)j * ld + d), a);
-        ps__vstore(z + d, a);
+        PS__UNROLL for (i = 0; i < nr; i++) {
+            out[i][j] = ps__vsum(a0[i]) * scale;
+            out[i][j + 1] = ps__vsum(a1[i]) * scale;
+        }
     }
 #endif
+    for (; j < n; j++)
+        for (i = 0; i < nr; i++) out[i][j] = ps__dot(q + (size_t)i * ldq, k + (size_t)j * ld, D) * scale;
+}
+
+static void ps__scores(float *const *out, const float *q, size_t ldq, int nr, const float *k, size_t ld, int n,
+                       int D, float scale) {
+    switch (nr) {
+    case 1: ps__scores_n(out, q, ldq, 1, k, ld, n, D, scale); break;
+    case 2: ps__scores_n(out, q, ldq, 2, k, ld, n, D, scale); break;
+    case 3: ps__scores_n(out, q, ldq, 3, k, ld, n, D, scale); break;
+    default: ps__scores_n(out, q, ldq, PS__AR, k, ld, n, D, scale); break;
+    }
+}
+
+/* z_i[D] += sum over j < n[i] of p_i[j] * v_j (z_i = z + i*ldz, v_j = v + j*ld), in order
+   of j, for rows i < nr; the sums stay in registers while the values stream by. nr is a
+   constant where this is inlined. */
+PS__INLINE void ps__mix_n(float *z, size_t ldz, const float *const *p, const int *n, int nr, const float *v,
+                          size_t ld, int D) {
+    int i, j, d = 0, common = n[0];
+    for (i = 1; i < nr; i++)
+        if (n[i] < common) common = n[i];
+#ifdef PS__VL
+    for (; d + 2 * PS__VL <= D; d += 2 * PS__VL) {
+        ps__v a0[PS__AR], a1[PS__AR];
+        PS__UNROLL for (i = 0; i < nr; i++) {
+            a0[i] = ps__vload(z + (size_t)i * ldz + d);
+            a1[i] = ps__vload(z + (size_t)i * ldz + d + PS__VL);
+        }
+        for (j = 0; j < common; j++) {
+            const float *vj = v + (size_t)j * ld + d;
+            ps__v v0 = ps__vload(vj), v1 = ps__vload(vj + PS__VL);
+            PS__UNROLL for (i = 0; i < nr; i++) {
+                ps__v pj = ps__vdup(p[i][j]);
+                a0[i] = ps__vfma(pj, v0, a0[i]);
+                a1[i] = ps__vfma(pj, v1, a1[i]);
+            }
+        }
+        PS__UNROLL for (i = 0; i < nr; i++) {
+            for (j = common; j < n[i]; j++) {
+                const float *vj = v + (size_t)j * ld + d;
+                ps__v pj = ps__vdup(p[i][j]);
+                a0[i] = ps__vfma(pj, ps__vload(vj), a0[i]);
+                a1[i] = ps__vfma(pj, ps__vload(vj + PS__VL), a1[i]);
+            }
+            ps__vstore(z + (size_t)i * ldz + d, a0[i]);
+            ps__vstore(z + (size_t)i * ldz + d + PS__VL, a1[i]);
+        }
+    }
+    for (; d + PS__VL <= D; d += PS__VL)
+        for (i = 0; i < nr; i++) {
+            ps__v a = ps__vload(z + (size_t)i * ldz + d);
+            for (j = 0; j < n[i]; j++) a = ps__vfma(ps__vdup(p[i][j]), ps__vload(v + (size_t)j * ld + d), a);
+            ps__vstore(z + (size_t)i * ldz + d, a);
+        }
+#endif
+    (void)common;
     for (; d < D; d++)
-        for (j = 0; j < n; j++) z[d] += p[j] * v[(size_t)j * ld + d];
+        for (i = 0; i < nr; i++)
+            for (j = 0; j < n[i]; j++) z[(size_t)i * ldz + d] += p[i][j] * v[(size_t)j * ld + d];
+}
+
+static void ps__mix(float *z, size_t ldz, const float *const *p, const int *n, int nr, const float *v, size_t ld,
+                    int D) {
+    switch (nr) {
+    case 1: ps__mix_n(z, ldz, p, n, 1, v, ld, D); break;
+    case 2: ps__mix_n(z, ldz, p, n, 2, v, ld, D); break;
+    case 3: ps__mix_n(z, ldz, p, n, 3, v, ld, D); break;
+    default: ps__mix_n(z, ldz, p, n, PS__AR, v, ld, D); break;
+    }
 }
 
 /* p = softmax(p) over n > 0 scores */
 static void ps__softmax_row(float *p, int n) {
     float mx = p[0], sum = 0;
-    int i;
-    for (i = 1; i < n; i++)
+    int i = 0;
+#ifdef PS__VL
+    if (n >= PS__VL) { /* the max is exact in any order */
+        float lanes[PS__VL];
+        ps__v m = ps__vload(p);
+        for (i = PS__VL; i + PS__VL <= n; i += PS__VL) m = ps__vmax(m, ps__vload(p + i));
+        ps__vstore(lanes, m);
+        for (mx = lanes[0], i = 1; i < PS__VL; i++)
+            if (lanes[i] > mx) mx = lanes[i];
+        i = n / PS__VL * PS__VL;
+    }
+#endif
+    for (; i < n; i++)
         if (p[i] > mx) mx = p[i];
     i = 0;
 #ifdef PS__VL
@@ -2242,7 +2305,7 @@ PSDEF ps_status ps_ctx_create(ps_ctx **out, const ps_model *m, ps_pool *pool, ps
     if (!c) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
     c->m = m;
     c->pool = pool;
-    per_thread = (size_t)(m->cfg.n_ctx > m->cfg.n_embd ? m->cfg.n_ctx : m->cfg.n_embd);
+    per_thread = ps__scratch_floats(&m->cfg);
     c->active = (int *)ps__calloc((size_t)PS_POINT_COUNT * (size_t)(m->cfg.n_layer + 1), sizeof(int));
     c->scratch = (float *)ps__calloc((size_t)ps_pool_threads(pool) * per_thread, sizeof(float));
     if (!c->active || !c->scratch) {
@@ -2577,36 +2640,58 @@ static ps_status ps__reserve_rows(ps_ctx *c, int n) {
 /* Causal self-attention of every (row, head): softmax(q.k_j / sqrt(d_head)) over the
    positions j <= pos of the row's own sequence, then the weighted sum of v_j.
    mode 0 does it all at once; with a pattern hook, mode 1 writes the probabilities to
-   c->pattern (the hook may edit them) and mode 2 applies them. */
+   c->pattern (the hook may edit them) and mode 2 applies them. A task is one head for
+   a block of PS__AR rows; runs of rows of one sequence share the reads of its cache. */
 typedef struct ps__attn {
     ps_ctx *c;
     int layer, n_keys, mode;
+    int n, n_blocks; /* rows; blocks of PS__AR rows */
 } ps__attn;
 
 static void ps__attention_task(void *arg, int t0, int t1, int thread) {
     const ps__attn *a = (const ps__attn *)arg;
     ps_ctx *c = a->c;
-    int H = c->m->cfg.n_head, C = c->m->cfg.n_embd, D = C / H, t, j;
+    int H = c->m->cfg.n_head, C = c->m->cfg.n_embd, D = C / H, t, i, j;
+    size_t stride = ps__scratch_floats(&c->m->cfg) / PS__AR;
     float scale = 1.0f / sqrtf((float)D);
     for (t = t0; t < t1; t++) {
-        int r = t / H, h = t % H, pos = c->rpos[r];
-        const ps__seq *s = &c->seqs[c->rseq[r]];
-        float *p = a->mode == 0 ? c->scratch + (size_t)thread * (size_t)(c->m->cfg.n_ctx > C ? c->m->cfg.n_ctx : C)
-                                : c->pattern + ((size_t)r * H + h) * (size_t)a->n_keys;
-        /* keys 0..pos: a shared prefix in the root's cache, then the sequence's own */
-        int n_sh = s->n_shared < pos + 1 ? s->n_shared : pos + 1;
-        if (a->mode != 2) {
-            const float *q = c->q + (size_t)r * C + (size_t)h * D;
-            if (n_sh) ps__scores(p, q, ps__kv_at(c, s, a->layer, 0, 0) + (size_t)h * D, (size_t)C, n_sh, D, scale);
-            ps__scores(p + n_sh, q, ps__kv_at(c, s, a->layer, 0, n_sh) + (size_t)h * D, (size_t)C, pos + 1 - n_sh, D, scale);
-            ps__softmax_row(p, pos + 1);
-            if (a->mode == 1) for (j = pos + 1; j < a->n_keys; j++) p[j] = 0;
-        }
-        if (a->mode != 1) {
-            float *z = c->z + (size_t)r * C + (size_t)h * D;
-            memset(z, 0, (size_t)D * sizeof(float));
-            if (n_sh) ps__mix(z, p, ps__kv_at(c, s, a->layer, 1, 0) + (size_t)h * D, (size_t)C, n_sh, D);
-            ps__mix(z, p + n_sh, ps__kv_at(c, s, a->layer, 1, n_sh) + (size_t)h * D, (size_t)C, pos + 1 - n_sh, D);
+        int h = t / a->n_blocks, r0 = t % a->n_blocks * PS__AR, r1 = r0 + PS__AR < a->n ? r0 + PS__AR : a->n, r, m;
+        for (r = r0; r < r1; r += m) {
+            /* a run: rows r .. r+m-1 of one sequence at consecutive positions */
+            const ps__seq *s = &c->seqs[c->rseq[r]];
+            int pos = c->rpos[r], n_sh, cnt[PS__AR], own[PS__AR];
+            float *p[PS__AR];
+            for (m = 1; r + m < r1 && c->rseq[r + m] == c->rseq[r] && c->rpos[r + m] == pos + m; m++) {}
+            /* keys 0..pos+i: a shared prefix in the root's cache, then the sequence's own */
+            n_sh = s->n_shared < pos + 1 ? s->n_shared : pos + 1;
+            for (i = 0; i < m; i++) {
+                p[i] = a->mode == 0 ? c->scratch + (size_t)thread * stride * PS__AR + (size_t)i * stride
+                                    : c->pattern + ((size_t)(r + i) * H + h) * (size_t)a->n_keys;
+                cnt[i] = n_sh;
+                own[i] = pos + i + 1 - n_sh;
+            }
+            if (a->mode != 2) {
+                float *p2[PS__AR];
+                const float *q = c->q + (size_t)r * C + (size_t)h * D;
+                for (i = 0; i < m; i++) p2[i] = p[i] + n_sh;
+                if (n_sh) ps__scores(p, q, (size_t)C, m, ps__kv_at(c, s, a->layer, 0, 0) + (size_t)h * D, (size_t)C, n_sh, D, scale);
+                ps__scores(p2, q, (size_t)C, m, ps__kv_at(c, s, a->layer, 0, n_sh) + (size_t)h * D, (size_t)C, pos + m - n_sh, D, scale);
+                for (i = 0; i < m; i++) {
+                    ps__softmax_row(p[i], pos + i + 1);
+                    if (a->mode == 1) for (j = pos + i + 1; j < a->n_keys; j++) p[i][j] = 0;
+                }
+            }
+            if (a->mode != 1) {
+                const float *pc[PS__AR];
+                float *z = c->z + (size_t)r * C + (size_t)h * D;
+                for (i = 0; i < m; i++) {
+                    memset(z + (size_t)i * C, 0, (size_t)D * sizeof(float));
+                    pc[i] = p[i];
+                }
+                if (n_sh) ps__mix(z, (size_t)C, pc, cnt, m, ps__kv_at(c, s, a->layer, 1, 0) + (size_t)h * D, (size_t)C, D);
+                for (i = 0; i < m; i++) pc[i] = p[i] + n_sh;
+                ps__mix(z, (size_t)C, pc, own, m, ps__kv_at(c, s, a->layer, 1, n_sh) + (size_t)h * D, (size_t)C, D);
+            }
         }
     }
 }
@@ -2619,6 +2704,8 @@ static ps_status ps__attention_forward(ps_ctx *c, int layer, int n) {
     a.layer = layer;
     a.n_keys = 0;
     a.mode = 0;
+    a.n = n;
+    a.n_blocks = (n + PS__AR - 1) / PS__AR;
     if (c->active[(size_t)PS_PATTERN * (size_t)(c->m->cfg.n_layer + 1) + (size_t)(layer + 1)]) {
         size_t need;
         for (r = 0; r < n; r++)
@@ -2632,11 +2719,11 @@ static ps_status ps__attention_forward(ps_ctx *c, int layer, int n) {
             c->cap_pattern = need;
         }
         a.mode = 1;
-        ps__parallel(c->pool, n * H, ps__attention_task, &a);
+        ps__parallel(c->pool, a.n_blocks * H, ps__attention_task, &a);
         if ((s = ps__fire(c, PS_PATTERN, layer, c->pattern, n, c->rseq, c->rpos, a.n_keys))) return s;
         a.mode = 2;
     }
-    ps__parallel(c->pool, n * H, ps__attention_task, &a);
+    ps__parallel(c->pool, a.n_blocks * H, ps__attention_task, &a);
     return PS_OK;
 }
 

@@ -197,7 +197,10 @@ static void test_pointwise(void) {
     ps__softmax_row(p, n);
     CHECK_CLOSE(p, want, (size_t)n, 1e-7, "softmax vs double");
     { /* LayerNorm, in place, and attention's scores and mix, with strides */
-        float lw[203], lb[203], kv[7 * 211], z[203], zw[203];
+        float lw[203], lb[203], kv[7 * 211], z[3 * 203], zw[3 * 203], z1[203], q[3 * 200], pr[3][7];
+        float *rowp[3];
+        const float *rowc[3];
+        int cnt[3], k, same = 1;
         double mean = 0, var = 0;
         for (i = 0; i < n; i++) { v[i] = 3 + frand(); lw[i] = frand(); lb[i] = frand(); g[i] = v[i]; }
         for (i = 0; i < n; i++) mean += v[i];
@@ -208,25 +211,40 @@ static void test_pointwise(void) {
         ps__layernorm_forward(g, g, lw, lb, 1, n, 1e-5f);
         CHECK_CLOSE(g, want, (size_t)n, 2e-6, "LayerNorm vs double");
         for (i = 0; i < 7 * 211; i++) kv[i] = frand();
-        for (i = 0; i < n; i++) v[i] = frand();
-        ps__scores(p, v, kv, 211, 7, 200, 0.125f);
-        for (i = 0; i < 7; i++) {
-            double s = 0;
-            int d;
-            for (d = 0; d < 200; d++) s += (double)v[d] * kv[i * 211 + d];
-            want[i] = (float)(s * 0.125);
-            CHECK_MSG(p[i] == ps__dot(v, kv + i * 211, 200) * 0.125f, "scores four at a time == one at a time");
+        for (i = 0; i < 3 * 200; i++) q[i] = frand();
+        for (i = 0; i < 3; i++) rowp[i] = pr[i];
+        ps__scores(rowp, q, 200, 3, kv, 211, 7, 200, 0.125f);
+        for (k = 0; k < 3; k++)
+            for (i = 0; i < 7; i++) {
+                double s = 0;
+                int d;
+                for (d = 0; d < 200; d++) s += (double)q[k * 200 + d] * kv[i * 211 + d];
+                want[k * 7 + i] = (float)(s * 0.125);
+                p[k * 7 + i] = pr[k][i];
+                same &= pr[k][i] == ps__dot(q + k * 200, kv + i * 211, 200) * 0.125f;
+            }
+        CHECK_MSG(same, "scores of three rows together == each alone, bitwise");
+        CHECK_CLOSE(p, want, 21, 1e-6, "attention scores vs double");
+        for (i = 0; i < 3 * 203; i++) z[i] = zw[i] = 0;
+        for (k = 0; k < 3; k++) {
+            cnt[k] = 7 - 2 * k;
+            rowc[k] = pr[k];
         }
-        CHECK_CLOSE(p, want, 7, 1e-6, "attention scores vs double");
-        for (i = 0; i < 200; i++) z[i] = 0;
-        ps__mix(z, p, kv, 211, 7, 200);
-        for (i = 0; i < 200; i++) {
-            double s = 0;
-            int j;
-            for (j = 0; j < 7; j++) s += (double)p[j] * kv[j * 211 + i];
-            zw[i] = (float)s;
+        ps__mix(z, 203, rowc, cnt, 3, kv, 211, 200);
+        for (k = 0; k < 3; k++)
+            for (i = 0; i < 200; i++) {
+                double s = 0;
+                int j;
+                for (j = 0; j < cnt[k]; j++) s += (double)pr[k][j] * kv[j * 211 + i];
+                zw[k * 203 + i] = (float)s;
+            }
+        for (k = 0; k < 3; k++) {
+            memset(z1, 0, sizeof z1);
+            ps__mix(z1, 203, rowc + k, cnt + k, 1, kv, 211, 200);
+            same &= memcmp(z1, z + k * 203, 200 * sizeof(float)) == 0;
         }
-        CHECK_CLOSE(z, zw, 200, 1e-6, "attention mix vs double");
+        CHECK_MSG(same, "values mixed for three rows together == each alone, bitwise");
+        CHECK_CLOSE(z, zw, 3 * 203, 1e-6, "attention mix vs double");
     }
 }
 

@@ -13,10 +13,11 @@ TOOLS    := $(B)/patchscope $(B)/gen_models $(B)/bench
 EXAMPLES := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
 TESTS    := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c)) $(B)/test_core_nothreads \
             $(B)/test_core_nosimd $(B)/test_cpp
+README_EXAMPLE := $(B)/readme_example
 MODELS   := $(B)/models/.stamp
 
-.PHONY: all test bench goldens clean
-all: $(TOOLS) $(EXAMPLES) $(TESTS)
+.PHONY: all test test-real demo bench goldens clean
+all: $(TOOLS) $(EXAMPLES) $(TESTS) $(README_EXAMPLE)
 
 $(B):
 	mkdir -p $(B)
@@ -37,6 +38,11 @@ $(B)/test_core_nosimd: tests/test_core.c tests/testutil.h tests/golden.h patchsc
 $(B)/test_cpp: tests/cpp_build.cpp patchscope.h | $(B)
 	$(CXX) -std=c++11 -O1 -Wall -Wextra -Wpedantic $< -o $@ $(LDLIBS)
 
+# the README's first C block, compiled as it stands
+$(README_EXAMPLE): README.md patchscope.h | $(B)
+	awk '/^```c$$/ { n++; on = n == 1; next } /^```$$/ { on = 0 } on' README.md > $@.c
+	$(CC) $(CFLAGS) -I. $@.c -o $@ $(LDLIBS)
+
 # tiny random checkpoints in the Hugging Face layout, regenerated bit for bit
 $(MODELS): $(B)/gen_models
 	$(B)/gen_models $(B)/models
@@ -44,6 +50,19 @@ $(MODELS): $(B)/gen_models
 
 test: all $(MODELS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+	@echo "== README example (on the random full-vocabulary test model)"; $(README_EXAMPLE) $(B)/models/mid
+
+# the seed's three experiments on the real checkpoints (skips without weights/gpt2*)
+test-real: $(B)/test_real
+	$(B)/test_real
+
+# the examples on gpt2 (fetched first where the network allows), else on weights/tiny
+demo: $(B)/ceo_demo $(B)/word2vec_stages $(B)/ovector
+	@[ -f weights/gpt2/model.safetensors ] || weights/download.sh gpt2 || \
+	    echo "could not download gpt2: the demo runs on the tiny model in weights/tiny"
+	$(B)/ceo_demo --progress
+	$(B)/word2vec_stages
+	$(B)/ovector
 
 # speed, measured (never asserted by tests); tiktoken side by side when node has it
 bench: $(B)/bench

@@ -21,19 +21,29 @@
      PATCHSCOPE_STATIC  make every public function static to this file
 
    USAGE
-     ps_model *m; ps_ctx *c; ps_error e;
-     if (ps_model_load(&m, "weights/gpt2", NULL, &e)) { puts(e.msg); return 1; }
-     ps_ctx_create(&c, m, NULL, &e);               // NULL pool: single thread
-     int ids[] = {464, 3139, 286, 12873, 318};     // "The capital of Poland is"
-     ps_forward(c, ids, 5, 0);                     // logits of the last position
+     ps_model *m; ps_tokenizer *t; ps_ctx *c; ps_error e;
+     if (ps_model_load(&m, "weights/gpt2", NULL, &e) ||      // a Hugging Face folder
+         ps_tokenizer_load(&t, "weights", &e)) { puts(e.msg); return 1; }
+     ps_ctx_create(&c, m, NULL, &e);                         // NULL pool: one thread
+     int ids[] = {464, 3139, 286, 12873, 318};               // "The capital of Poland is"
+     ps_forward(c, ids, 5, 0);                               // logits of the last position
      printf("next id %d\n", ps_argmax(ps_logits(c, 0), ps_model_config(m)->n_vocab));
-     ps_ctx_free(c); ps_model_free(m);
+
+     // a Patchscope: h_5 at " CEO" of a source prompt, written into layer 3 of a target
+     ps_source src;  ps_patch p = {0};  float probs[50257];
+     int pos = ps_find_text(t, src_ids, n_src, " CEO");
+     ps_source_run(c, src_ids, n_src, PS_RESID_POST, &pos, 1, &src);
+     p.vec = ps_source_state(&src, 5, pos);  p.layer = 3;  p.pos = -1;
+     ps_inspect(c, &p, tgt_ids, n_tgt, probs, 0, NULL);      // softmax at the last position
 
    CONVENTIONS
      - Layers are 0-based. h_l is the output of block l (the residual stream after block
        l, hook point PS_RESID_POST), BEFORE the final LayerNorm, for every l including
        the last. (Hugging Face's last hidden_states entry has ln_f applied; we do not.)
      - No BOS token is ever prepended: position 0 is the first token you pass.
+     - Positions may be negative: -1 is the last token of the prompt in question.
+     - A source position named by text is the last token of its last occurrence.
+     - Readouts (ps_inspect, grids) are the softmax at the LAST target position.
      - Hook points are named as in TransformerLens (resid_pre, attn_out, mlp_out, ...).
 
    ERRORS
@@ -53,7 +63,8 @@
      5. Kernels         matmul, layernorm, gelu, attention, softmax
      6. Forward pass    contexts, KV cache, sequences, hooks, capture, generation
      7. Tokenizer       GPT-2's pre-tokenizer and byte-level BPE (== tiktoken "gpt2")
-     8. Patchscopes     sources, patches, inspect, the grid runner, lens, readouts, fits
+     8. Patchscopes     sources, patches, inspect, the grid runner, figures (CSV, SVG),
+                        the lens, readouts, affine fits
         Unicode tables  generated letter/number/space classes (at the very end)
 */
 #ifndef PATCHSCOPE_H

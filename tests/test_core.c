@@ -462,6 +462,67 @@ static void test_loading(void) {
     ps__file_close(&f);
 }
 
+/* A zero-filled checkpoint of any shape, in memory: enough to check how the loader
+   reads hyperparameters from shapes alone (calloc'd pages cost nothing until touched). */
+static unsigned char *zero_model(int C, int L, int V, int n_ctx, size_t *size) {
+    char hdr[16384];
+    int n = 0, l, i;
+    size_t off = 0;
+    unsigned char *buf;
+    const char *parts[12] = {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
+                             "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
+                             "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"};
+    int rows[12] = {C, C, C, 3 * C, C, C, C, C, C, 4 * C, 4 * C, C}, cols[12] = {0, 0, 3 * C, 0, C, 0, 0, 0, 4 * C, 0, C, 0};
+#define ZM_TENSOR(name, r, c)                                                                                      \
+    do {                                                                                                         \
+        size_t bytes = (size_t)(r) * ((c) ? (size_t)(c) : 1) * 4;                                                \
+        if ((c)) n += snprintf(hdr + n, sizeof hdr - n, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%lu,%lu]}", \
+                               n > 1 ? "," : "", name, r, c, (unsigned long)off, (unsigned long)(off + bytes)); \
+        else n += snprintf(hdr + n, sizeof hdr - n, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%lu,%lu]}", \
+                           n > 1 ? "," : "", name, r, (unsigned long)off, (unsigned long)(off + bytes));         \
+        off += bytes;                                                                                            \
+    } while (0)
+    n += snprintf(hdr + n, sizeof hdr - n, "{");
+    ZM_TENSOR("wte.weight", V, C);
+    ZM_TENSOR("wpe.weight", n_ctx, C);
+    ZM_TENSOR("ln_f.weight", C, 0);
+    ZM_TENSOR("ln_f.bias", C, 0);
+    for (l = 0; l < L; l++)
+        for (i = 0; i < 12; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "h.%d.%s", l, parts[i]);
+            ZM_TENSOR(name, rows[i], cols[i]);
+        }
+#undef ZM_TENSOR
+    n += snprintf(hdr + n, sizeof hdr - n, "}");
+    *size = 8 + (size_t)n + off;
+    buf = (unsigned char *)calloc(*size, 1);
+    for (i = 0; i < 8; i++) buf[i] = (unsigned char)((unsigned long long)n >> (8 * i));
+    memcpy(buf + 8, hdr, (size_t)n);
+    return buf;
+}
+
+/* the four GPT-2 widths load from shapes alone, with their head counts */
+static void test_standard_sizes(void) {
+    static const int width[4] = {768, 1024, 1280, 1600}, heads[4] = {12, 16, 20, 25};
+    int k, id = 3;
+    for (k = 0; k < 4; k++) {
+        size_t size;
+        unsigned char *d = zero_model(width[k], 1, 8, 4, &size);
+        ps_model *m;
+        ps_ctx *c;
+        ps_error e;
+        char what[64];
+        snprintf(what, sizeof what, "width %d loads with %d heads", width[k], heads[k]);
+        CHECK_MSG(ps_model_load_memory(&m, d, size, NULL, 0, NULL, &e) == PS_OK && ps_model_config(m)->n_head == heads[k], what);
+        CHECK(ps_ctx_create(&c, m, NULL, &e) == PS_OK);
+        CHECK(ps_forward(c, &id, 1, 0) == PS_OK && ps_logits(c, 0)[0] == 0.0f); /* zero weights: zero logits */
+        ps_ctx_free(c);
+        ps_model_free(m);
+        free(d);
+    }
+}
+
 int main(void) {
     test_model_against_oracle("tiny", 2, 2, 32, 96, 32, 1);
     test_model_against_oracle("tiny-f16", 2, 2, 32, 96, 32, 1);
@@ -480,5 +541,6 @@ int main(void) {
     test_threads("mid");
     test_errors();
     test_loading();
+    test_standard_sizes();
     return test_report("core");
 }

@@ -1,0 +1,184 @@
+/* The CLI (build/patchscope) end to end: its JSON must carry exactly the library's
+   numbers (floats print with %.9g, so they read back bit for bit), the oracle's ids,
+   and errors must exit non-zero. Run from the repository root after make. */
+#define _POSIX_C_SOURCE 200809L /* popen */
+#define PATCHSCOPE_IMPLEMENTATION
+#include "../patchscope.h"
+#include "testutil.h"
+#include "golden.h"
+
+/* stdout of a command (malloc'd) and its exit status */
+static char *run(const char *cmd, int *status) {
+    FILE *p = popen(cmd, "r");
+    size_t cap = 1 << 16, n = 0;
+    char *out = (char *)malloc(cap);
+    while (p && out && (n += fread(out + n, 1, cap - n - 1, p)) == cap - 1) out = (char *)realloc(out, cap *= 2);
+    out[n] = 0;
+    *status = p ? pclose(p) : -1;
+    return out;
+}
+
+/* every number under the current JSON value, in document order */
+static int numbers(ps__json *j, float *out, int cap, int *n) {
+    int c = ps__json_peek(j), r;
+    if (c == '[') {
+        if (ps__json_array(j)) return -1;
+        while ((r = ps__json_item(j)) == 1)
+            if (numbers(j, out, cap, n)) return -1;
+        return r;
+    }
+    if (c == '{' || c == '"') return ps__json_skip(j);
+    {
+        double v;
+        if (ps__json_number(j, &v, NULL)) return -1;
+        if (*n < cap) out[*n] = (float)v;
+        ++*n;
+    }
+    return 0;
+}
+
+/* the numbers of the top-level key `key` of a JSON object */
+static int json_numbers(const char *text, const char *key, float *out, int cap) {
+    ps__json j;
+    char k[64];
+    int r, n = 0;
+    ps__json_init(&j, text, strlen(text));
+    if (ps__json_object(&j)) return -1;
+    while ((r = ps__json_key(&j, k, sizeof k, NULL)) == 1) {
+        if (strcmp(k, key) == 0) return numbers(&j, out, cap, &n) ? -1 : n;
+        if (ps__json_skip(&j)) return -1;
+    }
+    return -1;
+}
+
+static void test_run(void) {
+    static float got[8 * 96 + 8], dump[2 * 4 * 32 + 8];
+    int status, ids[] = {17, 83, 5, 42}, i;
+    char *out = run("build/patchscope run --model build/models/tiny --ids 17,83,5,42 --all-logits "
+                    "--dump resid_post,embed --threads 2 --json", &status);
+    ps_model *m = load("tiny", NULL);
+    ps_ctx *c;
+    float resid[2 * 4 * 32];
+    ps_capture cap;
+    const char *d;
+    CHECK(status == 0);
+    CHECK(json_numbers(out, "ids", got, 8) == 4 && got[0] == 17 && got[3] == 42);
+    CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK);
+    cap.point = PS_RESID_POST;
+    cap.layer = PS_ALL_LAYERS;
+    cap.out = resid;
+    CHECK(ps_run_with_cache(c, ids, 4, PS_ALL_LOGITS, &cap, 1) == PS_OK);
+    CHECK(json_numbers(out, "logits", got, 8 * 96) == 4 * 96);
+    CHECK_MSG(memcmp(got, ps_logits(c, 0), 4 * 96 * sizeof(float)) == 0, "CLI logits == library logits, bitwise");
+    {   /* "dump": {"resid_post": [layer][position][width], "embed": [position][width]} */
+        ps__json j;
+        char k[32];
+        int n = 0;
+        d = strstr(out, "\"dump\"");
+        CHECK(d != NULL);
+        ps__json_init(&j, d + 7, strlen(d + 7));
+        CHECK(ps__json_object(&j) == 0 && ps__json_key(&j, k, sizeof k, NULL) == 1 && strcmp(k, "resid_post") == 0);
+        CHECK(numbers(&j, dump, 2 * 4 * 32, &n) == 0 && n == 2 * 4 * 32);
+        CHECK_MSG(memcmp(dump, resid, sizeof resid) == 0, "CLI dump == library capture, bitwise");
+        CHECK(ps__json_key(&j, k, sizeof k, NULL) == 1 && strcmp(k, "embed") == 0);
+        n = 0;
+        CHECK(numbers(&j, dump, 4 * 32, &n) == 0 && n == 4 * 32);
+    }
+    CHECK(json_numbers(out, "top", got, 16) == 0); /* objects: ids and probs are not bare numbers */
+    CHECK(strstr(out, "\"top\": [{\"id\": ") != NULL);
+    for (i = 0, d = out; (d = strstr(d, "\"prob\"")) != NULL; d++) i++;
+    CHECK_MSG(i == 5, "five top entries");
+    free(out);
+    ps_ctx_free(c);
+    ps_model_free(m);
+}
+
+static void test_generate(void) {
+    golden g;
+    int n, *want, status, i;
+    float got[32];
+    char cmd[256], *out;
+    if (!golden_open(&g, "tiny")) { CHECK(0); return; }
+    want = golden_i32(&g, "gen.ids", &n);
+    snprintf(cmd, sizeof cmd, "build/patchscope generate --model build/models/tiny --ids %d,%d,%d,%d -n %d --json",
+             want[0], want[1], want[2], want[3], n - 4);
+    out = run(cmd, &status);
+    CHECK(status == 0);
+    CHECK(json_numbers(out, "ids", got, 32) == n);
+    for (i = 0; i < n; i++) CHECK_MSG(got[i] == want[i], "CLI greedy ids == oracle");
+    free(out);
+    free(want);
+    golden_close(&g);
+}
+
+static void test_grid(void) {
+    golden g;
+    int n_src, *src, n_tgt, *tgt, n, *want, status, i, src_pos;
+    float got[16], probs[16];
+    size_t np;
+    float *want_p;
+    char cmd[1024], *out, *p;
+    if (!golden_open(&g, "tiny.scope")) { CHECK(0); return; }
+    src = golden_i32(&g, "src_ids", &n_src);
+    tgt = golden_i32(&g, "tgt_ids", &n_tgt);
+    want = golden_i32(&g, "src_pos", &n);
+    src_pos = want[0];
+    free(want);
+    p = cmd + snprintf(cmd, sizeof cmd, "build/patchscope grid --model build/models/tiny --source-pos %d --json --source-ids ", src_pos);
+    for (i = 0; i < n_src; i++) p += sprintf(p, i ? ",%d" : "%d", src[i]);
+    p += sprintf(p, " --target-ids ");
+    for (i = 0; i < n_tgt; i++) p += sprintf(p, i ? ",%d" : "%d", tgt[i]);
+    out = run(cmd, &status);
+    CHECK(status == 0);
+    want = golden_i32(&g, "gridA.top_id", &n);
+    want_p = golden_f32(&g, "gridA.top_prob", &np);
+    CHECK(json_numbers(out, "top_token_id", got, 16) == n);
+    for (i = 0; i < n; i++) CHECK_MSG(got[i] == want[i], "CLI grid top-1 == oracle");
+    CHECK(json_numbers(out, "top_prob", probs, 16) == n);
+    CHECK_CLOSE(probs, want_p, np, 1e-4, "CLI grid probabilities");
+    CHECK(json_numbers(out, "source_layers", got, 16) == 2 && got[1] == 1);
+    free(out); free(want); free(want_p); free(src); free(tgt);
+    golden_close(&g);
+}
+
+static void test_tokenizer_and_errors(void) {
+    int status, n, ids[16];
+    float got[16];
+    ps_tokenizer *t;
+    ps_error e;
+    char *out = run("build/patchscope tokenize --json \"The capital of Poland is\"", &status);
+    CHECK(status == 0 && ps_tokenizer_load(&t, "weights", &e) == PS_OK);
+    CHECK(ps_encode(t, "The capital of Poland is", 24, 0, ids, 16, &n) == PS_OK);
+    {
+        ps__json j;
+        int k = 0;
+        ps__json_init(&j, out, strlen(out));
+        CHECK(numbers(&j, got, 16, &k) == 0 && k == n);
+        for (k = 0; k < n; k++) CHECK(got[k] == ids[k]);
+    }
+    free(out);
+    out = run("build/patchscope decode 464,3139 286,12873", &status);
+    CHECK(status == 0 && strcmp(out, "The capital of Poland\n") == 0);
+    free(out);
+    out = run("build/patchscope run --model build/models/tiny --ids 1,2 --bogus 2>/dev/null", &status);
+    CHECK(status != 0 && out[0] == 0);
+    free(out);
+    out = run("build/patchscope run --model build/models/no-such --ids 1 2>&1", &status);
+    CHECK(status != 0 && strstr(out, "weights/download.sh") != NULL);
+    free(out);
+    out = run("build/patchscope run --model build/models/tiny --ids 1,2,999 2>&1", &status);
+    CHECK_MSG(status != 0 && strstr(out, "token id 999") != NULL, out);
+    free(out);
+    out = run("build/patchscope decode 99999 2>&1", &status);
+    CHECK(status != 0 && strstr(out, "outside the vocabulary") != NULL);
+    free(out);
+    ps_tokenizer_free(t);
+}
+
+int main(void) {
+    test_run();
+    test_generate();
+    test_grid();
+    test_tokenizer_and_errors();
+    return test_report("cli");
+}

@@ -18,6 +18,8 @@
      PS_ASSERT(x)       internal invariants (default assert); never used for bad input
      PS_NO_THREADS      no pthreads: everything runs on the calling thread
      PS_NO_MMAP         read files into memory instead of mapping them
+     PS_NO_SIMD         portable C kernels even where the target has AVX-512, AVX2+FMA
+                        or NEON (chosen at compile time: build with -march=native)
      PATCHSCOPE_STATIC  make every public function static to this file
 
    USAGE
@@ -59,8 +61,9 @@
      1. Platform        allocation, errors, files and mapping, thread pool
      2. JSON            a small cursor parser for config.json, safetensors headers, vocab
      3. safetensors     header parsing and validation
-     4. Model           hyperparameters, tensor binding, loading
-     5. Kernels         matmul, layernorm, gelu, attention, softmax
+     4. Model           hyperparameters, tensor binding, packing, loading
+     5. Kernels         SIMD primitives, matmul on packed weights, attention,
+                        layernorm, gelu, softmax
      6. Forward pass    contexts, KV cache, sequences, hooks, capture, generation
      7. Tokenizer       GPT-2's pre-tokenizer and byte-level BPE (== tiktoken "gpt2")
      8. Patchscopes     sources, patches, inspect, the grid runner, figures (CSV, SVG),
@@ -121,14 +124,15 @@ typedef struct ps_config {
 typedef enum ps_dtype { PS_F32, PS_F16, PS_BF16 } ps_dtype;
 
 typedef enum ps_weights {
-    PS_WEIGHTS_AS_STORED = 0, /* F32 used in place (mapped), F16/BF16 kept in half precision */
+    PS_WEIGHTS_AS_STORED = 0, /* F32 stays F32, F16/BF16 stay in half precision */
     PS_WEIGHTS_F32,           /* convert half-precision matrices to F32 (2x their memory) */
     PS_WEIGHTS_BF16           /* convert F32/F16 matrices to BF16 (half the memory of F32) */
 } ps_weights;
 
 typedef struct ps_load_opts {
     ps_weights weights; /* storage of the weight matrices; vectors are always F32 */
-    int no_mmap;        /* 1: read the file into memory even where it could be mapped */
+    int no_mmap;        /* 1: read the file into memory even where it could be mapped
+                           (then the file stays in memory beside the packed matrices) */
 } ps_load_opts;
 
 typedef struct ps_model ps_model;
@@ -136,7 +140,7 @@ typedef struct ps_model ps_model;
 /* path: a folder with model.safetensors (+ optional config.json) or one .safetensors */
 PSDEF ps_status ps_model_load(ps_model **out, const char *path, const ps_load_opts *opts,
                               ps_error *err);
-/* data must outlive the model (F32 tensors are used in place); config may be NULL */
+/* data must outlive the model (F32 vectors are used in place); config may be NULL */
 PSDEF ps_status ps_model_load_memory(ps_model **out, const void *data, size_t size,
                                      const char *config_json, size_t config_len,
                                      const ps_load_opts *opts, ps_error *err);
@@ -1512,19 +1516,26 @@ static ps_status ps__bind_mat(ps_model *m, const ps__st *st, const char *prefix,
         PS_FREE(hbuf);
         return ps__fail(err, PS_ERR_NOMEM, "out of memory packing %s", e->name);
     }
-    memset(dst, 0, panels * ps__panel_bytes(out)); /* the padding */
+    if ((size_t)cols % PS__NR) /* the last panel's padding columns are zero */
+        for (j = 0; j < (size_t)rows; j++)
+            memset(dst + (panels - 1) * ps__panel_bytes(out) + (j * PS__NR + (size_t)cols % PS__NR) * esz, 0,
+                   (PS__NR - (size_t)cols % PS__NR) * esz);
     line = (size_t)e->elem_size * n_in;
     for (i = 0; i < (transposed ? (size_t)cols : (size_t)rows); i++) {
-        const unsigned char *src = p + i * line;
+        const unsigned char *src = p + i * line, *row = esz == 4 ? (const unsigned char *)fbuf : (const unsigned char *)hbuf;
         if (keep_bits) for (j = 0; j < n_in; j++) hbuf[j] = (uint16_t)(src[2 * j] | src[2 * j + 1] << 8);
+        else if (e->dtype == PS__ST_F32 && ps__little_endian()) memcpy(fbuf, src, line);
         else ps__st_to_f32(e, src, fbuf, n_in);
         if (!keep_bits && out->dtype == PS_BF16) for (j = 0; j < n_in; j++) hbuf[j] = ps__f32_to_bf16(fbuf[j]);
-        for (j = 0; j < n_in; j++) {
-            /* element (row k, column c) of W lands in panel c / NR, row k, slot c % NR */
-            size_t kk = transposed ? j : i, c = transposed ? i : j;
-            unsigned char *at = dst + (c / PS__NR) * ps__panel_bytes(out) + (kk * PS__NR + c % PS__NR) * esz;
-            if (esz == 4) memcpy(at, &fbuf[j], 4);
-            else memcpy(at, &hbuf[j], 2);
+        /* element (row k, column c) of W lands in panel c / NR, row k, slot c % NR */
+        if (transposed) { /* stored row i is column i of W */
+            unsigned char *at = dst + i / PS__NR * ps__panel_bytes(out) + i % PS__NR * esz;
+            if (esz == 4) for (j = 0; j < n_in; j++) memcpy(at + j * PS__NR * 4, row + j * 4, 4);
+            else for (j = 0; j < n_in; j++) memcpy(at + j * PS__NR * 2, row + j * 2, 2);
+        } else { /* stored row i is row i of W: a run of NR columns per panel */
+            for (j = 0; j < n_in; j += PS__NR)
+                memcpy(dst + j / PS__NR * ps__panel_bytes(out) + i * PS__NR * esz, row + j * esz,
+                       (n_in - j < PS__NR ? n_in - j : PS__NR) * esz);
         }
         if (transposed && (i + 1) * line - released >= ((size_t)1 << 22)) { /* every 4 MB read */
             ps__file_release(&m->file, p + released, (i + 1) * line - released);

@@ -631,9 +631,11 @@ static int ps__join(char *out, size_t cap, const char *dir, const char *name) {
     return w > 0 && (size_t)w < cap;
 }
 
-/* The thread pool. A job is n_tasks independent tasks; thread t of n runs the tasks
-   [t*n_tasks/n, (t+1)*n_tasks/n). Every output element belongs to exactly one task and
-   each task computes it the same way, so results do not depend on the thread count. */
+/* The thread pool. A job is n_tasks independent tasks; the threads claim them a run of
+   consecutive tasks at a time (about a quarter of a thread's share), so a thread the OS
+   holds back leaves its work to the others. Every output element belongs to exactly one
+   task and each task computes it the same way, so results do not depend on the thread
+   count or on which thread ran what. */
 typedef void (*ps__task_fn)(void *arg, int begin, int end, int thread);
 
 struct ps_pool {
@@ -648,7 +650,7 @@ struct ps_pool {
     int sleeping, waiting;          /* workers blocked on start; the caller on done */
     ps__task_fn fn;
     void *arg;
-    int n_tasks;
+    int n_tasks, next;              /* tasks; the first one not yet claimed */
 #endif
 };
 
@@ -678,9 +680,15 @@ struct ps_pool {
 typedef struct ps__worker { ps_pool *pool; int index; } ps__worker;
 
 static void ps__run_share(ps_pool *p, int t) {
+#if PS__SPIN
+    int n = p->n_tasks, run = n / (4 * p->n) > 0 ? n / (4 * p->n) : 1, begin;
+    while ((begin = __atomic_fetch_add(&p->next, run, __ATOMIC_RELAXED)) < n)
+        p->fn(p->arg, begin, begin + run < n ? begin + run : n, t);
+#else /* no atomics: each thread takes its fixed share */
     int begin = (int)((long long)p->n_tasks * t / p->n);
     int end = (int)((long long)p->n_tasks * (t + 1) / p->n);
     if (begin < end) p->fn(p->arg, begin, end, t);
+#endif
 }
 
 /* 1 once the generation moved on from seen (or the pool quits), after a short spin */
@@ -811,6 +819,7 @@ static void ps__parallel(ps_pool *p, int n_tasks, ps__task_fn fn, void *arg) {
         p->fn = fn;
         p->arg = arg;
         p->n_tasks = n_tasks;
+        p->next = 0;
         ps__store(&p->pending, p->n - 1);
         ps__store(&p->generation, p->generation + 1);
         if (p->sleeping) pthread_cond_broadcast(&p->start);

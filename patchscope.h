@@ -1750,6 +1750,14 @@ PSDEF ps_dtype ps_model_dtype(const ps_model *m) { return m->blocks[0].attn_w.dt
 
 /* Vector primitives: ps__v holds PS__VL floats. Each target defines the same dozen
    operations; the kernels below are written once on top of them. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__cplusplus) && defined(PS__AVX512)
+/* g++ 12 warns inside its own AVX-512 intrinsics (their _mm*_undefined_* arguments)
+   wherever they are inlined, here and in the sections after; the pop is at the end */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define PS__DIAGNOSTIC_PUSHED 1
+#endif
 #if defined(PS__AVX512)
 typedef __m512 ps__v;
 #define PS__VL 16
@@ -1770,7 +1778,14 @@ typedef __m512 ps__v;
 #define ps__vload_f16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define ps__vload_bf16(p) /* bf16 is the top half of an f32 */ \
     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
-#define ps__vsum(v) _mm512_reduce_add_ps(v)
+static float ps__vsum(__m512 v) { /* lanes i + 8, then + 4, + 2, + 1 */
+    __m128 s;
+    v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0x4E));
+    v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0xB1));
+    s = _mm512_castps512_ps128(v);
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+}
 #elif defined(PS__AVX2)
 typedef __m256 ps__v;
 #define PS__VL 8
@@ -4451,4 +4466,7 @@ static int ps__unicode_class(unsigned c) {
     return (int)(runs[lo] & 3);
 }
 
+#ifdef PS__DIAGNOSTIC_PUSHED
+#pragma GCC diagnostic pop
+#endif
 #endif /* PATCHSCOPE_IMPLEMENTATION */

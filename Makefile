@@ -36,7 +36,7 @@ $(B)/test_core_nothreads: tests/test_core.c tests/testutil.h tests/golden.h patc
 $(B)/test_core_nosimd: tests/test_core.c tests/testutil.h tests/golden.h patchscope.h | $(B)
 	$(CC) $(CFLAGS) -DPS_NO_SIMD $< -o $@ $(LDLIBS)
 $(B)/test_cpp: tests/cpp_build.cpp patchscope.h | $(B)
-	$(CXX) -std=c++11 -O1 -Wall -Wextra -Wpedantic $< -o $@ $(LDLIBS)
+	$(CXX) -std=c++11 -O1 $(ARCH) -Wall -Wextra -Wpedantic $< -o $@ $(LDLIBS)
 
 # the README's first C block, compiled as it stands
 $(README_EXAMPLE): README.md patchscope.h | $(B)

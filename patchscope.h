@@ -473,9 +473,9 @@ PSDEF void ps_readout_fill(const float *probs, const float *unpatched, int n, ps
 #define PS__MR 4
 #endif
 
-/* how far ahead (in elements) the matmul asks for the weights it will stream: the
+/* how far ahead (in bytes) the matmul asks for the weights it will stream: the
    hardware prefetchers alone leave a core well short of the memory bandwidth */
-#define PS__PF_AHEAD 1024
+#define PS__PF_AHEAD 4096
 #if defined(__GNUC__)
 #define PS__PREFETCH(p) __builtin_prefetch(p)
 #define PS__INLINE static inline __attribute__((always_inline))
@@ -1916,9 +1916,10 @@ static PS__MAYBE_UNUSED void ps__tile_c(int mr, ps_dtype dt, const float *x, siz
 
 #ifdef PS__VL
 /* The SIMD tile. mr and dt are constants wherever it is inlined, so the loops unroll and
-   acc lives in PS__MR x PS__NV registers (8 x 3 with AVX-512, 6 x 2 AVX2, 6 x 4 NEON). */
+   acc lives in PS__MR x PS__NV registers (8 x 3 with AVX-512, 6 x 2 AVX2, 6 x 4 NEON).
+   Step k also asks the memory for the lines at pf + k * pf_step (see ps__matmul_task). */
 PS__INLINE void ps__tile_simd(int mr, ps_dtype dt, const float *x, size_t ldx, const void *w, int K,
-                              const float *b, float *y, size_t ldy) {
+                              const float *b, float *y, size_t ldy, const char *pf, size_t pf_step) {
     ps__v acc[PS__MR][PS__NV], wv[PS__NV];
     int r, v, k;
     PS__UNROLL for (v = 0; v < PS__NV; v++) wv[v] = b ? ps__vload(b + v * PS__VL) : ps__vzero();
@@ -1927,7 +1928,7 @@ PS__INLINE void ps__tile_simd(int mr, ps_dtype dt, const float *x, size_t ldx, c
     for (k = 0; k < K; k++) {
         PS__UNROLL for (v = 0; v < PS__NV; v++) {
             size_t at = (size_t)k * PS__NR + (size_t)v * PS__VL;
-            PS__PREFETCH((const char *)w + (at + PS__PF_AHEAD) * (dt == PS_F32 ? 4 : 2));
+            PS__PREFETCH(pf + (size_t)k * pf_step + (size_t)v * 64);
             wv[v] = dt == PS_F32 ? ps__vload((const float *)w + at)
                   : dt == PS_F16 ? ps__vload_f16((const uint16_t *)w + at)
                                  : ps__vload_bf16((const uint16_t *)w + at);
@@ -1943,15 +1944,16 @@ PS__INLINE void ps__tile_simd(int mr, ps_dtype dt, const float *x, size_t ldx, c
 
 #endif
 
-/* y[mr][PS__NR] (row stride ldy) = x[mr][K] (row stride ldx) . panel w + b[PS__NR] */
+/* y[mr][PS__NR] (row stride ldy) = x[mr][K] (row stride ldx) . panel w + b[PS__NR];
+   pf, pf_step: what to prefetch meanwhile (ps__tile_simd) */
 static void ps__tile(int mr, ps_dtype dt, const float *x, size_t ldx, const void *w, int K, const float *b,
-                     float *y, size_t ldy) {
+                     float *y, size_t ldy, const char *pf, size_t pf_step) {
 #ifdef PS__VL /* one instance of the SIMD tile per (rows, dtype) */
 #define PS__TILE(n)                                                                            \
     case n:                                                                                    \
-        if (dt == PS_F32) ps__tile_simd(n, PS_F32, x, ldx, w, K, b, y, ldy);                   \
-        else if (dt == PS_F16) ps__tile_simd(n, PS_F16, x, ldx, w, K, b, y, ldy);              \
-        else ps__tile_simd(n, PS_BF16, x, ldx, w, K, b, y, ldy);                               \
+        if (dt == PS_F32) ps__tile_simd(n, PS_F32, x, ldx, w, K, b, y, ldy, pf, pf_step);      \
+        else if (dt == PS_F16) ps__tile_simd(n, PS_F16, x, ldx, w, K, b, y, ldy, pf, pf_step); \
+        else ps__tile_simd(n, PS_BF16, x, ldx, w, K, b, y, ldy, pf, pf_step);                  \
         break;
     switch (mr) {
     PS__TILE(1) PS__TILE(2) PS__TILE(3) PS__TILE(4)
@@ -1967,6 +1969,8 @@ static void ps__tile(int mr, ps_dtype dt, const float *x, size_t ldx, const void
     }
 #undef PS__TILE
 #else
+    (void)pf;
+    (void)pf_step;
     ps__tile_c(mr, dt, x, ldx, w, K, b, y, ldy);
 #endif
 }
@@ -1987,22 +1991,32 @@ static void ps__matmul_task(void *arg, int t0, int t1, int thread) {
         int p = t % a->n_panels, r0 = t / a->n_panels * a->chunk, c0 = p * PS__NR, i, r;
         int r1 = r0 + a->chunk < a->rows ? r0 + a->chunk : a->rows, nc = N - c0 < PS__NR ? N - c0 : PS__NR;
         int tiles = (r1 - r0 + PS__MR - 1) / PS__MR;
-        const void *w = (const unsigned char *)a->w->data + (size_t)p * ps__panel_bytes(a->w);
+        size_t pb = ps__panel_bytes(a->w);
+        const void *w = (const unsigned char *)a->w->data + (size_t)p * pb;
         const float *b = a->b ? a->b + c0 : NULL;
         if (b && nc < PS__NR) { /* the last panel's padding columns get a zero bias */
             memset(bias, 0, sizeof bias);
             memcpy(bias, b, (size_t)nc * sizeof(float));
             b = bias;
         }
-        for (i = 0; i < tiles; i++) { /* tiles of even size: 64 rows are 6 tiles of 10 or 11 */
+        for (i = 0; i < tiles; i++) { /* tiles of even size: 20 rows are 3 tiles of 6 or 7 */
             int ra = r0 + (r1 - r0) * i / tiles, rb = r0 + (r1 - r0) * (i + 1) / tiles;
             float *y = a->y + (size_t)ra * N + c0;
             const float *x = a->x + (size_t)ra * K;
+            /* The first tile streams the panel from memory: it prefetches ahead of itself.
+               The others find it in cache and fetch the next panel meanwhile, a share each,
+               so the next first tile does not wait for memory either. */
+            const char *pf = (const char *)w + PS__PF_AHEAD;
+            size_t step = pb / (size_t)K;
+            if (i > 0) {
+                step = (pb + (size_t)(tiles - 1) * K - 1) / ((size_t)(tiles - 1) * K);
+                pf = (const char *)w + pb + (size_t)(i - 1) * step * (size_t)K;
+            }
             if (nc == PS__NR) {
-                ps__tile(rb - ra, a->w->dtype, x, (size_t)K, w, K, b, y, (size_t)N);
+                ps__tile(rb - ra, a->w->dtype, x, (size_t)K, w, K, b, y, (size_t)N, pf, step);
                 continue;
             }
-            ps__tile(rb - ra, a->w->dtype, x, (size_t)K, w, K, b, tmp, PS__NR);
+            ps__tile(rb - ra, a->w->dtype, x, (size_t)K, w, K, b, tmp, PS__NR, pf, step);
             for (r = 0; r < rb - ra; r++) memcpy(y + (size_t)r * N, tmp + r * PS__NR, (size_t)nc * sizeof(float));
         }
     }

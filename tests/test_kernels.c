@@ -86,7 +86,7 @@ static void test_tiles(void) {
             int i, use_b = mr % 2;
             for (i = 0; i < mr * K; i++) x[i] = frand();
             for (i = 0; i < N; i++) b[i] = frand();
-            ps__tile(mr, p.mat.dtype, x, (size_t)K, p.mat.data, K, use_b ? b : NULL, simd, PS__NR);
+            ps__tile(mr, p.mat.dtype, x, (size_t)K, p.mat.data, K, use_b ? b : NULL, simd, PS__NR, NULL, 0);
             ps__tile_c(mr, p.mat.dtype, x, (size_t)K, p.mat.data, K, use_b ? b : NULL, ref, PS__NR);
             snprintf(what, sizeof what, "tile %d rows, %s: SIMD vs portable", mr, t ? "BF16" : "F32");
             CHECK_CLOSE(simd, ref, (size_t)mr * N, 1e-5, what);
@@ -110,8 +110,8 @@ static void test_f16_tiles(void) {
     full = load("tiny-f16", &o);
     CHECK(half->blocks[1].fcproj_w.dtype == PS_F16 && full->blocks[1].fcproj_w.dtype == PS_F32);
     for (i = 0; i < PS__MR * 128; i++) x[i] = frand();
-    ps__tile(PS__MR, PS_F16, x, 128, half->blocks[1].fcproj_w.data, 128, NULL, a, PS__NR);
-    ps__tile(PS__MR, PS_F32, x, 128, full->blocks[1].fcproj_w.data, 128, NULL, c, PS__NR);
+    ps__tile(PS__MR, PS_F16, x, 128, half->blocks[1].fcproj_w.data, 128, NULL, a, PS__NR, NULL, 0);
+    ps__tile(PS__MR, PS_F32, x, 128, full->blocks[1].fcproj_w.data, 128, NULL, c, PS__NR, NULL, 0);
     CHECK_MSG(memcmp(a, c, sizeof a) == 0, "an F16 tile == the same tile on the weights converted at load, bitwise");
     ps__tile_c(PS__MR, PS_F16, x, 128, half->blocks[1].fcproj_w.data, 128, NULL, c, PS__NR);
     CHECK_CLOSE(a, c, sizeof a / sizeof a[0], 1e-5, "F16 tile: SIMD vs portable");

@@ -1941,7 +1941,6 @@ PS__INLINE void ps__tile_simd(int mr, ps_dtype dt, const float *x, size_t ldx, c
     PS__UNROLL for (r = 0; r < mr; r++)
         PS__UNROLL for (v = 0; v < PS__NV; v++) ps__vstore(y + (size_t)r * ldy + (size_t)v * PS__VL, acc[r][v]);
 }
-
 #endif
 
 /* y[mr][PS__NR] (row stride ldy) = x[mr][K] (row stride ldx) . panel w + b[PS__NR];
@@ -2027,6 +2026,7 @@ static void ps__matmul_task(void *arg, int t0, int t1, int thread) {
 static void ps__matmul(ps_pool *pool, float *y, const float *x, const ps__mat *w, const float *b, int rows) {
     ps__mm a;
     int per_chunk = (1 << 18) / (w->rows > 0 ? w->rows : 1), n_chunks;
+    if (rows < 1) return;
     if (per_chunk < PS__MR) per_chunk = PS__MR;
     a.y = y; a.x = x; a.w = w; a.b = b; a.rows = rows;
     a.n_panels = (w->cols + PS__NR - 1) / PS__NR;

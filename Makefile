@@ -9,13 +9,14 @@ LDLIBS  ?= -lm -lpthread
 PYTHON  ?= /usr/bin/python3
 B       := build
 
-TOOLS    := $(B)/patchscope $(B)/gen_models
+TOOLS    := $(B)/patchscope $(B)/gen_models $(B)/bench
 EXAMPLES := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
-TESTS    := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c)) $(B)/test_core_nothreads $(B)/test_cpp
+TESTS    := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c)) $(B)/test_core_nothreads \
+            $(B)/test_core_nosimd $(B)/test_cpp
 README_EXAMPLE := $(B)/readme_example
 MODELS   := $(B)/models/.stamp
 
-.PHONY: all test test-real demo bench goldens clean fuzz fuzz-seeds valgrind
+.PHONY: all test test-isa test-real demo bench goldens clean fuzz fuzz-seeds valgrind
 all: $(TOOLS) $(EXAMPLES) $(TESTS) $(README_EXAMPLE)
 
 $(B):
@@ -31,11 +32,14 @@ $(B)/%: examples/%.c examples/example.h patchscope.h | $(B)
 $(B)/test_%: tests/test_%.c tests/testutil.h tests/golden.h patchscope.h | $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
-# the same core tests without pthreads, and the header compiled as C++
+# the same core tests without pthreads, with the portable C kernels, and the header
+# compiled as C++
 $(B)/test_core_nothreads: tests/test_core.c tests/testutil.h tests/golden.h patchscope.h | $(B)
 	$(CC) $(CFLAGS) -DPS_NO_THREADS $< -o $@ -lm
+$(B)/test_core_nosimd: tests/test_core.c tests/testutil.h tests/golden.h patchscope.h | $(B)
+	$(CC) $(CFLAGS) -DPS_NO_SIMD $< -o $@ $(LDLIBS)
 $(B)/test_cpp: tests/cpp_build.cpp patchscope.h | $(B)
-	$(CXX) -std=c++11 -O1 -Wall -Wextra -Wpedantic $< -o $@ $(LDLIBS)
+	$(CXX) -std=c++11 -O1 $(ARCH) -Wall -Wextra -Wpedantic $< -o $@ $(LDLIBS)
 
 # the README's first C block, compiled as it stands
 $(README_EXAMPLE): README.md patchscope.h | $(B)
@@ -57,8 +61,10 @@ $(B)/san:
 	mkdir -p $(B)/san
 $(B)/san/test_%: tests/test_%.c tests/testutil.h tests/golden.h patchscope.h | $(B)/san
 	$(CC) $(CFLAGS) -O1 $(SAN) $< -o $@ $(LDLIBS)
+$(B)/san/test_core_nosimd: tests/test_core.c tests/testutil.h tests/golden.h patchscope.h | $(B)/san
+	$(CC) $(CFLAGS) -O1 $(SAN) -DPS_NO_SIMD $< -o $@ $(LDLIBS)
 $(B)/san/test_cpp: tests/cpp_build.cpp patchscope.h | $(B)/san
-	$(CXX) -std=c++11 -O1 -g -Wall -Wextra -Wpedantic $(SAN) $< -o $@ $(LDLIBS)
+	$(CXX) -std=c++11 -O1 $(ARCH) -g -Wall -Wextra -Wpedantic $(SAN) $< -o $@ $(LDLIBS)
 
 # contexts in several threads on one model, under ThreadSanitizer
 $(B)/tsan/test_concurrency: tests/test_concurrency.c tests/testutil.h patchscope.h
@@ -82,6 +88,18 @@ demo: $(B)/ceo_demo $(B)/word2vec_stages $(B)/ovector
 	$(B)/ceo_demo --progress
 	$(B)/word2vec_stages
 	$(B)/ovector
+
+# the kernels of the other SIMD targets: AVX2+FMA where this CPU has it, NEON under
+# qemu-aarch64 where Debian's gcc-aarch64-linux-gnu and qemu-user are installed
+ISA_CFLAGS := -std=c99 -O2 -Wall -Wextra -Wpedantic
+test-isa: $(MODELS)
+	@set -e; if grep -q avx2 /proc/cpuinfo 2>/dev/null; then for t in core kernels; do \
+	    $(CC) $(ISA_CFLAGS) -march=haswell tests/test_$$t.c -o $(B)/test_$${t}_avx2 $(LDLIBS); \
+	    echo "== $(B)/test_$${t}_avx2"; $(B)/test_$${t}_avx2; done; else echo "no AVX2 here: skipped"; fi
+	@set -e; if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then \
+	  for t in core kernels; do aarch64-linux-gnu-gcc $(ISA_CFLAGS) tests/test_$$t.c -o $(B)/test_$${t}_neon $(LDLIBS); \
+	    echo "== $(B)/test_$${t}_neon (qemu)"; qemu-aarch64 -L /usr/aarch64-linux-gnu $(B)/test_$${t}_neon; done; \
+	else echo "no aarch64 cross compiler or qemu-aarch64: NEON skipped"; fi
 
 # speed, measured (never asserted by tests); tiktoken side by side when node has it
 bench: $(B)/bench

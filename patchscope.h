@@ -18,6 +18,8 @@
      PS_ASSERT(x)       internal invariants (default assert); never used for bad input
      PS_NO_THREADS      no pthreads: everything runs on the calling thread
      PS_NO_MMAP         read files into memory instead of mapping them
+     PS_NO_SIMD         portable C kernels even where the target has AVX-512, AVX2+FMA
+                        or NEON (chosen at compile time: build with -march=native)
      PATCHSCOPE_STATIC  make every public function static to this file
 
    USAGE
@@ -62,7 +64,7 @@
        context, pool        65536 sequences; 256 threads
        tokenizer files      tokens and merge lines under 1 KiB
      Token ids outside the vocabulary and prompts past n_ctx are PS_ERR_RANGE. Loading
-     maps the weights without reading them: ps_model_check scans them for NaN and
+     does not judge the weights' values: ps_model_check scans them for NaN and
      infinities. A mapped file must not shrink while its model lives (the system would
      raise SIGBUS): load with no_mmap when files may change underneath.
 
@@ -79,8 +81,9 @@
      1. Platform        allocation, errors, files and mapping, thread pool
      2. JSON            a small cursor parser for config.json, safetensors headers, vocab
      3. safetensors     header parsing and validation
-     4. Model           hyperparameters, tensor binding, loading
-     5. Kernels         matmul, layernorm, gelu, attention, softmax
+     4. Model           hyperparameters, tensor binding, packing, loading
+     5. Kernels         SIMD primitives, matmul on packed weights, attention,
+                        layernorm, gelu, softmax
      6. Forward pass    contexts, KV cache, sequences, hooks, capture, generation
      7. Tokenizer       GPT-2's pre-tokenizer and byte-level BPE (== tiktoken "gpt2")
      8. Patchscopes     sources, patches, inspect, the grid runner, figures (CSV, SVG),
@@ -141,14 +144,15 @@ typedef struct ps_config {
 typedef enum ps_dtype { PS_F32, PS_F16, PS_BF16 } ps_dtype;
 
 typedef enum ps_weights {
-    PS_WEIGHTS_AS_STORED = 0, /* F32 used in place (mapped), F16/BF16 kept in half precision */
+    PS_WEIGHTS_AS_STORED = 0, /* F32 stays F32, F16/BF16 stay in half precision */
     PS_WEIGHTS_F32,           /* convert half-precision matrices to F32 (2x their memory) */
     PS_WEIGHTS_BF16           /* convert F32/F16 matrices to BF16 (half the memory of F32) */
 } ps_weights;
 
 typedef struct ps_load_opts {
     ps_weights weights; /* storage of the weight matrices; vectors are always F32 */
-    int no_mmap;        /* 1: read the file into memory even where it could be mapped */
+    int no_mmap;        /* 1: read the file into memory even where it could be mapped
+                           (then the file stays in memory beside the packed matrices) */
 } ps_load_opts;
 
 typedef struct ps_model ps_model;
@@ -156,7 +160,7 @@ typedef struct ps_model ps_model;
 /* path: a folder with model.safetensors (+ optional config.json) or one .safetensors */
 PSDEF ps_status ps_model_load(ps_model **out, const char *path, const ps_load_opts *opts,
                               ps_error *err);
-/* data must outlive the model (F32 tensors are used in place); config may be NULL */
+/* data must outlive the model (F32 vectors are used in place); config may be NULL */
 PSDEF ps_status ps_model_load_memory(ps_model **out, const void *data, size_t size,
                                      const char *config_json, size_t config_len,
                                      const ps_load_opts *opts, ps_error *err);
@@ -165,8 +169,8 @@ PSDEF const ps_config *ps_model_config(const ps_model *m);
 PSDEF ps_dtype ps_model_dtype(const ps_model *m);  /* storage type of the matrices */
 /* token embedding row of id (n_embd floats, converted to F32) */
 PSDEF ps_status ps_model_embedding(const ps_model *m, int id, float *out);
-/* Reads every weight: PS_ERR_FORMAT naming the first tensor and element that is NaN or
-   infinite. Loading does not look at the values (they are mapped, not read). */
+/* Reads every weight: PS_ERR_FORMAT naming the first tensor and element (in the file's
+   order) that is NaN or infinite. Loading copies weights without judging their values. */
 PSDEF ps_status ps_model_check(const ps_model *m, ps_error *err);
 
 /* --- hooks ------------------------------------------------------------------------ */
@@ -469,6 +473,44 @@ PSDEF void ps_readout_fill(const float *probs, const float *unpatched, int n, ps
 #endif
 #endif
 
+/* SIMD kernels, chosen at compile time from the target (-march=native, -mavx2 -mfma,
+   any aarch64); PS_NO_SIMD keeps the portable C ones. PS__NR (panel width: columns of a
+   packed weight matrix) and PS__MR (rows of a register tile) size the matmul of section 5. */
+#if !defined(PS_NO_SIMD) && defined(__AVX512F__)
+#define PS__AVX512 1
+#define PS__NR 48
+#define PS__MR 8
+#include <immintrin.h>
+#elif !defined(PS_NO_SIMD) && defined(__AVX2__) && defined(__FMA__)
+#define PS__AVX2 1
+#define PS__NR 16
+#define PS__MR 6
+#include <immintrin.h>
+#elif !defined(PS_NO_SIMD) && defined(__aarch64__) && defined(__ARM_NEON)
+#define PS__NEON 1
+#define PS__NR 16
+#define PS__MR 6
+#include <arm_neon.h>
+#else
+#define PS__NR 16
+#define PS__MR 4
+#endif
+
+/* how far ahead (in bytes) the matmul asks for the weights it will stream: the
+   hardware prefetchers alone leave a core well short of the memory bandwidth */
+#define PS__PF_AHEAD 4096
+#if defined(__GNUC__)
+#define PS__PREFETCH(p) __builtin_prefetch(p)
+#define PS__INLINE static inline __attribute__((always_inline))
+#define PS__UNROLL _Pragma("GCC unroll 16")
+#define PS__MAYBE_UNUSED __attribute__((unused))
+#else
+#define PS__PREFETCH(p) ((void)0)
+#define PS__INLINE static
+#define PS__UNROLL
+#define PS__MAYBE_UNUSED
+#endif
+
 /* ---------------------------------------------------------------------------------- */
 /* 1. Platform: allocation, errors, files, thread pool                                */
 /* ---------------------------------------------------------------------------------- */
@@ -510,17 +552,35 @@ typedef struct ps__file {
     unsigned char *data;
     size_t size;
     int mapped;
+    int fd; /* kept open while mapped, to release pages (ps__file_release) */
 } ps__file;
 
 static void ps__file_close(ps__file *f) {
 #ifdef PS__MMAP
-    if (f->mapped) munmap(f->data, f->size);
-    else
+    if (f->mapped) {
+        munmap(f->data, f->size);
+        close(f->fd);
+    } else
 #endif
         PS_FREE(f->data);
     f->data = NULL;
     f->size = 0;
     f->mapped = 0;
+}
+
+/* Give back the memory of the bytes [p, p + n) of a mapped file once they have been
+   copied (the loader packs weight matrices): mapping the same file range over them
+   again drops the pages read so far, and the resident size stays near the file's. */
+static void ps__file_release(const ps__file *f, const void *p, size_t n) {
+#ifdef PS__MMAP
+    if (f->mapped && n > 0) {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE), at = (size_t)((const unsigned char *)p - f->data);
+        size_t b = (at + page - 1) / page * page, e = (at + n) / page * page;
+        if (e > b) mmap(f->data + b, e - b, PROT_READ, MAP_PRIVATE | MAP_FIXED, f->fd, (off_t)b);
+    }
+#else
+    (void)f; (void)p; (void)n;
+#endif
 }
 
 static ps_status ps__file_read(ps__file *f, const char *path, int allow_map, ps_error *err) {
@@ -540,10 +600,10 @@ static ps_status ps__file_read(ps__file *f, const char *path, int allow_map, ps_
         if (st.st_size > 0) {
             void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
             if (p != MAP_FAILED) {
-                close(fd);
                 f->data = (unsigned char *)p;
                 f->size = (size_t)st.st_size;
                 f->mapped = 1;
+                f->fd = fd;
                 return PS_OK;
             }
         }
@@ -594,9 +654,11 @@ static int ps__join(char *out, size_t cap, const char *dir, const char *name) {
     return w > 0 && (size_t)w < cap;
 }
 
-/* The thread pool. A job is n_tasks independent tasks; thread t of n runs the tasks
-   [t*n_tasks/n, (t+1)*n_tasks/n). Every output element belongs to exactly one task and
-   each task computes it the same way, so results do not depend on the thread count. */
+/* The thread pool. A job is n_tasks independent tasks; the threads claim them a run of
+   consecutive tasks at a time (about a quarter of a thread's share), so a thread the OS
+   holds back leaves its work to the others. Every output element belongs to exactly one
+   task and each task computes it the same way, so results do not depend on the thread
+   count or on which thread ran what. */
 typedef void (*ps__task_fn)(void *arg, int begin, int end, int thread);
 
 struct ps_pool {
@@ -606,39 +668,97 @@ struct ps_pool {
     pthread_mutex_t job_lock;       /* one job at a time, whoever calls */
     pthread_mutex_t lock;
     pthread_cond_t start, done;
-    unsigned long generation;
-    int pending, quit;
+    unsigned long generation;       /* bumped (under lock) to start a job */
+    int pending, quit;              /* workers still running the job; shutting down */
+    int sleeping, waiting;          /* workers blocked on start; the caller on done */
     ps__task_fn fn;
     void *arg;
-    int n_tasks;
+    int n_tasks, next;              /* tasks; the first one not yet claimed */
 #endif
 };
 
 #ifndef PS_NO_THREADS
+/* A forward pass is a chain of short jobs (a few per layer), so workers and the caller
+   spin a little (about 0.1 ms) before they block: waking a sleeping thread costs more
+   than many small jobs. Where GCC/Clang atomics are missing they block at once. */
+#if defined(__GNUC__)
+#define PS__SPIN 2000
+#define ps__load(p) __atomic_load_n(p, __ATOMIC_ACQUIRE)
+#define ps__store(p, v) __atomic_store_n(p, v, __ATOMIC_RELEASE)
+#define ps__dec(p) __atomic_sub_fetch(p, 1, __ATOMIC_ACQ_REL)
+#if defined(__x86_64__) || defined(__i386__)
+#define ps__relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define ps__relax() __asm__ __volatile__("yield")
+#else
+#define ps__relax() ((void)0)
+#endif
+#else
+#define PS__SPIN 0
+#define ps__load(p) (*(p))
+#define ps__store(p, v) (*(p) = (v))
+#define ps__relax() ((void)0)
+#endif
+
 typedef struct ps__worker { ps_pool *pool; int index; } ps__worker;
 
 static void ps__run_share(ps_pool *p, int t) {
+#if PS__SPIN
+    int n = p->n_tasks, run = n / (4 * p->n) > 0 ? n / (4 * p->n) : 1, begin;
+    while ((begin = __atomic_fetch_add(&p->next, run, __ATOMIC_RELAXED)) < n)
+        p->fn(p->arg, begin, begin + run < n ? begin + run : n, t);
+#else /* no atomics: each thread takes its fixed share */
     int begin = (int)((long long)p->n_tasks * t / p->n);
     int end = (int)((long long)p->n_tasks * (t + 1) / p->n);
     if (begin < end) p->fn(p->arg, begin, end, t);
+#endif
+}
+
+/* 1 once the generation moved on from seen (or the pool quits), after a short spin */
+static int ps__started(ps_pool *p, unsigned long seen) {
+#if PS__SPIN
+    int i;
+    for (i = 0; i < PS__SPIN; i++) {
+        if (ps__load(&p->generation) != seen) return 1;
+        ps__relax();
+    }
+#else
+    (void)p; (void)seen;
+#endif
+    return 0;
 }
 
 static void *ps__worker_main(void *arg) {
     ps__worker *w = (ps__worker *)arg;
     ps_pool *p = w->pool;
-    int index = w->index;
+    int index = w->index, last;
     unsigned long seen = 0;
     PS_FREE(w);
     for (;;) {
-        pthread_mutex_lock(&p->lock);
-        while (p->generation == seen && !p->quit) pthread_cond_wait(&p->start, &p->lock);
-        if (p->quit) { pthread_mutex_unlock(&p->lock); return NULL; }
+        if (!ps__started(p, seen)) {
+            pthread_mutex_lock(&p->lock);
+            p->sleeping++;
+            while (p->generation == seen) pthread_cond_wait(&p->start, &p->lock);
+            p->sleeping--;
+            pthread_mutex_unlock(&p->lock);
+        }
+        pthread_mutex_lock(&p->lock); /* also orders the job's fields before their use */
         seen = p->generation;
+        if (p->quit) { pthread_mutex_unlock(&p->lock); return NULL; }
         pthread_mutex_unlock(&p->lock);
         ps__run_share(p, index);
+#if PS__SPIN
+        last = ps__dec(&p->pending) == 0;
+#else
         pthread_mutex_lock(&p->lock);
-        if (--p->pending == 0) pthread_cond_signal(&p->done);
+        last = --p->pending == 0;
         pthread_mutex_unlock(&p->lock);
+#endif
+        if (last) {
+            pthread_mutex_lock(&p->lock);
+            if (p->waiting) pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->lock);
+        }
     }
 }
 
@@ -696,6 +816,7 @@ PSDEF void ps_pool_free(ps_pool *p) {
         int i;
         pthread_mutex_lock(&p->lock);
         p->quit = 1;
+        ps__store(&p->generation, p->generation + 1);
         pthread_cond_broadcast(&p->start);
         pthread_mutex_unlock(&p->lock);
         for (i = 1; i < p->n; i++) pthread_join(p->threads[i], NULL);
@@ -721,13 +842,22 @@ static void ps__parallel(ps_pool *p, int n_tasks, ps__task_fn fn, void *arg) {
         p->fn = fn;
         p->arg = arg;
         p->n_tasks = n_tasks;
-        p->pending = p->n - 1;
-        p->generation++;
-        pthread_cond_broadcast(&p->start);
+        p->next = 0;
+        ps__store(&p->pending, p->n - 1);
+        ps__store(&p->generation, p->generation + 1);
+        if (p->sleeping) pthread_cond_broadcast(&p->start);
         pthread_mutex_unlock(&p->lock);
         ps__run_share(p, 0);
+#if PS__SPIN
+        {
+            int i;
+            for (i = 0; i < PS__SPIN && ps__load(&p->pending) > 0; i++) ps__relax();
+        }
+#endif
         pthread_mutex_lock(&p->lock);
-        while (p->pending > 0) pthread_cond_wait(&p->done, &p->lock);
+        p->waiting = 1;
+        while (ps__load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->lock);
+        p->waiting = 0;
         pthread_mutex_unlock(&p->lock);
         pthread_mutex_unlock(&p->job_lock);
         return;
@@ -1204,7 +1334,10 @@ static const ps__st_entry *ps__st_find(const ps__st *st, const char *name) {
 #define PS__MAX_CTX (1 << 20)
 #define PS__MAX_VOCAB (1 << 24)
 
-/* A weight matrix as stored: row-major [rows][cols], F32 or 16-bit. */
+/* A weight matrix W[rows][cols] (rows = inputs, cols = outputs), packed at load into
+   panels of PS__NR columns: panel p holds W[0..rows)[p*NR .. p*NR+NR) row after row,
+   zero-padded past cols. A matmul then streams each panel front to back, whatever the
+   number of rows it serves. F32, or 16-bit (F16, BF16) converted inside the kernels. */
 typedef struct ps__mat {
     const void *data;
     ps_dtype dtype;
@@ -1221,7 +1354,7 @@ typedef struct ps__block {
 
 struct ps_model {
     ps_config cfg;
-    ps__mat wte;            /* [n_vocab][n_embd]: embedding rows, and the tied unembedding */
+    ps__mat wte;            /* the tied unembedding [n_embd][n_vocab]; column i embeds token i */
     const float *wpe;       /* [n_ctx][n_embd] */
     const float *lnf_w, *lnf_b;
     ps__block *blocks;
@@ -1379,48 +1512,75 @@ static ps_status ps__bind_vec(ps_model *m, const ps__st *st, const char *prefix,
     return PS_OK;
 }
 
-/* Matrices stay as stored (mapped, no copy) unless asked to convert or misaligned. */
+static size_t ps__dtype_size(ps_dtype t) { return t == PS_F32 ? 4 : 2; }
+
+/* bytes of one packed panel of w */
+static size_t ps__panel_bytes(const ps__mat *w) { return (size_t)w->rows * PS__NR * ps__dtype_size(w->dtype); }
+
+/* Matrices are packed into panels (see ps__mat) in the storage asked for: the file's
+   dtype, F32, or BF16. The file's copy is not needed after that, so its pages are given
+   back as we go (the resident size stays near the file's, not twice it). A tensor stored
+   [cols][rows] (wte, [n_vocab][n_embd]) is transposed on the way. */
 static ps_status ps__bind_mat(ps_model *m, const ps__st *st, const char *prefix, const char *name,
-                              int rows, int cols, ps_weights want, ps__mat *out, ps_error *err) {
+                              int rows, int cols, int transposed, ps_weights want, ps__mat *out,
+                              ps_error *err) {
     const ps__st_entry *e = ps__tensor(st, prefix, name, err);
     const unsigned char *p;
-    size_t n = (size_t)rows * (size_t)cols, i;
+    size_t panels = ((size_t)cols + PS__NR - 1) / PS__NR, esz, line, i, j, n_in, released = 0;
+    int keep_bits; /* half precision kept as is: copy the bits, no conversion */
+    unsigned char *dst;
+    float *fbuf;
+    uint16_t *hbuf;
     ps_status s;
     if (!e) return PS_ERR_MISSING;
-    if ((s = ps__check_shape(e, rows, cols, err))) return s;
+    if ((s = transposed ? ps__check_shape(e, cols, rows, err) : ps__check_shape(e, rows, cols, err))) return s;
     p = st->data + e->begin;
     out->rows = rows;
     out->cols = cols;
     out->dtype = e->dtype == PS__ST_F32 ? PS_F32 : e->dtype == PS__ST_F16 ? PS_F16 : PS_BF16;
-    if (want == PS_WEIGHTS_BF16 && e->dtype != PS__ST_BF16) {
-        uint16_t *buf = (uint16_t *)ps__own(m, n * sizeof(uint16_t));
-        float f;
-        if (!buf) return ps__fail(err, PS_ERR_NOMEM, "out of memory converting %s", e->name);
-        for (i = 0; i < n; i++) {
-            ps__st_to_f32(e, p + i * (size_t)(e->dtype == PS__ST_F32 ? 4 : 2), &f, 1);
-            buf[i] = ps__f32_to_bf16(f);
-        }
-        out->data = buf;
-        out->dtype = PS_BF16;
-    } else if (e->dtype == PS__ST_F32 || want == PS_WEIGHTS_F32) {
-        float *buf;
-        if (e->dtype == PS__ST_F32 && ps__little_endian() && ((uintptr_t)p & 3) == 0) {
-            out->data = p;
-            return PS_OK;
-        }
-        if (!(buf = (float *)ps__own(m, n * sizeof(float))))
-            return ps__fail(err, PS_ERR_NOMEM, "out of memory converting %s", e->name);
-        ps__st_to_f32(e, p, buf, n);
-        out->data = buf;
-        out->dtype = PS_F32;
-    } else if (ps__little_endian() && ((uintptr_t)p & 1) == 0) {
-        out->data = p;
-    } else {
-        uint16_t *buf = (uint16_t *)ps__own(m, n * sizeof(uint16_t));
-        if (!buf) return ps__fail(err, PS_ERR_NOMEM, "out of memory converting %s", e->name);
-        for (i = 0; i < n; i++) buf[i] = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
-        out->data = buf;
+    if (want == PS_WEIGHTS_F32) out->dtype = PS_F32;
+    if (want == PS_WEIGHTS_BF16) out->dtype = PS_BF16;
+    keep_bits = (e->dtype == PS__ST_F16 && out->dtype == PS_F16) || (e->dtype == PS__ST_BF16 && out->dtype == PS_BF16);
+    esz = ps__dtype_size(out->dtype);
+    n_in = transposed ? (size_t)rows : (size_t)cols; /* elements per stored row */
+    dst = (unsigned char *)ps__own(m, panels * ps__panel_bytes(out));
+    fbuf = (float *)ps__alloc(n_in * sizeof(float));
+    hbuf = (uint16_t *)ps__alloc(n_in * sizeof(uint16_t));
+    if (!dst || !fbuf || !hbuf) {
+        PS_FREE(fbuf);
+        PS_FREE(hbuf);
+        return ps__fail(err, PS_ERR_NOMEM, "out of memory packing %s", e->name);
     }
+    if ((size_t)cols % PS__NR) /* the last panel's padding columns are zero */
+        for (j = 0; j < (size_t)rows; j++)
+            memset(dst + (panels - 1) * ps__panel_bytes(out) + (j * PS__NR + (size_t)cols % PS__NR) * esz, 0,
+                   (PS__NR - (size_t)cols % PS__NR) * esz);
+    line = (size_t)e->elem_size * n_in;
+    for (i = 0; i < (transposed ? (size_t)cols : (size_t)rows); i++) {
+        const unsigned char *src = p + i * line, *row = esz == 4 ? (const unsigned char *)fbuf : (const unsigned char *)hbuf;
+        if (keep_bits) for (j = 0; j < n_in; j++) hbuf[j] = (uint16_t)(src[2 * j] | src[2 * j + 1] << 8);
+        else if (e->dtype == PS__ST_F32 && ps__little_endian()) memcpy(fbuf, src, line);
+        else ps__st_to_f32(e, src, fbuf, n_in);
+        if (!keep_bits && out->dtype == PS_BF16) for (j = 0; j < n_in; j++) hbuf[j] = ps__f32_to_bf16(fbuf[j]);
+        /* element (row k, column c) of W lands in panel c / NR, row k, slot c % NR */
+        if (transposed) { /* stored row i is column i of W */
+            unsigned char *at = dst + i / PS__NR * ps__panel_bytes(out) + i % PS__NR * esz;
+            if (esz == 4) for (j = 0; j < n_in; j++) memcpy(at + j * PS__NR * 4, row + j * 4, 4);
+            else for (j = 0; j < n_in; j++) memcpy(at + j * PS__NR * 2, row + j * 2, 2);
+        } else { /* stored row i is row i of W: a run of NR columns per panel */
+            for (j = 0; j < n_in; j += PS__NR)
+                memcpy(dst + j / PS__NR * ps__panel_bytes(out) + i * PS__NR * esz, row + j * esz,
+                       (n_in - j < PS__NR ? n_in - j : PS__NR) * esz);
+        }
+        if (transposed && (i + 1) * line - released >= ((size_t)1 << 22)) { /* every 4 MB read */
+            ps__file_release(&m->file, p + released, (i + 1) * line - released);
+            released = (i + 1) * line;
+        }
+    }
+    ps__file_release(&m->file, p + released, (size_t)(e->end - e->begin) - released);
+    PS_FREE(fbuf);
+    PS_FREE(hbuf);
+    out->data = dst;
     return PS_OK;
 }
 
@@ -1498,7 +1658,7 @@ static ps_status ps__bind(ps_model *m, const ps__st *st, const char *prefix, ps_
     ps_status s;
     m->blocks = (ps__block *)ps__calloc((size_t)m->cfg.n_layer, sizeof *m->blocks);
     if (!m->blocks) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
-    if ((s = ps__bind_mat(m, st, prefix, "wte.weight", m->cfg.n_vocab, C, to, &m->wte, err)) ||
+    if ((s = ps__bind_mat(m, st, prefix, "wte.weight", C, m->cfg.n_vocab, 1, to, &m->wte, err)) ||
         (s = ps__bind_vec(m, st, prefix, "wpe.weight", m->cfg.n_ctx, C, &m->wpe, err)) ||
         (s = ps__bind_vec(m, st, prefix, "ln_f.weight", C, 0, &m->lnf_w, err)) ||
         (s = ps__bind_vec(m, st, prefix, "ln_f.bias", C, 0, &m->lnf_b, err)))
@@ -1509,15 +1669,15 @@ static ps_status ps__bind(ps_model *m, const ps__st *st, const char *prefix, ps_
         for (i = 0; i < 12; i++) snprintf(n[i], sizeof n[i], "h.%d.%s", l, ps__block_parts[i]);
         if ((s = ps__bind_vec(m, st, prefix, n[0], C, 0, &b->ln1_w, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[1], C, 0, &b->ln1_b, err)) ||
-            (s = ps__bind_mat(m, st, prefix, n[2], C, 3 * C, to, &b->attn_w, err)) ||
+            (s = ps__bind_mat(m, st, prefix, n[2], C, 3 * C, 0, to, &b->attn_w, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[3], 3 * C, 0, &b->attn_b, err)) ||
-            (s = ps__bind_mat(m, st, prefix, n[4], C, C, to, &b->proj_w, err)) ||
+            (s = ps__bind_mat(m, st, prefix, n[4], C, C, 0, to, &b->proj_w, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[5], C, 0, &b->proj_b, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[6], C, 0, &b->ln2_w, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[7], C, 0, &b->ln2_b, err)) ||
-            (s = ps__bind_mat(m, st, prefix, n[8], C, 4 * C, to, &b->fc_w, err)) ||
+            (s = ps__bind_mat(m, st, prefix, n[8], C, 4 * C, 0, to, &b->fc_w, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[9], 4 * C, 0, &b->fc_b, err)) ||
-            (s = ps__bind_mat(m, st, prefix, n[10], 4 * C, C, to, &b->fcproj_w, err)) ||
+            (s = ps__bind_mat(m, st, prefix, n[10], 4 * C, C, 0, to, &b->fcproj_w, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[11], C, 0, &b->fcproj_b, err)))
             return s;
     }
@@ -1611,16 +1771,34 @@ PSDEF ps_status ps_model_load(ps_model **out, const char *path, const ps_load_op
 PSDEF const ps_config *ps_model_config(const ps_model *m) { return &m->cfg; }
 PSDEF ps_dtype ps_model_dtype(const ps_model *m) { return m->blocks[0].attn_w.dtype; }
 
-/* n weights of a tensor must be finite: no NaN, no infinity */
-static ps_status ps__check_values(const char *name, const void *data, ps_dtype dtype, size_t n, ps_error *err) {
-    uint16_t ones = dtype == PS_F16 ? 0x7C00 : 0x7F80; /* a 16-bit exponent of all ones */
+/* NaN and infinities have an exponent of all ones */
+static int ps__nonfinite(const unsigned char *x, ps_dtype dtype) {
+    uint32_t u;
+    uint16_t h, ones = dtype == PS_F16 ? 0x7C00 : 0x7F80;
+    if (dtype == PS_F32) {
+        memcpy(&u, x, 4);
+        return (u & 0x7F800000u) == 0x7F800000u;
+    }
+    memcpy(&h, x, 2);
+    return (h & ones) == ones;
+}
+
+/* The weights of one tensor must be finite: n F32 values at vec, or the packed matrix w,
+   whose elements are counted in the file's order ([cols][rows] when transposed: wte). */
+static ps_status ps__check_tensor(const char *name, const float *vec, size_t n, const ps__mat *w, int transposed,
+                                  ps_error *err) {
     size_t i;
+    if (w) n = (size_t)w->rows * (size_t)w->cols;
     for (i = 0; i < n; i++) {
-        uint32_t u = 0;
-        int bad;
-        if (dtype == PS_F32) memcpy(&u, (const float *)data + i, 4);
-        bad = dtype == PS_F32 ? (u & 0x7F800000u) == 0x7F800000u : (((const uint16_t *)data)[i] & ones) == ones;
-        if (bad)
+        const unsigned char *x;
+        if (!w) x = (const unsigned char *)(vec + i);
+        else {
+            size_t r = transposed ? i % (size_t)w->rows : i / (size_t)w->cols;
+            size_t c = transposed ? i / (size_t)w->rows : i % (size_t)w->cols;
+            x = (const unsigned char *)w->data + c / PS__NR * ps__panel_bytes(w) +
+                (r * PS__NR + c % PS__NR) * ps__dtype_size(w->dtype);
+        }
+        if (ps__nonfinite(x, w ? w->dtype : PS_F32))
             return ps__fail(err, PS_ERR_FORMAT, "tensor %s has a non-finite value at element %lu", name,
                             (unsigned long)i);
     }
@@ -1628,31 +1806,28 @@ static ps_status ps__check_values(const char *name, const void *data, ps_dtype d
 }
 
 PSDEF ps_status ps_model_check(const ps_model *m, ps_error *err) {
-    size_t C, n[12];
+    size_t C;
     int l, i;
     ps_status s;
     if (!m) return ps__fail(err, PS_ERR_ARG, "ps_model_check: NULL model");
     C = (size_t)m->cfg.n_embd;
-    if ((s = ps__check_values("wte.weight", m->wte.data, m->wte.dtype, (size_t)m->cfg.n_vocab * C, err)) ||
-        (s = ps__check_values("wpe.weight", m->wpe, PS_F32, (size_t)m->cfg.n_ctx * C, err)) ||
-        (s = ps__check_values("ln_f.weight", m->lnf_w, PS_F32, C, err)) ||
-        (s = ps__check_values("ln_f.bias", m->lnf_b, PS_F32, C, err)))
+    if ((s = ps__check_tensor("wte.weight", NULL, 0, &m->wte, 1, err)) ||
+        (s = ps__check_tensor("wpe.weight", m->wpe, (size_t)m->cfg.n_ctx * C, NULL, 0, err)) ||
+        (s = ps__check_tensor("ln_f.weight", m->lnf_w, C, NULL, 0, err)) ||
+        (s = ps__check_tensor("ln_f.bias", m->lnf_b, C, NULL, 0, err)))
         return s;
-    n[0] = n[1] = n[5] = n[6] = n[7] = n[11] = C;
-    n[2] = 3 * C * C, n[3] = 3 * C, n[4] = C * C, n[8] = n[10] = 4 * C * C, n[9] = 4 * C;
     for (l = 0; l < m->cfg.n_layer; l++) {
         const ps__block *b = &m->blocks[l];
-        const void *data[12];
-        ps_dtype dtype[12];
-        data[0] = b->ln1_w, data[1] = b->ln1_b, data[2] = b->attn_w.data, data[3] = b->attn_b;
-        data[4] = b->proj_w.data, data[5] = b->proj_b, data[6] = b->ln2_w, data[7] = b->ln2_b;
-        data[8] = b->fc_w.data, data[9] = b->fc_b, data[10] = b->fcproj_w.data, data[11] = b->fcproj_b;
-        for (i = 0; i < 12; i++) dtype[i] = PS_F32;
-        dtype[2] = b->attn_w.dtype, dtype[4] = b->proj_w.dtype, dtype[8] = b->fc_w.dtype, dtype[10] = b->fcproj_w.dtype;
+        /* in the order of ps__block_parts: a vector or a matrix each */
+        const float *vec[12] = {b->ln1_w, b->ln1_b, NULL, b->attn_b, NULL, b->proj_b,
+                                b->ln2_w, b->ln2_b, NULL, b->fc_b, NULL, b->fcproj_b};
+        const ps__mat *mat[12] = {NULL, NULL, &b->attn_w, NULL, &b->proj_w, NULL,
+                                  NULL, NULL, &b->fc_w, NULL, &b->fcproj_w, NULL};
+        size_t n[12] = {C, C, 0, 3 * C, 0, C, C, C, 0, 4 * C, 0, C};
         for (i = 0; i < 12; i++) {
             char name[48];
             snprintf(name, sizeof name, "h.%d.%s", l, ps__block_parts[i]);
-            if ((s = ps__check_values(name, data[i], dtype[i], n[i], err))) return s;
+            if ((s = ps__check_tensor(name, vec[i], n[i], mat[i], 0, err))) return s;
         }
     }
     ps__ok(err);
@@ -1661,130 +1836,539 @@ PSDEF ps_status ps_model_check(const ps_model *m, ps_error *err) {
 
 /* ---------------------------------------------------------------------------------- */
 /* 5. Kernels. Each output element is computed by one task in a fixed order, so the     */
-/*    results are bitwise identical for any number of threads.                          */
+/*    results are bitwise identical for any number of threads, and a row's results do  */
+/*    not depend on the other rows it is batched with.                                 */
 /* ---------------------------------------------------------------------------------- */
 
-/* columns [c0, c0+n) of row r of a matrix, as F32 (a pointer into the weights for F32) */
-static const float *ps__mat_span(const ps__mat *w, int r, int c0, int n, float *buf) {
-    size_t at = (size_t)r * (size_t)w->cols + (size_t)c0;
-    const uint16_t *h;
+/* Vector primitives: ps__v holds PS__VL floats. Each target defines the same dozen
+   operations; the kernels below are written once on top of them. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__cplusplus) && defined(PS__AVX512)
+/* g++ 12 warns inside its own AVX-512 intrinsics (their _mm*_undefined_* arguments)
+   wherever they are inlined, here and in the sections after; the pop is at the end */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define PS__DIAGNOSTIC_PUSHED 1
+#endif
+#if defined(PS__AVX512)
+typedef __m512 ps__v;
+#define PS__VL 16
+#define ps__vload(p) _mm512_loadu_ps(p)
+#define ps__vstore(p, v) _mm512_storeu_ps(p, v)
+#define ps__vdup(x) _mm512_set1_ps(x)
+#define ps__vzero() _mm512_setzero_ps()
+#define ps__vadd(a, b) _mm512_add_ps(a, b)
+#define ps__vsub(a, b) _mm512_sub_ps(a, b)
+#define ps__vmul(a, b) _mm512_mul_ps(a, b)
+#define ps__vdiv(a, b) _mm512_div_ps(a, b)
+#define ps__vfma(a, b, c) _mm512_fmadd_ps(a, b, c) /* a*b + c, rounded once */
+#define ps__vmax(a, b) _mm512_max_ps(a, b)         /* b when either is NaN */
+#define ps__vmin(a, b) _mm512_min_ps(a, b)
+#define ps__vround(a) _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define ps__vpow2(n) /* 2^n for whole n in [-126, 127] */ \
+    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
+#define ps__vload_f16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
+#define ps__vload_bf16(p) /* bf16 is the top half of an f32 */ \
+    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
+static float ps__vsum(__m512 v) { /* lanes i + 8, then + 4, + 2, + 1 */
+    __m128 s;
+    v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0x4E));
+    v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0xB1));
+    s = _mm512_castps512_ps128(v);
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+}
+#elif defined(PS__AVX2)
+typedef __m256 ps__v;
+#define PS__VL 8
+#define ps__vload(p) _mm256_loadu_ps(p)
+#define ps__vstore(p, v) _mm256_storeu_ps(p, v)
+#define ps__vdup(x) _mm256_set1_ps(x)
+#define ps__vzero() _mm256_setzero_ps()
+#define ps__vadd(a, b) _mm256_add_ps(a, b)
+#define ps__vsub(a, b) _mm256_sub_ps(a, b)
+#define ps__vmul(a, b) _mm256_mul_ps(a, b)
+#define ps__vdiv(a, b) _mm256_div_ps(a, b)
+#define ps__vfma(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define ps__vmax(a, b) _mm256_max_ps(a, b)
+#define ps__vmin(a, b) _mm256_min_ps(a, b)
+#define ps__vround(a) _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define ps__vpow2(n) \
+    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
+#ifdef __F16C__
+#define ps__vload_f16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#else
+#define ps__vload_f16(p) ps__vload_f16_c(p)
+#endif
+#define ps__vload_bf16(p) \
+    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
+static float ps__vsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+}
+#elif defined(PS__NEON)
+typedef float32x4_t ps__v;
+#define PS__VL 4
+#define ps__vload(p) vld1q_f32(p)
+#define ps__vstore(p, v) vst1q_f32(p, v)
+#define ps__vdup(x) vdupq_n_f32(x)
+#define ps__vzero() vdupq_n_f32(0.0f)
+#define ps__vadd(a, b) vaddq_f32(a, b)
+#define ps__vsub(a, b) vsubq_f32(a, b)
+#define ps__vmul(a, b) vmulq_f32(a, b)
+#define ps__vdiv(a, b) vdivq_f32(a, b)
+#define ps__vfma(a, b, c) vfmaq_f32(c, a, b)
+#define ps__vmax(a, b) vmaxq_f32(a, b) /* NaN when either is */
+#define ps__vmin(a, b) vminq_f32(a, b)
+#define ps__vround(a) vrndnq_f32(a)
+#define ps__vpow2(n) vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23))
+#define ps__vload_f16(p) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)))
+#define ps__vload_bf16(p) vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16))
+#define ps__vsum(v) vaddvq_f32(v)
+#endif
+
+#ifdef PS__VL
+#define PS__NV (PS__NR / PS__VL) /* vectors across a panel */
+
+#if defined(PS__AVX2) && !defined(__F16C__)
+static ps__v ps__vload_f16_c(const uint16_t *p) {
+    float f[PS__VL];
     int i;
-    if (w->dtype == PS_F32) return (const float *)w->data + at;
-    h = (const uint16_t *)w->data + at;
-    if (w->dtype == PS_F16) for (i = 0; i < n; i++) buf[i] = ps__f16_to_f32(h[i]);
-    else for (i = 0; i < n; i++) buf[i] = ps__bf16_to_f32(h[i]);
-    return buf;
+    for (i = 0; i < PS__VL; i++) f[i] = ps__f16_to_f32(p[i]);
+    return ps__vload(f);
+}
+#endif
+
+/* e^x: x = n ln2 + r with |r| <= ln2/2, e^r by its Taylor series to r^7 (truncation
+   error below 1e-8), times 2^n. x is clamped to [-87, 88], where 2^n stays normal; NaN
+   stays NaN. Within 2 ulp of expf. */
+static ps__v ps__vexp(ps__v x) {
+    ps__v n, r, p;
+    x = ps__vmin(ps__vdup(88.0f), ps__vmax(ps__vdup(-87.0f), x));
+    n = ps__vround(ps__vmul(x, ps__vdup(1.44269504f)));
+    r = ps__vfma(n, ps__vdup(-0.693145752f), x);    /* ln2 = 0.693145752 (exact in 16 bits) */
+    r = ps__vfma(n, ps__vdup(-1.42860677e-6f), r);  /*     + 1.42860677e-6                 */
+    p = ps__vfma(ps__vdup(1.0f / 5040), r, ps__vdup(1.0f / 720));
+    p = ps__vfma(p, r, ps__vdup(1.0f / 120));
+    p = ps__vfma(p, r, ps__vdup(1.0f / 24));
+    p = ps__vfma(p, r, ps__vdup(1.0f / 6));
+    p = ps__vfma(p, r, ps__vdup(0.5f));
+    p = ps__vfma(p, r, ps__vdup(1.0f));
+    p = ps__vfma(p, r, ps__vdup(1.0f));
+    return ps__vmul(p, ps__vpow2(n));
+}
+#endif
+
+/* column c of a packed matrix as F32: token c's embedding, for wte */
+static void ps__mat_col(const ps__mat *w, int c, float *out) {
+    const unsigned char *panel = (const unsigned char *)w->data + (size_t)(c / PS__NR) * ps__panel_bytes(w);
+    size_t k, at = (size_t)(c % PS__NR);
+    for (k = 0; k < (size_t)w->rows; k++, at += PS__NR) {
+        if (w->dtype == PS_F32) out[k] = ((const float *)(const void *)panel)[at];
+        else if (w->dtype == PS_F16) out[k] = ps__f16_to_f32(((const uint16_t *)(const void *)panel)[at]);
+        else out[k] = ps__bf16_to_f32(((const uint16_t *)(const void *)panel)[at]);
+    }
 }
 
 PSDEF ps_status ps_model_embedding(const ps_model *m, int id, float *out) {
-    const float *row;
     if (!m || !out) return PS_ERR_ARG;
     if (id < 0 || id >= m->cfg.n_vocab) return PS_ERR_RANGE;
-    row = ps__mat_span(&m->wte, id, 0, m->cfg.n_embd, out);
-    if (row != out) memcpy(out, row, (size_t)m->cfg.n_embd * sizeof(float));
+    ps__mat_col(&m->wte, id, out);
     return PS_OK;
 }
 
-/* y[rows][out] = x[rows][in] . W[in][out] + b, W in Conv1D layout as GPT-2 stores it.
-   A task is a block of PS__NB output columns for every row; rows go four at a time so
-   each weight read serves four rows. */
-#define PS__NB 64
+/* --- matmul ----------------------------------------------------------------------- */
+/* y[rows][N] = x[rows][K] . W[K][N] + b (b may be NULL), W packed (ps__mat). The unit of
+   work is a register tile: up to PS__MR rows of x times one panel, PS__MR x PS__NR sums
+   kept in registers while the panel streams by, so each weight read serves every row of
+   the tile. Every sum starts at the bias and adds x[r][k] * W[k][c] for k = 0, 1, ... in
+   order (one FMA each with SIMD), so where a row falls among the tiles never matters. */
+
+/* The portable tile: the same sums in plain C (a multiply, then an add). It is the
+   kernel without SIMD, and what the tests hold the SIMD tiles to. */
+static PS__MAYBE_UNUSED void ps__tile_c(int mr, ps_dtype dt, const float *x, size_t ldx, const void *w, int K,
+                                         const float *b, float *y, size_t ldy) {
+    float acc[PS__MR][PS__NR], wk[PS__NR];
+    int r, j, k;
+    for (r = 0; r < mr; r++)
+        for (j = 0; j < PS__NR; j++) acc[r][j] = b ? b[j] : 0.0f;
+    for (k = 0; k < K; k++) {
+        const uint16_t *h = (const uint16_t *)w + (size_t)k * PS__NR;
+        if (dt == PS_F32) memcpy(wk, (const float *)w + (size_t)k * PS__NR, sizeof wk);
+        else if (dt == PS_F16) for (j = 0; j < PS__NR; j++) wk[j] = ps__f16_to_f32(h[j]);
+        else for (j = 0; j < PS__NR; j++) wk[j] = ps__bf16_to_f32(h[j]);
+        for (r = 0; r < mr; r++) {
+            float xv = x[(size_t)r * ldx + (size_t)k];
+            for (j = 0; j < PS__NR; j++) acc[r][j] += xv * wk[j];
+        }
+    }
+    for (r = 0; r < mr; r++) memcpy(y + (size_t)r * ldy, acc[r], sizeof acc[r]);
+}
+
+#ifdef PS__VL
+/* The SIMD tile. mr and dt are constants wherever it is inlined, so the loops unroll and
+   acc lives in PS__MR x PS__NV registers (8 x 3 with AVX-512, 6 x 2 AVX2, 6 x 4 NEON).
+   Step k also asks the memory for the lines at pf + k * pf_step (see ps__matmul_task). */
+PS__INLINE void ps__tile_simd(int mr, ps_dtype dt, const float *x, size_t ldx, const void *w, int K,
+                              const float *b, float *y, size_t ldy, const char *pf, size_t pf_step) {
+    ps__v acc[PS__MR][PS__NV], wv[PS__NV];
+    int r, v, k;
+    PS__UNROLL for (v = 0; v < PS__NV; v++) wv[v] = b ? ps__vload(b + v * PS__VL) : ps__vzero();
+    PS__UNROLL for (r = 0; r < mr; r++)
+        PS__UNROLL for (v = 0; v < PS__NV; v++) acc[r][v] = wv[v];
+    for (k = 0; k < K; k++) {
+        PS__UNROLL for (v = 0; v < PS__NV; v++) {
+            size_t at = (size_t)k * PS__NR + (size_t)v * PS__VL;
+            PS__PREFETCH(pf + (size_t)k * pf_step + (size_t)v * 64);
+            wv[v] = dt == PS_F32 ? ps__vload((const float *)w + at)
+                  : dt == PS_F16 ? ps__vload_f16((const uint16_t *)w + at)
+                                 : ps__vload_bf16((const uint16_t *)w + at);
+        }
+        PS__UNROLL for (r = 0; r < mr; r++) {
+            ps__v xr = ps__vdup(x[(size_t)r * ldx + (size_t)k]);
+            PS__UNROLL for (v = 0; v < PS__NV; v++) acc[r][v] = ps__vfma(xr, wv[v], acc[r][v]);
+        }
+    }
+    PS__UNROLL for (r = 0; r < mr; r++)
+        PS__UNROLL for (v = 0; v < PS__NV; v++) ps__vstore(y + (size_t)r * ldy + (size_t)v * PS__VL, acc[r][v]);
+}
+#endif
+
+/* y[mr][PS__NR] (row stride ldy) = x[mr][K] (row stride ldx) . panel w + b[PS__NR];
+   pf, pf_step: what to prefetch meanwhile (ps__tile_simd) */
+static void ps__tile(int mr, ps_dtype dt, const float *x, size_t ldx, const void *w, int K, const float *b,
+                     float *y, size_t ldy, const char *pf, size_t pf_step) {
+#ifdef PS__VL /* one instance of the SIMD tile per (rows, dtype) */
+#define PS__TILE(n)                                                                            \
+    case n:                                                                                    \
+        if (dt == PS_F32) ps__tile_simd(n, PS_F32, x, ldx, w, K, b, y, ldy, pf, pf_step);      \
+        else if (dt == PS_F16) ps__tile_simd(n, PS_F16, x, ldx, w, K, b, y, ldy, pf, pf_step); \
+        else ps__tile_simd(n, PS_BF16, x, ldx, w, K, b, y, ldy, pf, pf_step);                  \
+        break;
+    switch (mr) {
+    PS__TILE(1) PS__TILE(2) PS__TILE(3) PS__TILE(4)
+#if PS__MR > 4
+    PS__TILE(5) PS__TILE(6)
+#endif
+#if PS__MR > 6
+    PS__TILE(7) PS__TILE(8)
+#endif
+#if PS__MR > 8
+    PS__TILE(9) PS__TILE(10) PS__TILE(11) PS__TILE(12)
+#endif
+    }
+#undef PS__TILE
+#else
+    (void)pf;
+    (void)pf_step;
+    ps__tile_c(mr, dt, x, ldx, w, K, b, y, ldy);
+#endif
+}
 
 typedef struct ps__mm {
     float *y;
     const float *x, *b;
     const ps__mat *w;
-    int rows;
+    int rows, chunk, n_panels; /* a task: one panel for `chunk` rows */
 } ps__mm;
 
 static void ps__matmul_task(void *arg, int t0, int t1, int thread) {
     const ps__mm *a = (const ps__mm *)arg;
-    int in = a->w->rows, out = a->w->cols, t;
-    float wbuf[PS__NB];
+    int K = a->w->rows, N = a->w->cols, t;
+    float tmp[PS__MR * PS__NR], bias[PS__NR];
     (void)thread;
     for (t = t0; t < t1; t++) {
-        int o0 = t * PS__NB, nb = out - o0 < PS__NB ? out - o0 : PS__NB, r0;
-        for (r0 = 0; r0 < a->rows; r0 += 4) {
-            float acc[4][PS__NB];
-            int nr = a->rows - r0 < 4 ? a->rows - r0 : 4, r, i, o;
-            for (r = 0; r < nr; r++)
-                for (o = 0; o < nb; o++) acc[r][o] = a->b ? a->b[o0 + o] : 0.0f;
-            for (i = 0; i < in; i++) {
-                const float *w = ps__mat_span(a->w, i, o0, nb, wbuf);
-                for (r = 0; r < nr; r++) {
-                    float xv = a->x[(size_t)(r0 + r) * in + i];
-                    for (o = 0; o < nb; o++) acc[r][o] += xv * w[o];
-                }
+        int p = t % a->n_panels, r0 = t / a->n_panels * a->chunk, c0 = p * PS__NR, i, r;
+        int r1 = r0 + a->chunk < a->rows ? r0 + a->chunk : a->rows, nc = N - c0 < PS__NR ? N - c0 : PS__NR;
+        int tiles = (r1 - r0 + PS__MR - 1) / PS__MR;
+        size_t pb = ps__panel_bytes(a->w);
+        const void *w = (const unsigned char *)a->w->data + (size_t)p * pb;
+        const float *b = a->b ? a->b + c0 : NULL;
+        if (b && nc < PS__NR) { /* the last panel's padding columns get a zero bias */
+            memset(bias, 0, sizeof bias);
+            memcpy(bias, b, (size_t)nc * sizeof(float));
+            b = bias;
+        }
+        for (i = 0; i < tiles; i++) { /* tiles of even size: 20 rows are 3 tiles of 6 or 7 */
+            int ra = r0 + (r1 - r0) * i / tiles, rb = r0 + (r1 - r0) * (i + 1) / tiles;
+            float *y = a->y + (size_t)ra * N + c0;
+            const float *x = a->x + (size_t)ra * K;
+            /* The first tile streams the panel from memory: it prefetches ahead of itself.
+               The others find it in cache and fetch the next panel meanwhile, a share each,
+               so the next first tile does not wait for memory either. */
+            const char *pf = (const char *)w + PS__PF_AHEAD;
+            size_t step = pb / (size_t)K;
+            if (i > 0) {
+                step = (pb + (size_t)(tiles - 1) * K - 1) / ((size_t)(tiles - 1) * K);
+                pf = (const char *)w + pb + (size_t)(i - 1) * step * (size_t)K;
             }
-            for (r = 0; r < nr; r++)
-                memcpy(a->y + (size_t)(r0 + r) * out + o0, acc[r], (size_t)nb * sizeof(float));
+            if (nc == PS__NR) {
+                ps__tile(rb - ra, a->w->dtype, x, (size_t)K, w, K, b, y, (size_t)N, pf, step);
+                continue;
+            }
+            ps__tile(rb - ra, a->w->dtype, x, (size_t)K, w, K, b, tmp, PS__NR, pf, step);
+            for (r = 0; r < rb - ra; r++) memcpy(y + (size_t)r * N, tmp + r * PS__NR, (size_t)nc * sizeof(float));
         }
     }
 }
 
+/* Rows are cut into chunks whose x (about 1 MB) stays in cache while the panels pass;
+   more chunks where there are too few panels to keep every thread busy. */
 static void ps__matmul(ps_pool *pool, float *y, const float *x, const ps__mat *w, const float *b, int rows) {
     ps__mm a;
+    int per_chunk = (1 << 18) / (w->rows > 0 ? w->rows : 1), n_chunks;
+    if (rows < 1) return;
+    if (per_chunk < PS__MR) per_chunk = PS__MR;
     a.y = y; a.x = x; a.w = w; a.b = b; a.rows = rows;
-    ps__parallel(pool, (w->cols + PS__NB - 1) / PS__NB, ps__matmul_task, &a);
+    a.n_panels = (w->cols + PS__NR - 1) / PS__NR;
+    n_chunks = (rows + per_chunk - 1) / per_chunk;
+    while (n_chunks * a.n_panels < 4 * ps_pool_threads(pool) && rows / (n_chunks + 1) >= PS__MR) n_chunks++;
+    a.chunk = (rows + n_chunks - 1) / n_chunks;
+    ps__parallel(pool, n_chunks * a.n_panels, ps__matmul_task, &a);
 }
 
-/* a . b with eight partial sums in a fixed pattern (vectorisable, still deterministic) */
+/* --- attention, LayerNorm, GELU: row by row, vectorised along the row ----------------- */
+
+/* a . b */
 static float ps__dot(const float *a, const float *b, int n) {
-    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, tail = 0;
-    int i = 0, k;
+    float s = 0;
+    int i = 0;
+#ifdef PS__VL
+    ps__v acc = ps__vzero();
+    for (; i + PS__VL <= n; i += PS__VL) acc = ps__vfma(ps__vload(a + i), ps__vload(b + i), acc);
+    s = ps__vsum(acc);
+#else
+    float part[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* eight partial sums the compiler may vectorise */
+    int k;
     for (; i + 8 <= n; i += 8)
-        for (k = 0; k < 8; k++) s[k] += a[i + k] * b[i + k];
-    for (; i < n; i++) tail += a[i] * b[i];
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])) + tail;
+        for (k = 0; k < 8; k++) part[k] += a[i + k] * b[i + k];
+    s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+#endif
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
 }
 
-/* y[rows][V] = x[rows][C] . wte^T: the tied unembedding, W stored [V][C]. A task is a
-   block of vocabulary rows; buf holds one converted row per thread. */
-typedef struct ps__unembed {
-    float *y, *buf;
-    const float *x;
-    const ps__mat *w;
-    int rows;
-} ps__unembed;
+/* Attention reads each key and value once for up to PS__AR query rows (consecutive
+   positions of one sequence). Every score and every output is summed exactly as for a
+   row alone (ps__dot's order; values in order of j), so the grouping changes no bit. */
+#define PS__AR 4
 
-static void ps__unembed_task(void *arg, int t0, int t1, int thread) {
-    const ps__unembed *a = (const ps__unembed *)arg;
-    int C = a->w->cols, V = a->w->rows, v, r;
-    float *buf = a->buf + (size_t)thread * C;
-    for (v = t0 * PS__NB; v < t1 * PS__NB && v < V; v++) {
-        const float *w = ps__mat_span(a->w, v, 0, C, buf);
-        for (r = 0; r < a->rows; r++) a->y[(size_t)r * V + v] = ps__dot(a->x + (size_t)r * C, w, C);
+/* floats of scratch a context keeps per thread: the scores of PS__AR rows */
+static size_t ps__scratch_floats(const ps_config *cfg) {
+    return (size_t)PS__AR * (size_t)(cfg->n_ctx > cfg->n_embd ? cfg->n_ctx : cfg->n_embd);
+}
+
+
+/* out[i][j] = scale * (q_i . k_j) for rows i < nr (q_i = q + i*ldq) and keys j < n
+   (k_j = k + j*ld), D floats each. nr is a constant where this is inlined. */
+PS__INLINE void ps__scores_n(float *const *out, const float *q, size_t ldq, int nr, const float *k, size_t ld,
+                             int n, int D, float scale) {
+    int i, j = 0;
+#ifdef PS__VL
+    for (; D % PS__VL == 0 && j + 2 <= n; j += 2) { /* two keys at a time, for the chains' sake */
+        const float *k0 = k + (size_t)j * ld, *k1 = k0 + ld;
+        ps__v a0[PS__AR], a1[PS__AR];
+        int d;
+        PS__UNROLL for (i = 0; i < nr; i++) a0[i] = a1[i] = ps__vzero();
+        for (d = 0; d < D; d += PS__VL) {
+            ps__v x0 = ps__vload(k0 + d), x1 = ps__vload(k1 + d);
+            PS__UNROLL for (i = 0; i < nr; i++) {
+                ps__v qv = ps__vload(q + (size_t)i * ldq + d);
+                a0[i] = ps__vfma(qv, x0, a0[i]);
+                a1[i] = ps__vfma(qv, x1, a1[i]);
+            }
+        }
+        PS__UNROLL for (i = 0; i < nr; i++) {
+            out[i][j] = ps__vsum(a0[i]) * scale;
+            out[i][j + 1] = ps__vsum(a1[i]) * scale;
+        }
+    }
+#endif
+    for (; j < n; j++)
+        for (i = 0; i < nr; i++) out[i][j] = ps__dot(q + (size_t)i * ldq, k + (size_t)j * ld, D) * scale;
+}
+
+static void ps__scores(float *const *out, const float *q, size_t ldq, int nr, const float *k, size_t ld, int n,
+                       int D, float scale) {
+    switch (nr) {
+    case 1: ps__scores_n(out, q, ldq, 1, k, ld, n, D, scale); break;
+    case 2: ps__scores_n(out, q, ldq, 2, k, ld, n, D, scale); break;
+    case 3: ps__scores_n(out, q, ldq, 3, k, ld, n, D, scale); break;
+    default: ps__scores_n(out, q, ldq, PS__AR, k, ld, n, D, scale); break;
     }
 }
 
-/* LayerNorm over each row, statistics in double (the oracle is float64) */
+/* z_i[D] += sum over j < n[i] of p_i[j] * v_j (z_i = z + i*ldz, v_j = v + j*ld), in order
+   of j, for rows i < nr; the sums stay in registers while the values stream by. nr is a
+   constant where this is inlined. */
+PS__INLINE void ps__mix_n(float *z, size_t ldz, const float *const *p, const int *n, int nr, const float *v,
+                          size_t ld, int D) {
+    int i, j, d = 0, common = n[0];
+    for (i = 1; i < nr; i++)
+        if (n[i] < common) common = n[i];
+#ifdef PS__VL
+    for (; d + 2 * PS__VL <= D; d += 2 * PS__VL) {
+        ps__v a0[PS__AR], a1[PS__AR];
+        PS__UNROLL for (i = 0; i < nr; i++) {
+            a0[i] = ps__vload(z + (size_t)i * ldz + d);
+            a1[i] = ps__vload(z + (size_t)i * ldz + d + PS__VL);
+        }
+        for (j = 0; j < common; j++) {
+            const float *vj = v + (size_t)j * ld + d;
+            ps__v v0 = ps__vload(vj), v1 = ps__vload(vj + PS__VL);
+            PS__UNROLL for (i = 0; i < nr; i++) {
+                ps__v pj = ps__vdup(p[i][j]);
+                a0[i] = ps__vfma(pj, v0, a0[i]);
+                a1[i] = ps__vfma(pj, v1, a1[i]);
+            }
+        }
+        PS__UNROLL for (i = 0; i < nr; i++) {
+            for (j = common; j < n[i]; j++) {
+                const float *vj = v + (size_t)j * ld + d;
+                ps__v pj = ps__vdup(p[i][j]);
+                a0[i] = ps__vfma(pj, ps__vload(vj), a0[i]);
+                a1[i] = ps__vfma(pj, ps__vload(vj + PS__VL), a1[i]);
+            }
+            ps__vstore(z + (size_t)i * ldz + d, a0[i]);
+            ps__vstore(z + (size_t)i * ldz + d + PS__VL, a1[i]);
+        }
+    }
+    for (; d + PS__VL <= D; d += PS__VL)
+        for (i = 0; i < nr; i++) {
+            ps__v a = ps__vload(z + (size_t)i * ldz + d);
+            for (j = 0; j < n[i]; j++) a = ps__vfma(ps__vdup(p[i][j]), ps__vload(v + (size_t)j * ld + d), a);
+            ps__vstore(z + (size_t)i * ldz + d, a);
+        }
+#endif
+    (void)common;
+    for (; d < D; d++)
+        for (i = 0; i < nr; i++)
+            for (j = 0; j < n[i]; j++) z[(size_t)i * ldz + d] += p[i][j] * v[(size_t)j * ld + d];
+}
+
+static void ps__mix(float *z, size_t ldz, const float *const *p, const int *n, int nr, const float *v, size_t ld,
+                    int D) {
+    switch (nr) {
+    case 1: ps__mix_n(z, ldz, p, n, 1, v, ld, D); break;
+    case 2: ps__mix_n(z, ldz, p, n, 2, v, ld, D); break;
+    case 3: ps__mix_n(z, ldz, p, n, 3, v, ld, D); break;
+    default: ps__mix_n(z, ldz, p, n, PS__AR, v, ld, D); break;
+    }
+}
+
+/* p = softmax(p) over n > 0 scores */
+static void ps__softmax_row(float *p, int n) {
+    float mx = p[0], sum = 0;
+    int i = 0;
+#ifdef PS__VL
+    if (n >= PS__VL) { /* the max is exact in any order */
+        float lanes[PS__VL];
+        ps__v m = ps__vload(p);
+        for (i = PS__VL; i + PS__VL <= n; i += PS__VL) m = ps__vmax(m, ps__vload(p + i));
+        ps__vstore(lanes, m);
+        for (mx = lanes[0], i = 1; i < PS__VL; i++)
+            if (lanes[i] > mx) mx = lanes[i];
+        i = n / PS__VL * PS__VL;
+    }
+#endif
+    for (; i < n; i++)
+        if (p[i] > mx) mx = p[i];
+    i = 0;
+#ifdef PS__VL
+    {
+        ps__v acc = ps__vzero();
+        for (; i + PS__VL <= n; i += PS__VL) {
+            ps__v e = ps__vexp(ps__vsub(ps__vload(p + i), ps__vdup(mx)));
+            ps__vstore(p + i, e);
+            acc = ps__vadd(acc, e);
+        }
+        sum = ps__vsum(acc);
+    }
+#endif
+    for (; i < n; i++) sum += (p[i] = expf(p[i] - mx));
+    i = 0;
+#ifdef PS__VL
+    for (; i + PS__VL <= n; i += PS__VL) ps__vstore(p + i, ps__vdiv(ps__vload(p + i), ps__vdup(sum)));
+#endif
+    for (; i < n; i++) p[i] /= sum;
+}
+
+/* LayerNorm over each row: statistics in double (the oracle is float64), summed in
+   eight fixed partial sums (which compilers vectorise), then a float pass */
 static void ps__layernorm_forward(float *out, const float *x, const float *w, const float *b, int rows,
                                   int C, float eps) {
-    int r, i;
+    int r, i, k;
     for (r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * C;
-        float *o = out + (size_t)r * C;
-        double mean = 0, var = 0, inv;
-        for (i = 0; i < C; i++) mean += xr[i];
-        mean /= C;
-        for (i = 0; i < C; i++) var += (xr[i] - mean) * (xr[i] - mean);
-        inv = 1.0 / sqrt(var / C + eps);
-        for (i = 0; i < C; i++) o[i] = (float)((xr[i] - mean) * inv) * w[i] + b[i];
+        float *o = out + (size_t)r * C, mean_f, inv_f;
+        double s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, mean, var, d;
+        for (i = 0; i + 8 <= C; i += 8)
+            for (k = 0; k < 8; k++) s[k] += xr[i + k];
+        for (; i < C; i++) s[0] += xr[i];
+        mean = (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) / C;
+        for (k = 0; k < 8; k++) s[k] = 0;
+        for (i = 0; i + 8 <= C; i += 8)
+            for (k = 0; k < 8; k++) {
+                d = xr[i + k] - mean;
+                s[k] += d * d;
+            }
+        for (; i < C; i++) s[0] += (xr[i] - mean) * (xr[i] - mean);
+        var = (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) / C;
+        mean_f = (float)mean;
+        inv_f = (float)(1.0 / sqrt(var + eps));
+        i = 0;
+#ifdef PS__VL
+        for (; i + PS__VL <= C; i += PS__VL) {
+            ps__v n = ps__vmul(ps__vsub(ps__vload(xr + i), ps__vdup(mean_f)), ps__vdup(inv_f));
+            ps__vstore(o + i, ps__vfma(n, ps__vload(w + i), ps__vload(b + i)));
+        }
+#endif
+        for (; i < C; i++) o[i] = (xr[i] - mean_f) * inv_f * w[i] + b[i];
     }
 }
 
-/* GELU, tanh approximation ("gelu_new"), as GPT-2 was trained with */
+/* GELU, tanh approximation ("gelu_new"), as GPT-2 was trained with:
+   0.5 v (1 + tanh(u)) with u = sqrt(2/pi) (v + 0.044715 v^3), which is v / (1 + e^(-2u)) */
 typedef struct ps__gelu { float *x; int width; } ps__gelu;
 
 static void ps__gelu_task(void *arg, int r0, int r1, int thread) {
     const ps__gelu *a = (const ps__gelu *)arg;
     const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-    size_t i, end = (size_t)r1 * a->width;
+    int r, i;
     (void)thread;
-    for (i = (size_t)r0 * a->width; i < end; i++) {
-        float v = a->x[i];
-        a->x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+    for (r = r0; r < r1; r++) {
+        float *x = a->x + (size_t)r * a->width;
+        i = 0;
+#ifdef PS__VL
+        for (; i + PS__VL <= a->width; i += PS__VL) {
+            ps__v v = ps__vload(x + i);
+            ps__v u = ps__vmul(ps__vdup(-2.0f * k), ps__vfma(ps__vmul(ps__vdup(0.044715f), v), ps__vmul(v, v), v));
+            ps__vstore(x + i, ps__vdiv(v, ps__vadd(ps__vdup(1.0f), ps__vexp(u))));
+        }
+#endif
+        for (; i < a->width; i++) {
+            float v = x[i];
+            x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+        }
     }
+}
+
+/* 1 / sum_i e^(x[i] - x[best]): the softmax probability of the largest of n logits
+   (x[best]), with float exponentials (vectorised) summed in double */
+static double ps__top_prob(const float *x, int n, int best) {
+    double sum = 0;
+    int i = 0;
+#ifdef PS__VL
+    float part[PS__VL];
+    for (; i + PS__VL <= n; i += PS__VL) {
+        int k;
+        ps__vstore(part, ps__vexp(ps__vsub(ps__vload(x + i), ps__vdup(x[best]))));
+        for (k = 0; k < PS__VL; k++) sum += part[k];
+    }
+#endif
+    for (; i < n; i++) sum += exp((double)x[i] - x[best]);
+    return 1.0 / sum;
 }
 
 PSDEF int ps_argmax(const float *x, int n) {
@@ -1845,7 +2429,7 @@ struct ps_ctx {
     float *x, *xn, *q, *k, *v, *z, *out, *h; /* [rows][C] each, h [rows][4C] */
     float *pattern;          /* [rows][n_head][n_keys], only while a pattern hook runs */
     size_t cap_pattern;
-    float *scratch;          /* per thread: attention scores or a converted weight row */
+    float *scratch;          /* per thread: attention scores */
 
     /* logits of the last pass */
     int n_logits, cap_logits;
@@ -1873,7 +2457,7 @@ PSDEF ps_status ps_ctx_create(ps_ctx **out, const ps_model *m, ps_pool *pool, ps
     if (!c) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
     c->m = m;
     c->pool = pool;
-    per_thread = (size_t)(m->cfg.n_ctx > m->cfg.n_embd ? m->cfg.n_ctx : m->cfg.n_embd);
+    per_thread = ps__scratch_floats(&m->cfg);
     c->active = (int *)ps__calloc((size_t)PS_POINT_COUNT * (size_t)(m->cfg.n_layer + 1), sizeof(int));
     c->scratch = (float *)ps__calloc((size_t)ps_pool_threads(pool) * per_thread, sizeof(float));
     if (!c->active || !c->scratch) {
@@ -2212,39 +2796,57 @@ static ps_status ps__reserve_rows(ps_ctx *c, int n) {
 /* Causal self-attention of every (row, head): softmax(q.k_j / sqrt(d_head)) over the
    positions j <= pos of the row's own sequence, then the weighted sum of v_j.
    mode 0 does it all at once; with a pattern hook, mode 1 writes the probabilities to
-   c->pattern (the hook may edit them) and mode 2 applies them. */
+   c->pattern (the hook may edit them) and mode 2 applies them. A task is one head for
+   a block of PS__AR rows; runs of rows of one sequence share the reads of its cache. */
 typedef struct ps__attn {
     ps_ctx *c;
     int layer, n_keys, mode;
+    int n, n_blocks; /* rows; blocks of PS__AR rows */
 } ps__attn;
 
 static void ps__attention_task(void *arg, int t0, int t1, int thread) {
     const ps__attn *a = (const ps__attn *)arg;
     ps_ctx *c = a->c;
-    int H = c->m->cfg.n_head, C = c->m->cfg.n_embd, D = C / H, t, j, d;
+    int H = c->m->cfg.n_head, C = c->m->cfg.n_embd, D = C / H, t, i, j;
+    size_t stride = ps__scratch_floats(&c->m->cfg) / PS__AR;
     float scale = 1.0f / sqrtf((float)D);
     for (t = t0; t < t1; t++) {
-        int r = t / H, h = t % H, pos = c->rpos[r];
-        const ps__seq *s = &c->seqs[c->rseq[r]];
-        float *p = a->mode == 0 ? c->scratch + (size_t)thread * (size_t)(c->m->cfg.n_ctx > C ? c->m->cfg.n_ctx : C)
-                                : c->pattern + ((size_t)r * H + h) * (size_t)a->n_keys;
-        if (a->mode != 2) {
-            const float *q = c->q + (size_t)r * C + (size_t)h * D;
-            float mx = -INFINITY, sum = 0;
-            for (j = 0; j <= pos; j++) {
-                p[j] = ps__dot(q, ps__kv_at(c, s, a->layer, 0, j) + (size_t)h * D, D) * scale;
-                if (p[j] > mx) mx = p[j];
+        int h = t / a->n_blocks, r0 = t % a->n_blocks * PS__AR, r1 = r0 + PS__AR < a->n ? r0 + PS__AR : a->n, r, m;
+        for (r = r0; r < r1; r += m) {
+            /* a run: rows r .. r+m-1 of one sequence at consecutive positions */
+            const ps__seq *s = &c->seqs[c->rseq[r]];
+            int pos = c->rpos[r], n_sh, cnt[PS__AR], own[PS__AR];
+            float *p[PS__AR];
+            for (m = 1; r + m < r1 && c->rseq[r + m] == c->rseq[r] && c->rpos[r + m] == pos + m; m++) {}
+            /* keys 0..pos+i: a shared prefix in the root's cache, then the sequence's own */
+            n_sh = s->n_shared < pos + 1 ? s->n_shared : pos + 1;
+            for (i = 0; i < m; i++) {
+                p[i] = a->mode == 0 ? c->scratch + (size_t)thread * stride * PS__AR + (size_t)i * stride
+                                    : c->pattern + ((size_t)(r + i) * H + h) * (size_t)a->n_keys;
+                cnt[i] = n_sh;
+                own[i] = pos + i + 1 - n_sh;
             }
-            for (j = 0; j <= pos; j++) sum += (p[j] = expf(p[j] - mx));
-            for (j = 0; j <= pos; j++) p[j] /= sum;
-            if (a->mode == 1) for (j = pos + 1; j < a->n_keys; j++) p[j] = 0;
-        }
-        if (a->mode != 1) {
-            float *z = c->z + (size_t)r * C + (size_t)h * D;
-            for (d = 0; d < D; d++) z[d] = 0;
-            for (j = 0; j <= pos; j++) {
-                const float *v = ps__kv_at(c, s, a->layer, 1, j) + (size_t)h * D;
-                for (d = 0; d < D; d++) z[d] += p[j] * v[d];
+            if (a->mode != 2) {
+                float *p2[PS__AR];
+                const float *q = c->q + (size_t)r * C + (size_t)h * D;
+                for (i = 0; i < m; i++) p2[i] = p[i] + n_sh;
+                if (n_sh) ps__scores(p, q, (size_t)C, m, ps__kv_at(c, s, a->layer, 0, 0) + (size_t)h * D, (size_t)C, n_sh, D, scale);
+                ps__scores(p2, q, (size_t)C, m, ps__kv_at(c, s, a->layer, 0, n_sh) + (size_t)h * D, (size_t)C, pos + m - n_sh, D, scale);
+                for (i = 0; i < m; i++) {
+                    ps__softmax_row(p[i], pos + i + 1);
+                    if (a->mode == 1) for (j = pos + i + 1; j < a->n_keys; j++) p[i][j] = 0;
+                }
+            }
+            if (a->mode != 1) {
+                const float *pc[PS__AR];
+                float *z = c->z + (size_t)r * C + (size_t)h * D;
+                for (i = 0; i < m; i++) {
+                    memset(z + (size_t)i * C, 0, (size_t)D * sizeof(float));
+                    pc[i] = p[i];
+                }
+                if (n_sh) ps__mix(z, (size_t)C, pc, cnt, m, ps__kv_at(c, s, a->layer, 1, 0) + (size_t)h * D, (size_t)C, D);
+                for (i = 0; i < m; i++) pc[i] = p[i] + n_sh;
+                ps__mix(z, (size_t)C, pc, own, m, ps__kv_at(c, s, a->layer, 1, n_sh) + (size_t)h * D, (size_t)C, D);
             }
         }
     }
@@ -2258,6 +2860,8 @@ static ps_status ps__attention_forward(ps_ctx *c, int layer, int n) {
     a.layer = layer;
     a.n_keys = 0;
     a.mode = 0;
+    a.n = n;
+    a.n_blocks = (n + PS__AR - 1) / PS__AR;
     if (c->active[(size_t)PS_PATTERN * (size_t)(c->m->cfg.n_layer + 1) + (size_t)(layer + 1)]) {
         size_t need;
         for (r = 0; r < n; r++)
@@ -2271,11 +2875,11 @@ static ps_status ps__attention_forward(ps_ctx *c, int layer, int n) {
             c->cap_pattern = need;
         }
         a.mode = 1;
-        ps__parallel(c->pool, n * H, ps__attention_task, &a);
+        ps__parallel(c->pool, a.n_blocks * H, ps__attention_task, &a);
         if ((s = ps__fire(c, PS_PATTERN, layer, c->pattern, n, c->rseq, c->rpos, a.n_keys))) return s;
         a.mode = 2;
     }
-    ps__parallel(c->pool, n * H, ps__attention_task, &a);
+    ps__parallel(c->pool, a.n_blocks * H, ps__attention_task, &a);
     return PS_OK;
 }
 
@@ -2357,13 +2961,7 @@ static ps_status ps__reserve_logits(ps_ctx *c, int k) {
 
 /* logits[k][V] = lx[k][C] . wte^T */
 static void ps__unembed_forward(ps_ctx *c, int k) {
-    ps__unembed u;
-    u.y = c->logits;
-    u.x = c->lx;
-    u.w = &c->m->wte;
-    u.buf = c->scratch;
-    u.rows = k;
-    ps__parallel(c->pool, (c->m->cfg.n_vocab + PS__NB - 1) / PS__NB, ps__unembed_task, &u);
+    ps__matmul(c->pool, c->logits, c->lx, &c->m->wte, NULL, k);
 }
 
 /* ln_f and the tied unembedding for the rows that need logits: all of them, or the
@@ -2395,9 +2993,10 @@ static ps_status ps__forward_rows(ps_ctx *c, int n, int flags) {
     ps_status s = PS_OK;
     for (r = 0; r < n; r++) {
         float *x = c->x + (size_t)r * C;
-        const float *e = ps__mat_span(&c->m->wte, c->rtok[r], 0, C, x), *p = c->m->wpe + (size_t)c->rpos[r] * C;
+        const float *p = c->m->wpe + (size_t)c->rpos[r] * C;
         int i;
-        for (i = 0; i < C; i++) x[i] = e[i] + p[i];
+        ps__mat_col(&c->m->wte, c->rtok[r], x);
+        for (i = 0; i < C; i++) x[i] += p[i];
     }
     s = ps__fire(c, PS_EMBED, -1, c->x, n, c->rseq, c->rpos, 0);
     for (l = 0; !s && l < c->m->cfg.n_layer; l++) s = ps__block_forward(c, l, n);
@@ -3400,12 +3999,10 @@ static ps_status ps__grid_chunk(ps_ctx *c, ps__grid_run *g, int c0, int c1, ps_g
     for (cell = c0; cell < c1; cell++) ps__seq_drop(c, cell - c0 + 1);
     for (k = 0; !s && k < c1 - c0; k++) {
         const float *lg = ps_logits(c, k);
-        int o = g->at[c0 + k], best = ps_argmax(lg, V), v;
-        double sum = 0;
+        int o = g->at[c0 + k], best = ps_argmax(lg, V);
         if (out->probs) ps_softmax(lg, V, out->probs + (size_t)o * V);
-        for (v = 0; v < V; v++) sum += exp((double)lg[v] - lg[best]); /* p(best) = 1 / sum */
         out->top_id[o] = best;
-        out->top_prob[o] = (float)(1.0 / sum);
+        out->top_prob[o] = out->probs ? out->probs[(size_t)o * V + best] : (float)ps__top_prob(lg, V, best);
     }
     return s;
 }
@@ -3996,4 +4593,7 @@ static int ps__unicode_class(unsigned c) {
     return (int)(runs[lo] & 3);
 }
 
+#ifdef PS__DIAGNOSTIC_PUSHED
+#pragma GCC diagnostic pop
+#endif
 #endif /* PATCHSCOPE_IMPLEMENTATION */

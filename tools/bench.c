@@ -1,11 +1,24 @@
-/* bench - how fast patchscope.h runs, one number per row.
+/* bench - how fast patchscope.h runs on this machine, against the machine's own peak.
 
-   Usage: build/bench [--json]       (from the repository root)
+   Usage: build/bench [--json] [--quick]       (from the repository root; make bench)
 
-   Prints a table, or with --json one JSON object of the same numbers (keys below), for
-   tracking across commits. Each benchmark is timed several times and the best run is
-   kept: on a shared machine the best is the least disturbed.
-
+   Prints tables, or with --json exactly one JSON object:
+     forward       [{model, T, threads, ms, gflops, peak_fraction, cpu_ms}]: a full pass over T
+                   tokens with logits at every position, T in 8, 64, 256 on 1 and 2
+                   threads (gpt2-small shapes), and T = 64 on 2 threads for gpt2-medium.
+                   FLOPs = 2*P*T + 2*L*C*T^2 + 2*T*C*V, P = 12*L*C^2; cpu_ms: the least
+                   CPU time of a run, all threads (on a busy machine, wall-clock is not)
+     decode        [{dtype, threads, ms_per_token, bound_ms, cpu_ms}]: one token at context 128
+                   with the KV cache, F32 weights and BF16 weights; bound_ms = bytes read
+                   per token (weights, vectors, KV cache) / copy_gb_s
+     grid          {efficient_ms, naive_ms, cpu_ms}: the 12x12 CEO grid of examples/ceo_demo.c
+                   on gpt2-small shapes, 2 threads (naive: every cell recomputed, timed once)
+     peak_gflops   {"1", "2"}: the matmul kernel on 1536^3, 1 and 2 threads (and
+                   peak_gflops_per_cpu_s, the same per CPU-second of all threads)
+     copy_gb_s     {"1", "2"}: memcpy of 512 MB, bytes read + written per second
+     bf16_logits   {max_abs_diff, max_abs_logit}: BF16 against F32 weights, 8 positions
+     rss           {file_mb, peak_mb}: peak resident size after loading a gpt2-small F32
+                   file (mapped) and running 8 tokens
      tokenizer_mb_s          encode, MB/s of text, one thread, on a few MB of mixed text:
                              the texts of tests/data/tokenizer_cases.json joined by
                              newlines and repeated (tools/bench_tiktoken.js times tiktoken
@@ -14,11 +27,14 @@
      tokenizer_decode_mb_s   decode of the mixed text's ids, MB/s of text out
      tokenizer_long_s        seconds to encode 1 MB of random letters, one piece
 
-   Times are CPU seconds of the process, so other work on the machine skews them less. */
+   The models are random checkpoints built in memory (no downloaded weights). Model times
+   are wall-clock, best of 5 after a warm-up (--quick: best of 1); tokenizer times are CPU
+   seconds of the process, so other work on the machine skews them less. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../patchscope.h"
 #include <time.h>
+#include <sys/resource.h>
 
 #define BENCH_TEXT_MIN (4u << 20) /* the texts are repeated up to at least 4 MiB */
 
@@ -45,6 +61,14 @@ static double now(void) {
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+static double wall(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int reps = 5; /* model timings: best of reps after a warm-up */
 
 static void die(const char *what, const char *msg) {
     fprintf(stderr, "bench: %s: %s\n", what, msg);
@@ -192,20 +216,455 @@ static void bench_tokenizer(void) {
     ps_tokenizer_free(t);
 }
 
+/* --- random GPT-2 checkpoints, as safetensors in memory or in a file ---------------------- */
+
+typedef struct shape { int L, C, H, V, n_ctx; } shape;
+static const shape gpt2_small = {12, 768, 12, 50257, 1024};
+static const shape gpt2_medium = {24, 1024, 16, 50257, 1024};
+
+static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * (1.0 / 8388608.0) - 1.0);
+}
+
+typedef struct tensor { char name[48]; int rows, cols; int kind; } tensor; /* kind 0 random, 1 ones, 2 zeros */
+
+static int tensors(const shape *s, tensor *t) {
+    static const char *parts[12] = {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
+                                    "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
+                                    "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"};
+    int C = s->C, n = 0, l, i;
+    const int rows[12] = {C, C, C, 3 * C, C, C, C, C, C, 4 * C, 4 * C, C};
+    const int cols[12] = {0, 0, 3 * C, 0, C, 0, 0, 0, 4 * C, 0, C, 0};
+    const int kind[12] = {1, 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0};
+    snprintf(t[n].name, sizeof t[n].name, "wte.weight"); t[n].rows = s->V; t[n].cols = C; t[n++].kind = 0;
+    snprintf(t[n].name, sizeof t[n].name, "wpe.weight"); t[n].rows = s->n_ctx; t[n].cols = C; t[n++].kind = 0;
+    for (l = 0; l < s->L; l++)
+        for (i = 0; i < 12; i++) {
+            snprintf(t[n].name, sizeof t[n].name, "h.%d.%s", l, parts[i]);
+            t[n].rows = rows[i];
+            t[n].cols = cols[i];
+            t[n++].kind = kind[i];
+        }
+    snprintf(t[n].name, sizeof t[n].name, "ln_f.weight"); t[n].rows = C; t[n].cols = 0; t[n++].kind = 1;
+    snprintf(t[n].name, sizeof t[n].name, "ln_f.bias"); t[n].rows = C; t[n].cols = 0; t[n++].kind = 2;
+    return n;
+}
+
+static size_t numel(const tensor *t) { return (size_t)t->rows * (size_t)(t->cols ? t->cols : 1); }
+
+/* The header (8-byte length + JSON, padded so the data starts 64-byte aligned). */
+static char *st_header(const tensor *t, int n, size_t *hlen, size_t *data_len) {
+    size_t cap = (size_t)n * 128 + 64, len = 0, off = 0;
+    char *h = (char *)malloc(cap);
+    int i;
+    len += (size_t)sprintf(h + 8 + len, "{");
+    for (i = 0; i < n; i++) {
+        size_t bytes = numel(&t[i]) * 4;
+        if (t[i].cols)
+            len += (size_t)sprintf(h + 8 + len, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%lu,%lu]}",
+                                   i ? "," : "", t[i].name, t[i].rows, t[i].cols, (unsigned long)off, (unsigned long)(off + bytes));
+        else
+            len += (size_t)sprintf(h + 8 + len, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%lu,%lu]}",
+                                   i ? "," : "", t[i].name, t[i].rows, (unsigned long)off, (unsigned long)(off + bytes));
+        off += bytes;
+    }
+    len += (size_t)sprintf(h + 8 + len, "}");
+    while ((8 + len) % 64) h[8 + len++] = ' ';
+    for (i = 0; i < 8; i++) h[i] = (char)((unsigned long long)len >> (8 * i));
+    *hlen = 8 + len;
+    *data_len = off;
+    return h;
+}
+
+/* weights uniform with standard deviation ~0.02 (GPT-2's init), LayerNorm at identity */
+static void fill(const tensor *t, float *out) {
+    size_t i, n = numel(t);
+    for (i = 0; i < n; i++) out[i] = t->kind == 1 ? 1.0f : t->kind == 2 ? 0.0f : 0.035f * frand();
+}
+
+static unsigned char *model_bytes(const shape *s, size_t *size) {
+    tensor *t = (tensor *)malloc(sizeof(tensor) * (size_t)(12 * s->L + 4));
+    int n = tensors(s, t), i;
+    size_t hlen, dlen, at;
+    char *h = st_header(t, n, &hlen, &dlen);
+    unsigned char *buf = (unsigned char *)malloc(hlen + dlen);
+    memcpy(buf, h, hlen);
+    for (at = hlen, i = 0; i < n; i++) {
+        fill(&t[i], (float *)(void *)(buf + at));
+        at += numel(&t[i]) * 4;
+    }
+    free(h);
+    free(t);
+    *size = hlen + dlen;
+    return buf;
+}
+
+/* a model from checkpoint bytes (which must outlive it), matrices stored as w asks */
+static ps_model *load_bytes(const shape *s, const unsigned char *bytes, size_t size, ps_weights w) {
+    char cfg[128];
+    ps_model *m;
+    ps_error e;
+    ps_load_opts o;
+    memset(&o, 0, sizeof o);
+    o.weights = w;
+    snprintf(cfg, sizeof cfg, "{\"n_layer\": %d, \"n_head\": %d}", s->L, s->H);
+    if (ps_model_load_memory(&m, bytes, size, cfg, strlen(cfg), &o, &e)) {
+        fprintf(stderr, "bench: %s\n", e.msg);
+        exit(1);
+    }
+    return m;
+}
+
+/* a gpt2-small-shaped checkpoint written to a file, a chunk at a time (no big buffer) */
+static size_t write_model_file(const shape *s, const char *path) {
+    tensor *t = (tensor *)malloc(sizeof(tensor) * (size_t)(12 * s->L + 4));
+    int n = tensors(s, t), i;
+    size_t hlen, dlen, j;
+    char *h = st_header(t, n, &hlen, &dlen);
+    FILE *f = fopen(path, "wb");
+    float chunk[4096];
+    if (!f) { fprintf(stderr, "bench: cannot write %s\n", path); exit(1); }
+    fwrite(h, 1, hlen, f);
+    for (i = 0; i < n; i++) {
+        tensor part = t[i];
+        for (j = 0; j < numel(&t[i]); j += 4096) {
+            size_t k = numel(&t[i]) - j < 4096 ? numel(&t[i]) - j : 4096;
+            part.rows = (int)k;
+            part.cols = 0;
+            fill(&part, chunk);
+            fwrite(chunk, 4, k, f);
+        }
+    }
+    fclose(f);
+    free(h);
+    free(t);
+    return hlen + dlen;
+}
+
+/* --- the model: forward, decode, grid, peak, bandwidth, memory ----------------------------- */
+
+static double forward_flops(const shape *s, int T) {
+    double P = 12.0 * s->L * (double)s->C * s->C;
+    return 2 * P * T + 2.0 * s->L * s->C * (double)T * T + 2.0 * T * s->C * (double)s->V;
+}
+
+static void run_or_die(ps_ctx *c, ps_status s) {
+    if (s) { fprintf(stderr, "bench: %s\n", ps_ctx_error(c)); exit(1); }
+}
+
+/* best time of a full pass over T tokens, logits everywhere; *cpu_ms gets the least CPU
+   time one took (all threads), which other work on the machine disturbs less */
+static double time_forward(const ps_model *m, int T, int threads, double *cpu_ms) {
+    ps_pool *pool;
+    ps_ctx *c;
+    int *ids = (int *)malloc(sizeof(int) * (size_t)T), i;
+    double best = 1e30;
+    for (i = 0; i < T; i++) ids[i] = (i * 7919 + 13) % ps_model_config(m)->n_vocab;
+    ps_pool_create(&pool, threads);
+    ps_ctx_create(&c, m, pool, NULL);
+    *cpu_ms = 1e30;
+    for (i = 0; i <= reps; i++) {
+        double t0, c0;
+        ps_ctx_reset(c);
+        t0 = wall();
+        c0 = now();
+        run_or_die(c, ps_forward(c, ids, T, PS_ALL_LOGITS));
+        if (i > 0 && wall() - t0 < best) best = wall() - t0;
+        if (i > 0 && (now() - c0) * 1e3 < *cpu_ms) *cpu_ms = (now() - c0) * 1e3;
+    }
+    ps_ctx_free(c);
+    ps_pool_free(pool);
+    free(ids);
+    return best * 1e3;
+}
+
+/* one token at context `ctx` with the KV cache (best of 4 * reps: a token is quick) */
+static double time_decode(const ps_model *m, int ctx, int threads, double *cpu_ms) {
+    ps_pool *pool;
+    ps_ctx *c;
+    int *ids = (int *)malloc(sizeof(int) * (size_t)(ctx + 1)), i;
+    double best = 1e30;
+    for (i = 0; i <= ctx; i++) ids[i] = (i * 7919 + 13) % ps_model_config(m)->n_vocab;
+    ps_pool_create(&pool, threads);
+    ps_ctx_create(&c, m, pool, NULL);
+    run_or_die(c, ps_forward(c, ids, ctx, PS_NO_LOGITS));
+    *cpu_ms = 1e30;
+    for (i = 0; i <= 4 * reps; i++) {
+        double t0 = wall(), c0 = now();
+        ps_seq_truncate(c, 0, ctx);
+        run_or_die(c, ps_forward(c, ids + ctx, 1, 0));
+        if (i > 0 && wall() - t0 < best) best = wall() - t0;
+        if (i > 0 && (now() - c0) * 1e3 < *cpu_ms) *cpu_ms = (now() - c0) * 1e3;
+    }
+    ps_ctx_free(c);
+    ps_pool_free(pool);
+    free(ids);
+    return best * 1e3;
+}
+
+/* bytes one decoding step reads: every weight matrix, the vectors, and the KV cache */
+static double decode_bytes(const ps_model *m, int ctx) {
+    const ps_config *g = ps_model_config(m);
+    double C = g->n_embd, el = ps_model_dtype(m) == PS_F32 ? 4 : 2;
+    return el * (12.0 * g->n_layer * C * C + (double)g->n_vocab * C) + 4.0 * (13.0 * g->n_layer * C + 2 * C) +
+           4.0 * 2 * g->n_layer * (double)ctx * C;
+}
+
+/* copy bandwidth in GB/s, STREAM's count (bytes read + bytes written), on the pool */
+typedef struct copy_job { unsigned char *dst; const unsigned char *src; size_t n; int parts; } copy_job;
+static void copy_task(void *arg, int t0, int t1, int thread) {
+    const copy_job *j = (const copy_job *)arg;
+    size_t per = j->n / (size_t)j->parts;
+    (void)thread;
+    memcpy(j->dst + per * (size_t)t0, j->src + per * (size_t)t0, per * (size_t)(t1 - t0));
+}
+static double copy_bandwidth(int threads) {
+    copy_job j;
+    ps_pool *pool;
+    double best = 1e30;
+    int i;
+    j.n = (size_t)1 << 29;
+    j.parts = 64;
+    j.src = (unsigned char *)malloc(j.n);
+    j.dst = (unsigned char *)malloc(j.n);
+    memset((void *)j.src, 1, j.n);
+    memset(j.dst, 2, j.n);
+    ps_pool_create(&pool, threads);
+    for (i = 0; i <= reps; i++) {
+        double t0 = wall();
+        ps__parallel(pool, j.parts, copy_task, &j);
+        if (i > 0 && wall() - t0 < best) best = wall() - t0;
+    }
+    ps_pool_free(pool);
+    free((void *)j.src);
+    free(j.dst);
+    return 2.0 * (double)j.n / best * 1e-9;
+}
+
+/* the kernel's own peak: y = x . W on n x n matrices, GFLOP/s; *per_cpu_s gets GFLOP per
+   CPU-second (all threads), what the kernel does while it actually runs */
+static double peak_gflops(int n, int threads, double *per_cpu_s) {
+    ps__mat w;
+    ps_pool *pool;
+    size_t panels = ((size_t)n + PS__NR - 1) / PS__NR, i;
+    float *x = (float *)malloc(sizeof(float) * (size_t)n * n), *y = (float *)malloc(sizeof(float) * (size_t)n * n);
+    float *wd = (float *)malloc(sizeof(float) * panels * PS__NR * (size_t)n);
+    double best = 1e30, best_cpu = 1e30;
+    int r;
+    for (i = 0; i < (size_t)n * n; i++) x[i] = frand();
+    for (i = 0; i < panels * PS__NR * (size_t)n; i++) wd[i] = frand();
+    w.data = wd;
+    w.dtype = PS_F32;
+    w.rows = w.cols = n;
+    ps_pool_create(&pool, threads);
+    for (r = 0; r <= reps; r++) {
+        double t0 = wall(), c0 = now();
+        ps__matmul(pool, y, x, &w, NULL, n);
+        if (r > 0 && wall() - t0 < best) best = wall() - t0;
+        if (r > 0 && now() - c0 < best_cpu) best_cpu = now() - c0;
+    }
+    *per_cpu_s = 2.0 * n * (double)n * n / best_cpu * 1e-9;
+    ps_pool_free(pool);
+    free(x);
+    free(y);
+    free(wd);
+    return 2.0 * n * (double)n * n / best * 1e-9;
+}
+
+/* The CEO grid of the Patchscopes demo: "Amazon's former CEO attended Oscars", the state
+   of " CEO" from every layer into every layer of "cat->cat; 135->135; hello->hello; ?->"
+   (ids as GPT-2's tokenizer gives them). *naive_ms gets the per-cell recompute, *cpu_ms
+   the least CPU time of an efficient run. */
+static double time_grid(const ps_model *m, int threads, double *naive_ms, double *cpu_ms) {
+    static const int source[] = {24888, 338, 1966, 6123, 9141, 46485};
+    static const int target[] = {9246, 3784, 9246, 26, 17501, 3784, 17059, 26, 23748, 3784, 31373, 26, 5633, 3784};
+    int ceo = 3, i, L = ps_model_config(m)->n_layer;
+    ps_pool *pool;
+    ps_ctx *c;
+    ps_source src;
+    ps_grid_spec spec;
+    ps_grid g, gn;
+    double best = 1e30, t0, c0;
+    ps_pool_create(&pool, threads);
+    ps_ctx_create(&c, m, pool, NULL);
+    *cpu_ms = 1e30;
+    run_or_die(c, ps_source_run(c, source, 6, PS_RESID_POST, &ceo, 1, &src));
+    memset(&spec, 0, sizeof spec);
+    spec.src = &src;
+    spec.src_pos = ceo;
+    spec.src_first = spec.tgt_first = 0;
+    spec.src_last = spec.tgt_last = L - 1;
+    spec.target = target;
+    spec.n_target = 14;
+    spec.tgt_pos = -1;
+    for (i = 0; i <= reps; i++) {
+        t0 = wall();
+        c0 = now();
+        run_or_die(c, ps_grid_run(c, &spec, &g));
+        if (i > 0 && wall() - t0 < best) best = wall() - t0;
+        if (i > 0 && (now() - c0) * 1e3 < *cpu_ms) *cpu_ms = (now() - c0) * 1e3;
+        if (i < reps) ps_grid_free(&g);
+    }
+    spec.naive = 1; /* slow: timed once */
+    t0 = wall();
+    run_or_die(c, ps_grid_run(c, &spec, &gn));
+    *naive_ms = (wall() - t0) * 1e3;
+    if (memcmp(g.top_id, gn.top_id, sizeof(int) * (size_t)L * L) != 0)
+        fprintf(stderr, "bench: the efficient and the naive grid disagree\n");
+    ps_grid_free(&g);
+    ps_grid_free(&gn);
+    ps_source_free(&src);
+    ps_ctx_free(c);
+    ps_pool_free(pool);
+    return best * 1e3;
+}
+
+/* largest |logit(bf16 weights) - logit(f32 weights)| over T positions, and max |logit| */
+static double bf16_logit_error(const ps_model *f32, const ps_model *bf16, int T, double *scale) {
+    ps_ctx *a, *b;
+    int *ids = (int *)malloc(sizeof(int) * (size_t)T), i;
+    size_t n = (size_t)T * (size_t)ps_model_config(f32)->n_vocab, k;
+    double worst = 0;
+    for (i = 0; i < T; i++) ids[i] = (i * 7919 + 13) % ps_model_config(f32)->n_vocab;
+    ps_ctx_create(&a, f32, NULL, NULL);
+    ps_ctx_create(&b, bf16, NULL, NULL);
+    run_or_die(a, ps_forward(a, ids, T, PS_ALL_LOGITS));
+    run_or_die(b, ps_forward(b, ids, T, PS_ALL_LOGITS));
+    *scale = 0;
+    for (k = 0; k < n; k++) {
+        double d = fabs((double)ps_logits(a, 0)[k] - ps_logits(b, 0)[k]);
+        if (d > worst) worst = d;
+        if (fabs(ps_logits(a, 0)[k]) > *scale) *scale = fabs(ps_logits(a, 0)[k]);
+    }
+    ps_ctx_free(a);
+    ps_ctx_free(b);
+    free(ids);
+    return worst;
+}
+
+/* peak resident size (MB) of loading a gpt2-small-shaped F32 file and running 8 tokens;
+   measured first, before the process holds anything else */
+static double rss_run(double *file_mb) {
+    const char *path = "build/bench-rss.safetensors";
+    ps_model *m;
+    ps_ctx *c;
+    ps_error e;
+    struct rusage ru;
+    int ids[8] = {464, 3139, 286, 4486, 318, 1, 2, 3};
+    *file_mb = (double)write_model_file(&gpt2_small, path) / (1 << 20);
+    if (ps_model_load(&m, path, NULL, &e)) { fprintf(stderr, "bench: %s\n", e.msg); exit(1); }
+    ps_ctx_create(&c, m, NULL, NULL);
+    run_or_die(c, ps_forward(c, ids, 8, 0));
+    getrusage(RUSAGE_SELF, &ru);
+    ps_ctx_free(c);
+    ps_model_free(m);
+    remove(path);
+    return (double)ru.ru_maxrss / 1024; /* KB on Linux */
+}
+
+typedef struct fwd_row { const char *model; int T, threads; double ms, gflops, cpu_ms; } fwd_row;
+typedef struct dec_row { const char *dtype; int threads; double ms, bound_ms, cpu_ms; } dec_row;
+
 int main(int argc, char **argv) {
-    int json = argc > 1 && strcmp(argv[1], "--json") == 0, i;
-    if (argc > 2 || (argc == 2 && !json)) {
-        fprintf(stderr, "usage: %s [--json]\n", argv[0]);
-        return 2;
+    int json = 0, i, j, n_fwd = 0;
+    const int Ts[3] = {8, 64, 256};
+    unsigned char *bytes;
+    size_t size;
+    ps_model *m, *m16, *medium;
+    fwd_row fwd[8];
+    dec_row dec[4];
+    double peak[3], peak_cpu[3], bw[3], rss_mb, file_mb, grid_ms, grid_cpu_ms, naive_ms, err16, scale;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) json = 1;
+        else if (strcmp(argv[i], "--quick") == 0) reps = 1;
+        else {
+            fprintf(stderr, "usage: %s [--json] [--quick]\n", argv[0]);
+            return 2;
+        }
     }
+    rss_mb = rss_run(&file_mb); /* first, while the process holds nothing else */
     bench_tokenizer();
-    if (json) {
-        printf("{");
-        for (i = 0; i < n_rows; i++) printf("%s\"%s\": %.6g", i ? ", " : "", rows[i].key, rows[i].value);
-        printf("}\n");
-    } else {
-        printf("%-36s %14s  %s\n", "benchmark", "value", "unit");
-        for (i = 0; i < n_rows; i++) printf("%-36s %14.6g  %s\n", rows[i].label, rows[i].value, rows[i].unit);
+    for (j = 1; j <= 2; j++) {
+        peak[j] = peak_gflops(1536, j, &peak_cpu[j]);
+        bw[j] = copy_bandwidth(j);
     }
+    bytes = model_bytes(&gpt2_small, &size);
+    m = load_bytes(&gpt2_small, bytes, size, PS_WEIGHTS_AS_STORED);
+    m16 = load_bytes(&gpt2_small, bytes, size, PS_WEIGHTS_BF16);
+    for (i = 0; i < 3; i++)
+        for (j = 1; j <= 2; j++) {
+            fwd_row *f = &fwd[n_fwd++];
+            f->model = "gpt2";
+            f->T = Ts[i];
+            f->threads = j;
+            f->ms = time_forward(m, Ts[i], j, &f->cpu_ms);
+            f->gflops = forward_flops(&gpt2_small, Ts[i]) / f->ms * 1e-6;
+        }
+    for (j = 0; j < 4; j++) {
+        const ps_model *dm = j < 2 ? m : m16;
+        dec[j].dtype = j < 2 ? "f32" : "bf16";
+        dec[j].threads = j % 2 + 1;
+        dec[j].ms = time_decode(dm, 128, dec[j].threads, &dec[j].cpu_ms);
+        dec[j].bound_ms = decode_bytes(dm, 128) / (bw[dec[j].threads] * 1e9) * 1e3;
+    }
+    err16 = bf16_logit_error(m, m16, 8, &scale);
+    grid_ms = time_grid(m, 2, &naive_ms, &grid_cpu_ms);
+    ps_model_free(m16);
+    ps_model_free(m);
+    free(bytes);
+    bytes = model_bytes(&gpt2_medium, &size);
+    medium = load_bytes(&gpt2_medium, bytes, size, PS_WEIGHTS_AS_STORED);
+    fwd[n_fwd].model = "gpt2-medium";
+    fwd[n_fwd].T = 64;
+    fwd[n_fwd].threads = 2;
+    fwd[n_fwd].ms = time_forward(medium, 64, 2, &fwd[n_fwd].cpu_ms);
+    fwd[n_fwd].gflops = forward_flops(&gpt2_medium, 64) / fwd[n_fwd].ms * 1e-6;
+    n_fwd++;
+    ps_model_free(medium);
+    free(bytes);
+
+    if (json) {
+        printf("{\"forward\": [");
+        for (i = 0; i < n_fwd; i++)
+            printf("%s{\"model\": \"%s\", \"T\": %d, \"threads\": %d, \"ms\": %.2f, \"gflops\": %.1f, "
+                   "\"peak_fraction\": %.3f, \"cpu_ms\": %.2f}",
+                   i ? ", " : "", fwd[i].model, fwd[i].T, fwd[i].threads, fwd[i].ms, fwd[i].gflops,
+                   fwd[i].gflops / peak[fwd[i].threads], fwd[i].cpu_ms);
+        printf("], \"decode\": [");
+        for (i = 0; i < 4; i++)
+            printf("%s{\"dtype\": \"%s\", \"threads\": %d, \"ms_per_token\": %.2f, \"bound_ms\": %.2f, \"cpu_ms\": %.2f}",
+                   i ? ", " : "", dec[i].dtype, dec[i].threads, dec[i].ms, dec[i].bound_ms, dec[i].cpu_ms);
+        printf("], \"grid\": {\"efficient_ms\": %.1f, \"naive_ms\": %.1f, \"cpu_ms\": %.1f}", grid_ms, naive_ms,
+               grid_cpu_ms);
+        for (i = 0; i < n_rows; i++) printf(", \"%s\": %.6g", rows[i].key, rows[i].value);
+        printf(", \"peak_gflops\": {\"1\": %.1f, \"2\": %.1f}", peak[1], peak[2]);
+        printf(", \"peak_gflops_per_cpu_s\": {\"1\": %.1f, \"2\": %.1f}", peak_cpu[1], peak_cpu[2]);
+        printf(", \"copy_gb_s\": {\"1\": %.1f, \"2\": %.1f}", bw[1], bw[2]);
+        printf(", \"bf16_logits\": {\"max_abs_diff\": %.4g, \"max_abs_logit\": %.4g}", err16, scale);
+        printf(", \"rss\": {\"file_mb\": %.1f, \"peak_mb\": %.1f}}\n", file_mb, rss_mb);
+        return 0;
+    }
+    printf("peak (own matmul kernel, 1536^3): %.1f GFLOP/s on 1 thread, %.1f on 2 (%.1f and %.1f per CPU-second)\n",
+           peak[1], peak[2], peak_cpu[1], peak_cpu[2]);
+    printf("copy bandwidth: %.1f GB/s on 1 thread, %.1f on 2\n\n", bw[1], bw[2]);
+    printf("%-12s %5s %7s %10s %8s %6s %10s\n", "forward", "T", "threads", "ms", "GFLOP/s", "peak", "CPU ms");
+    for (i = 0; i < n_fwd; i++)
+        printf("%-12s %5d %7d %10.2f %8.1f %5.0f%% %10.2f\n", fwd[i].model, fwd[i].T, fwd[i].threads, fwd[i].ms,
+               fwd[i].gflops, 100 * fwd[i].gflops / peak[fwd[i].threads], fwd[i].cpu_ms);
+    printf("\n%-12s %7s %12s %10s %6s %10s\n", "decode@128", "threads", "ms/token", "bound ms", "ratio", "CPU ms");
+    for (i = 0; i < 4; i++)
+        printf("%-12s %7d %12.2f %10.2f %6.2f %10.2f\n", dec[i].dtype, dec[i].threads, dec[i].ms, dec[i].bound_ms,
+               dec[i].ms / dec[i].bound_ms, dec[i].cpu_ms);
+    printf("\ngrid 12x12 (2 threads): efficient %.1f ms (CPU %.1f ms), naive %.1f ms (%.1fx)\n", grid_ms, grid_cpu_ms,
+           naive_ms, naive_ms / grid_ms);
+    printf("bf16 weights: logits max |diff| %.3g (largest |logit| %.3g)\n", err16, scale);
+    printf("peak RSS, gpt2-small F32 from a %.0f MB file: %.0f MB (%+.1f%%)\n\n", file_mb, rss_mb,
+           100 * (rss_mb / file_mb - 1));
+    printf("%-36s %14s  %s\n", "benchmark", "value", "unit");
+    for (i = 0; i < n_rows; i++) printf("%-36s %14.6g  %s\n", rows[i].label, rows[i].value, rows[i].unit);
     return 0;
 }

@@ -52,7 +52,7 @@ $(MODELS): $(B)/gen_models
 	touch $@
 
 # the same suite under AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer
-# (gcc or clang); any report fails the run
+# (gcc or clang); any report fails the run. -O0: the tests are short, the compiles are not.
 SAN      ?= -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all
 SAN_ENV  := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 SAN_TESTS := $(patsubst $(B)/%,$(B)/san/%,$(filter-out $(B)/test_core_nothreads,$(TESTS)))
@@ -60,16 +60,16 @@ SAN_TESTS := $(patsubst $(B)/%,$(B)/san/%,$(filter-out $(B)/test_core_nothreads,
 $(B)/san:
 	mkdir -p $(B)/san
 $(B)/san/test_%: tests/test_%.c tests/testutil.h tests/golden.h patchscope.h | $(B)/san
-	$(CC) $(CFLAGS) -O1 $(SAN) $< -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) -O0 $(SAN) $< -o $@ $(LDLIBS)
 $(B)/san/test_core_nosimd: tests/test_core.c tests/testutil.h tests/golden.h patchscope.h | $(B)/san
-	$(CC) $(CFLAGS) -O1 $(SAN) -DPS_NO_SIMD $< -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) -O0 $(SAN) -DPS_NO_SIMD $< -o $@ $(LDLIBS)
 $(B)/san/test_cpp: tests/cpp_build.cpp patchscope.h | $(B)/san
-	$(CXX) -std=c++11 -O1 $(ARCH) -g -Wall -Wextra -Wpedantic $(SAN) $< -o $@ $(LDLIBS)
+	$(CXX) -std=c++11 -O0 $(ARCH) -g -Wall -Wextra -Wpedantic $(SAN) $< -o $@ $(LDLIBS)
 
 # contexts in several threads on one model, under ThreadSanitizer
 $(B)/tsan/test_concurrency: tests/test_concurrency.c tests/testutil.h patchscope.h
 	mkdir -p $(B)/tsan
-	$(CC) $(CFLAGS) -O1 -fsanitize=thread $< -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) -O0 -fsanitize=thread $< -o $@ $(LDLIBS)
 
 test: all $(SAN_TESTS) $(B)/tsan/test_concurrency $(MODELS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done

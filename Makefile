@@ -126,7 +126,7 @@ valgrind: $(B)/valgrind/patchscope $(MODELS)
 # $(B)/fuzz/NAME-crash-* and fail the run.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_FLAGS   ?= -std=c99 -O1 -g -fsanitize=fuzzer,address,undefined,float-cast-overflow -fno-sanitize-recover=all
+FUZZ_FLAGS   ?= -std=c99 -O1 $(ARCH) -g -fsanitize=fuzzer,address,undefined,float-cast-overflow -fno-sanitize-recover=all
 FUZZERS      := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 
 $(B)/fuzz/%: tests/fuzz/%.c patchscope.h

@@ -128,7 +128,7 @@ def main():
     held = json.load(open(a.heldout))
     countries, companies = held["countries"], held["companies"]
     nl, semi = tok.encode(["\n", ";"])
-    stop = {nl[0], semi[0], EOT, tok.encode(["."])[0][0]}
+    stop = {nl[0], semi[0], EOT, tok.encode(["."])[0][0], tok.encode([","])[0][0]}
     res = {"model": os.path.relpath(a.model), "layers": L}
 
     # ---- fact recall ------------------------------------------------------------------------------
@@ -166,24 +166,25 @@ def main():
     # ---- copy format ------------------------------------------------------------------------------
     print("\n## Copy format `cat->cat; 135->135; hello->hello; w->` (greedy until ';' or newline)\n")
     print("| words | n | exact copy | first token |\n|---|---|---|---|")
-    res["copy"] = {}
-    for name, words in (("held-out (never copied in training)", held["copy_heldout_words"]),
+    res["copy"], copied = {}, {}
+    for label, words in (("held-out (never copied in training)", held["copy_heldout_words"]),
                         ("training words (first 300)", held["copy_train_words"][:300])):
         cases = [(f"cat->cat; 135->135; hello->hello; {w}->", w) for w in words]
         ids = tok.encode([c[0] for c in cases])
         wid = tok.encode(words)
-        ok = first = 0
-        fails = []
+        ok, first, fails = [], 0, []
         for (p, w), pi, wi in zip(cases, ids, wid):
             gen = run.greedy(pi, 6, stop)
             first += gen[:1] == wi[:1]
             if gen == wi:
-                ok += 1
+                ok.append(w)
             elif len(fails) < 8:
                 fails.append(f"{w!r} -> {tok.decode(gen)!r}")
-        res["copy"][name] = {"n": len(words), "exact": ok / len(words), "first_token": first / len(words),
+        copied[label] = ok
+        ok = len(ok)
+        res["copy"][label] = {"n": len(words), "exact": ok / len(words), "first_token": first / len(words),
                              "examples_wrong": fails}
-        print(f"| {name} | {len(words)} | {ok / len(words):.3f} | {first / len(words):.3f} |")
+        print(f"| {label} | {len(words)} | {ok / len(words):.3f} | {first / len(words):.3f} |")
 
     # ---- logit lens -------------------------------------------------------------------------------
     (ida, idt, idb, idc) = tok.encode([PROMPT_A, TARGET_A, PROMPT_B, PROMPT_C])
@@ -255,6 +256,30 @@ def main():
     print(f"\nunpatched target prompt top-1: {res['target_unpatched_top']!r} p={float(p.max()):.3f}")
     res["token_ids"] = {"prompt_A": ida, "target_A": idt, "prompt_B": idb, "prompt_C": idc, " CEO": ceo,
                         " Poland": pol, " Warsaw": war}
+
+    # ---- what a C test can assert: top-1 with its margin over the runner-up, in logits ---------------
+    def top2(logits):
+        v, i = logits.topk(2)
+        return {"top": int(i[0]), "top_str": name(int(i[0])), "p": float(torch.softmax(logits, -1)[i[0]]),
+                "margin": float(v[0] - v[1]), "second": int(i[1]), "second_str": name(int(i[1]))}
+
+    checks = {
+        "B next token": top2(model(torch.tensor([idb]))[0, -1]),
+        "C next token": top2(model(torch.tensor([idc]))[0, -1]),
+        "target prompt next token (unpatched)": top2(model(torch.tensor([idt]))[0, -1]),
+    }
+    for l in range(L):
+        checks[f"lens ' CEO' position {src_pos} layer {l}"] = top2(model.logits(hs_a[l][src_pos]))
+    for label, words in copied.items():
+        for w in words[:5]:
+            ids = tok.encode([f"cat->cat; 135->135; hello->hello; {w}->"])[0]
+            checks[f"copy {label.split()[0]} {w!r} (item ids {ids[-2:]})"] = top2(model(torch.tensor([ids]))[0, -1])
+    res["checks"] = checks
+    print("\n## Top-1 and margin (logit of top-1 minus runner-up) for tests\n")
+    print("| case | top-1 (id) | p | margin | runner-up (id) |\n|---|---|---|---|---|")
+    for k, c in checks.items():
+        print(f"| {k} | {c['top_str']!r} ({c['top']}) | {c['p']:.4f} | {c['margin']:.3f} | "
+              f"{c['second_str']!r} ({c['second']}) |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)

@@ -101,6 +101,12 @@ test-isa: $(MODELS)
 	    echo "== $(B)/test_$${t}_neon (qemu)"; qemu-aarch64 -L /usr/aarch64-linux-gnu $(B)/test_$${t}_neon; done; \
 	else echo "no aarch64 cross compiler or qemu-aarch64: NEON skipped"; fi
 
+# the README's figures, from the shipped tiny model (committed in examples/figures)
+figures: $(B)/ceo_demo $(B)/word2vec_stages
+	mkdir -p examples/figures
+	$(B)/ceo_demo --model weights/tiny --svg examples/figures/ceo_grid_tiny.svg --csv examples/figures/ceo_grid_tiny.csv
+	$(B)/word2vec_stages --model weights/tiny --out examples/figures/w2v_tiny
+
 # speed, measured (never asserted by tests); tiktoken side by side when node has it
 bench: $(B)/bench
 	$(B)/bench

@@ -15,9 +15,9 @@ for f in config.json vocab.json merges.txt model.safetensors; do
     [ -f "$dir/$f" ] && continue
     echo "fetching $url/$f"
     if command -v curl >/dev/null 2>&1; then
-        curl -fL --retry 3 -C - -o "$dir/$f.part" "$url/$f"
+        curl -fL --retry 3 --connect-timeout 20 -C - -o "$dir/$f.part" "$url/$f"
     elif command -v wget >/dev/null 2>&1; then
-        wget -c -O "$dir/$f.part" "$url/$f"
+        wget -c --connect-timeout=20 -O "$dir/$f.part" "$url/$f"
     else
         echo "$0: needs curl or wget" >&2; exit 1
     fi

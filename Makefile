@@ -16,13 +16,16 @@ TESTS    := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c)) $(B)/test_co
 README_EXAMPLE := $(B)/readme_example
 MODELS   := $(B)/models/.stamp
 
-.PHONY: all test test-isa test-real demo bench goldens clean
+.PHONY: all test test-isa test-real demo bench goldens clean fuzz fuzz-seeds valgrind
 all: $(TOOLS) $(EXAMPLES) $(TESTS) $(README_EXAMPLE)
 
 $(B):
 	mkdir -p $(B)
 
 $(B)/%: tools/%.c patchscope.h | $(B)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+# gen_models shares no code with the header: editing the header leaves the models alone
+$(B)/gen_models: tools/gen_models.c | $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 $(B)/%: examples/%.c examples/example.h patchscope.h | $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
@@ -48,9 +51,31 @@ $(MODELS): $(B)/gen_models
 	$(B)/gen_models $(B)/models
 	touch $@
 
-test: all $(MODELS)
+# the same suite under AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer
+# (gcc or clang); any report fails the run. -O0: the tests are short, the compiles are not.
+SAN      ?= -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all
+SAN_ENV  := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+SAN_TESTS := $(patsubst $(B)/%,$(B)/san/%,$(filter-out $(B)/test_core_nothreads,$(TESTS)))
+
+$(B)/san:
+	mkdir -p $(B)/san
+$(B)/san/test_%: tests/test_%.c tests/testutil.h tests/golden.h patchscope.h | $(B)/san
+	$(CC) $(CFLAGS) -O0 $(SAN) $< -o $@ $(LDLIBS)
+$(B)/san/test_core_nosimd: tests/test_core.c tests/testutil.h tests/golden.h patchscope.h | $(B)/san
+	$(CC) $(CFLAGS) -O0 $(SAN) -DPS_NO_SIMD $< -o $@ $(LDLIBS)
+$(B)/san/test_cpp: tests/cpp_build.cpp patchscope.h | $(B)/san
+	$(CXX) -std=c++11 -O0 $(ARCH) -g -Wall -Wextra -Wpedantic $(SAN) $< -o $@ $(LDLIBS)
+
+# contexts in several threads on one model, under ThreadSanitizer
+$(B)/tsan/test_concurrency: tests/test_concurrency.c tests/testutil.h patchscope.h
+	mkdir -p $(B)/tsan
+	$(CC) $(CFLAGS) -O0 -fsanitize=thread $< -o $@ $(LDLIBS)
+
+test: all $(SAN_TESTS) $(B)/tsan/test_concurrency $(MODELS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
 	@echo "== README example (on the random full-vocabulary test model)"; $(README_EXAMPLE) $(B)/models/mid
+	@set -e; for t in $(SAN_TESTS); do echo "== $$t"; $(SAN_ENV) $$t; done
+	@echo "== $(B)/tsan/test_concurrency"; TSAN_OPTIONS=halt_on_error=1 $(B)/tsan/test_concurrency $(B)/models/tiny
 
 # the seed's three experiments on the real checkpoints (skips without weights/gpt2*)
 test-real: $(B)/test_real
@@ -90,6 +115,42 @@ bench: $(B)/bench
 # needs torch (Debian's python3-torch); the results are committed
 goldens: $(MODELS)
 	$(PYTHON) tools/reference/make_goldens.py $(B)/models tests/data/golden
+
+# the CLI tokenizing a prompt and running it (with a hook at every layer) under
+# valgrind's memcheck: no errors, no leaks. Built without -march=native, since valgrind
+# does not decode every vector instruction.
+$(B)/valgrind/patchscope: tools/patchscope.c examples/example.h patchscope.h
+	mkdir -p $(B)/valgrind
+	$(CC) -std=c99 -O1 -g -Wall -Wextra -Wpedantic $< -o $@ $(LDLIBS)
+valgrind: $(B)/valgrind/patchscope $(MODELS)
+	valgrind --error-exitcode=1 --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all \
+	    $(B)/valgrind/patchscope run --model $(B)/models/mid --prompt "The capital of Poland is" \
+	    --threads 2 --dump pattern
+
+# libFuzzer harnesses (clang): each runs FUZZ_SECONDS on its corpus in tests/fuzz/corpus-NAME
+# (kept between runs, not committed), seeded from tests/fuzz/seeds/NAME. Findings land in
+# $(B)/fuzz/NAME-crash-* and fail the run.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   ?= -std=c99 -O1 $(ARCH) -g -fsanitize=fuzzer,address,undefined,float-cast-overflow -fno-sanitize-recover=all
+FUZZERS      := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
+
+$(B)/fuzz/%: tests/fuzz/%.c patchscope.h
+	mkdir -p $(B)/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< -o $@ $(LDLIBS)
+
+# the committed seeds, from the micro models (regress-* files are findings: kept)
+fuzz-seeds: $(MODELS)
+	tests/fuzz/make_seeds.sh
+
+fuzz: $(addprefix $(B)/fuzz/,$(FUZZERS)) $(MODELS)
+	@set -e; for f in $(FUZZERS); do \
+	    echo "== fuzz $$f for $(FUZZ_SECONDS) s"; mkdir -p tests/fuzz/corpus-$$f; \
+	    $(B)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	        -artifact_prefix=$(B)/fuzz/$$f- tests/fuzz/corpus-$$f tests/fuzz/seeds/$$f >$(B)/fuzz/$$f.log 2>&1 || \
+	        { tail -40 $(B)/fuzz/$$f.log; echo "fuzz $$f: a finding, see $(B)/fuzz/$$f.log"; exit 1; }; \
+	    grep -E '^stat::(number_of_executed_units|new_units_added)' $(B)/fuzz/$$f.log; \
+	done
 
 clean:
 	rm -rf $(B)

@@ -53,9 +53,29 @@
      you pass in; a context keeps the message of its last failure (ps_ctx_error). The
      library never prints, exits or aborts on bad input.
 
+   LIMITS
+     Files may come from anywhere: what a file says is checked against the file's size
+     before anything is read or allocated from it, and a malformed file is an error,
+     never a crash. Bounds (PS__MAX_* and friends; every GPT-2 is far inside them):
+       safetensors header   100 MiB, 8 dims a tensor, every byte range inside the data
+       JSON                 nesting 64 deep; config.json numbers below 1e9
+       model                512 layers, 1024 heads, n_embd 65536, n_ctx 2^20 positions,
+                            n_vocab 2^24 tokens
+       context, pool        65536 sequences; 256 threads
+       tokenizer files      tokens and merge lines under 1 KiB
+     Token ids outside the vocabulary and prompts past n_ctx are PS_ERR_RANGE. Loading
+     does not judge the weights' values: ps_model_check scans them for NaN and
+     infinities. A mapped file must not shrink while its model lives (the system would
+     raise SIGBUS): load with no_mmap when files may change underneath.
+
    THREAD SAFETY
-     ps_model and ps_tokenizer are read-only after loading: share them freely. A ps_ctx
-     belongs to one thread at a time. A ps_pool may be shared; its jobs run one at a time.
+     ps_model and ps_tokenizer are read-only after loading: any number of threads may
+     use one at once (forward passes, ps_model_check, ps_encode, ps_decode). A ps_ctx
+     (KV cache, hooks, logits, error message) belongs to one thread at a time: give each
+     thread its own; hooks run on the thread that called the pass. A ps_pool may be
+     shared by contexts in different threads; its jobs run one at a time. ps_source and
+     ps_grid are plain data. Results never depend on the thread count or on what other
+     threads do: every output element is computed by one task in a fixed order.
 
    CONTENTS (implementation, in the order data flows)
      1. Platform        allocation, errors, files and mapping, thread pool
@@ -149,6 +169,9 @@ PSDEF const ps_config *ps_model_config(const ps_model *m);
 PSDEF ps_dtype ps_model_dtype(const ps_model *m);  /* storage type of the matrices */
 /* token embedding row of id (n_embd floats, converted to F32) */
 PSDEF ps_status ps_model_embedding(const ps_model *m, int id, float *out);
+/* Reads every weight: PS_ERR_FORMAT naming the first tensor and element (in the file's
+   order) that is NaN or infinite. Loading copies weights without judging their values. */
+PSDEF ps_status ps_model_check(const ps_model *m, ps_error *err);
 
 /* --- hooks ------------------------------------------------------------------------ */
 typedef enum ps_point {
@@ -1083,9 +1106,10 @@ static int ps__json_skip(ps__json *j) {
     return ps__json_number(j, NULL, NULL);
 }
 
-/* after the top-level value: only white space may follow */
+/* after the top-level value: only white space may follow (a NUL byte is text too) */
 static int ps__json_done(ps__json *j) {
-    return ps__json_peek(j) ? ps__json_fail(j, "unexpected text after the value") : 0;
+    ps__json_peek(j);
+    return j->p < j->end ? ps__json_fail(j, "unexpected text after the value") : 0;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -1269,6 +1293,7 @@ static ps_status ps__st_parse(ps__st *st, const unsigned char *buf, size_t size,
         if (s) { ps__st_free(st); return s; }
     }
     if (r < 0 || ps__json_done(&j)) { ps__st_free(st); return ps__st_json_error(&j, err); }
+    if (st->n < 2) return PS_OK; /* nothing to sort (qsort wants an array), nothing can clash */
     /* overlaps: sorted by start, each tensor must end before the next begins */
     qsort(st->entries, (size_t)st->n, sizeof *st->entries, ps__st_by_begin);
     for (i = 1; i < st->n; i++) {
@@ -1292,7 +1317,7 @@ static ps_status ps__st_parse(ps__st *st, const unsigned char *buf, size_t size,
 
 static const ps__st_entry *ps__st_find(const ps__st *st, const char *name) {
     ps__st_entry key;
-    if (strlen(name) >= sizeof key.name) return NULL;
+    if (!st->n || strlen(name) >= sizeof key.name) return NULL; /* bsearch wants an array too */
     strcpy(key.name, name);
     return (const ps__st_entry *)bsearch(&key, st->entries, (size_t)st->n, sizeof key, ps__st_by_name);
 }
@@ -1411,7 +1436,8 @@ static ps_status ps__config_json(const char *text, size_t len, ps__hparams *hp, 
         if (slot) {
             if (ps__json_number(&j, slot, NULL)) break;
             if (!(*slot > 0) || *slot > 1e9)
-                return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be positive", key);
+                return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be a positive number below 1e9, not %g",
+                                key, *slot);
         } else if (strcmp(key, "activation_function") == 0) {
             /* other activations would silently change every number */
             if (ps__json_string(&j, val, sizeof val, NULL)) break;
@@ -1571,10 +1597,10 @@ static int ps__standard_heads(int n_embd) {
 /* Resolve hyperparameters: config.json, else safetensors metadata, else the shapes. */
 static ps_status ps__resolve_config(ps_config *cfg, const ps__hparams *hp, const ps__st *st,
                                     const char *prefix, ps_error *err) {
-    const ps__st_entry *wte = ps__tensor(st, prefix, "wte.weight", err);
-    const ps__st_entry *wpe = ps__tensor(st, prefix, "wpe.weight", err);
+    const ps__st_entry *wte, *wpe;
     double n_layer, n_head, eps;
-    if (!wte || !wpe) return PS_ERR_MISSING;
+    if (!(wte = ps__tensor(st, prefix, "wte.weight", err)) || !(wpe = ps__tensor(st, prefix, "wpe.weight", err)))
+        return PS_ERR_MISSING; /* the message names the first missing */
     if (wte->ndim != 2 || wte->shape[0] < 1 || wte->shape[1] < 1 || wte->shape[0] > PS__MAX_VOCAB ||
         wte->shape[1] > PS__MAX_EMBD)
         return ps__fail(err, PS_ERR_SHAPE, "tensor %s must be [n_vocab <= %d, n_embd <= %d]", wte->name,
@@ -1608,7 +1634,8 @@ static ps_status ps__resolve_config(ps_config *cfg, const ps__hparams *hp, const
         return ps__fail(err, PS_ERR_CONFIG, "n_layer %g is outside 1..%d", n_layer, PS__MAX_LAYERS);
     if (n_head < 1 || n_head > PS__MAX_HEADS || n_head != floor(n_head) || cfg->n_embd % (int)n_head)
         return ps__fail(err, PS_ERR_CONFIG, "n_head %g does not divide n_embd %d", n_head, cfg->n_embd);
-    if (!(eps > 0 && eps < 1)) return ps__fail(err, PS_ERR_CONFIG, "layer_norm_epsilon %g is outside (0, 1)", eps);
+    if (!((float)eps > 0 && eps < 1)) /* as a float: 1e-50 would be 0 */
+        return ps__fail(err, PS_ERR_CONFIG, "layer_norm_epsilon %g is outside (0, 1) as a float", eps);
     {
         char name[48]; /* a config that forgets blocks would silently drop them */
         snprintf(name, sizeof name, "%sh.%d.ln_1.weight", prefix, (int)n_layer);
@@ -1621,10 +1648,12 @@ static ps_status ps__resolve_config(ps_config *cfg, const ps__hparams *hp, const
     return PS_OK;
 }
 
+/* the tensors of block l, in the order ps__bind and ps_model_check take them */
+static const char *ps__block_parts[12] = {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
+                                          "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
+                                          "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"};
+
 static ps_status ps__bind(ps_model *m, const ps__st *st, const char *prefix, ps_weights to, ps_error *err) {
-    static const char *parts[12] = {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
-                                    "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
-                                    "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"};
     int C = m->cfg.n_embd, l, i;
     ps_status s;
     m->blocks = (ps__block *)ps__calloc((size_t)m->cfg.n_layer, sizeof *m->blocks);
@@ -1637,7 +1666,7 @@ static ps_status ps__bind(ps_model *m, const ps__st *st, const char *prefix, ps_
     for (l = 0; l < m->cfg.n_layer; l++) {
         ps__block *b = &m->blocks[l];
         char n[12][48];
-        for (i = 0; i < 12; i++) snprintf(n[i], sizeof n[i], "h.%d.%s", l, parts[i]);
+        for (i = 0; i < 12; i++) snprintf(n[i], sizeof n[i], "h.%d.%s", l, ps__block_parts[i]);
         if ((s = ps__bind_vec(m, st, prefix, n[0], C, 0, &b->ln1_w, err)) ||
             (s = ps__bind_vec(m, st, prefix, n[1], C, 0, &b->ln1_b, err)) ||
             (s = ps__bind_mat(m, st, prefix, n[2], C, 3 * C, 0, to, &b->attn_w, err)) ||
@@ -1741,6 +1770,69 @@ PSDEF ps_status ps_model_load(ps_model **out, const char *path, const ps_load_op
 
 PSDEF const ps_config *ps_model_config(const ps_model *m) { return &m->cfg; }
 PSDEF ps_dtype ps_model_dtype(const ps_model *m) { return m->blocks[0].attn_w.dtype; }
+
+/* NaN and infinities have an exponent of all ones */
+static int ps__nonfinite(const unsigned char *x, ps_dtype dtype) {
+    uint32_t u;
+    uint16_t h, ones = dtype == PS_F16 ? 0x7C00 : 0x7F80;
+    if (dtype == PS_F32) {
+        memcpy(&u, x, 4);
+        return (u & 0x7F800000u) == 0x7F800000u;
+    }
+    memcpy(&h, x, 2);
+    return (h & ones) == ones;
+}
+
+/* The weights of one tensor must be finite: n F32 values at vec, or the packed matrix w,
+   whose elements are counted in the file's order ([cols][rows] when transposed: wte). */
+static ps_status ps__check_tensor(const char *name, const float *vec, size_t n, const ps__mat *w, int transposed,
+                                  ps_error *err) {
+    size_t i;
+    if (w) n = (size_t)w->rows * (size_t)w->cols;
+    for (i = 0; i < n; i++) {
+        const unsigned char *x;
+        if (!w) x = (const unsigned char *)(vec + i);
+        else {
+            size_t r = transposed ? i % (size_t)w->rows : i / (size_t)w->cols;
+            size_t c = transposed ? i / (size_t)w->rows : i % (size_t)w->cols;
+            x = (const unsigned char *)w->data + c / PS__NR * ps__panel_bytes(w) +
+                (r * PS__NR + c % PS__NR) * ps__dtype_size(w->dtype);
+        }
+        if (ps__nonfinite(x, w ? w->dtype : PS_F32))
+            return ps__fail(err, PS_ERR_FORMAT, "tensor %s has a non-finite value at element %lu", name,
+                            (unsigned long)i);
+    }
+    return PS_OK;
+}
+
+PSDEF ps_status ps_model_check(const ps_model *m, ps_error *err) {
+    size_t C;
+    int l, i;
+    ps_status s;
+    if (!m) return ps__fail(err, PS_ERR_ARG, "ps_model_check: NULL model");
+    C = (size_t)m->cfg.n_embd;
+    if ((s = ps__check_tensor("wte.weight", NULL, 0, &m->wte, 1, err)) ||
+        (s = ps__check_tensor("wpe.weight", m->wpe, (size_t)m->cfg.n_ctx * C, NULL, 0, err)) ||
+        (s = ps__check_tensor("ln_f.weight", m->lnf_w, C, NULL, 0, err)) ||
+        (s = ps__check_tensor("ln_f.bias", m->lnf_b, C, NULL, 0, err)))
+        return s;
+    for (l = 0; l < m->cfg.n_layer; l++) {
+        const ps__block *b = &m->blocks[l];
+        /* in the order of ps__block_parts: a vector or a matrix each */
+        const float *vec[12] = {b->ln1_w, b->ln1_b, NULL, b->attn_b, NULL, b->proj_b,
+                                b->ln2_w, b->ln2_b, NULL, b->fc_b, NULL, b->fcproj_b};
+        const ps__mat *mat[12] = {NULL, NULL, &b->attn_w, NULL, &b->proj_w, NULL,
+                                  NULL, NULL, &b->fc_w, NULL, &b->fcproj_w, NULL};
+        size_t n[12] = {C, C, 0, 3 * C, 0, C, C, C, 0, 4 * C, 0, C};
+        for (i = 0; i < 12; i++) {
+            char name[48];
+            snprintf(name, sizeof name, "h.%d.%s", l, ps__block_parts[i]);
+            if ((s = ps__check_tensor(name, vec[i], n[i], mat[i], 0, err))) return s;
+        }
+    }
+    ps__ok(err);
+    return PS_OK;
+}
 
 /* ---------------------------------------------------------------------------------- */
 /* 5. Kernels. Each output element is computed by one task in a fixed order, so the     */
@@ -2493,6 +2585,8 @@ PSDEF ps_status ps_seq_truncate(ps_ctx *c, int seq, int len) {
     ps_status st;
     if (!c) return PS_ERR_ARG;
     if (c->in_pass) return ps__ctx_fail(c, PS_ERR_ARG, "ps_seq_truncate called from inside a hook");
+    if (seq < 0 || seq >= PS__MAX_SEQS)
+        return ps__ctx_fail(c, PS_ERR_RANGE, "sequence id %d is outside 0..%d", seq, PS__MAX_SEQS - 1);
     if (len < 0 || len > ps_seq_len(c, seq))
         return ps__ctx_fail(c, PS_ERR_RANGE, "cannot truncate sequence %d of length %d to %d", seq, ps_seq_len(c, seq), len);
     if (seq >= c->n_seqs) return PS_OK; /* an unused sequence is already empty */
@@ -2509,7 +2603,9 @@ PSDEF ps_status ps_seq_truncate(ps_ctx *c, int seq, int len) {
 
 /* empty a sequence and give back its memory (the grid's cells are temporary) */
 static void ps__seq_drop(ps_ctx *c, int id) {
-    ps__seq *s = &c->seqs[id];
+    ps__seq *s;
+    if (id >= c->n_seqs) return; /* never made: its fork ran out of memory */
+    s = &c->seqs[id];
     if (ps_seq_truncate(c, id, 0) == PS_OK && s->n_children == 0) {
         PS_FREE(s->kv);
         s->kv = NULL;
@@ -3034,6 +3130,10 @@ PSDEF ps_status ps_run_with_cache(ps_ctx *c, const int *tokens, int n, int flags
     ps_status s = PS_OK;
     if (!c) return PS_ERR_ARG;
     if (n_caps < 0 || (n_caps > 0 && !caps)) return ps__ctx_fail(c, PS_ERR_ARG, "ps_run_with_cache: bad captures");
+    if (n < 1) return ps__ctx_fail(c, PS_ERR_ARG, "ps_run_with_cache: %d tokens", n);
+    if (n > c->m->cfg.n_ctx - ps_seq_len(c, 0)) /* checked before the widths are reckoned from n */
+        return ps__ctx_fail(c, PS_ERR_RANGE, "%d tokens after %d do not fit the model's %d positions", n,
+                            ps_seq_len(c, 0), c->m->cfg.n_ctx);
     k = (ps__cap *)ps__calloc((size_t)(n_caps ? n_caps : 1), sizeof *k);
     handles = (int *)ps__calloc((size_t)(n_caps ? n_caps : 1), sizeof *handles);
     if (!k || !handles) s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory");
@@ -3729,6 +3829,9 @@ PSDEF ps_status ps_source_run(ps_ctx *c, const int *ids, int n, ps_point site, c
     if (n < 1 || !ids) return ps__ctx_fail(c, PS_ERR_ARG, "empty source prompt");
     if (!positions) n_positions = n;
     if (n_positions < 1) return ps__ctx_fail(c, PS_ERR_ARG, "no source positions to keep");
+    if (n > c->m->cfg.n_ctx || n_positions > c->m->cfg.n_ctx) /* refused before allocating for them */
+        return ps__ctx_fail(c, PS_ERR_RANGE, "a source of %d tokens keeping %d positions is past the model's %d "
+                            "positions", n, n_positions, c->m->cfg.n_ctx);
     out->site = site;
     out->n_layer = c->m->cfg.n_layer;
     out->width = ps_point_width(c->m, site, 0);
@@ -3807,6 +3910,7 @@ PSDEF ps_status ps_inspect(ps_ctx *c, const ps_patch *p, const int *target, int 
     if ((s = ps__check_site(c, site))) return s;
     if (n < 1 || !target) return ps__ctx_fail(c, PS_ERR_ARG, "empty target prompt");
     if (n_new > 0 && !gen) return ps__ctx_fail(c, PS_ERR_ARG, "ps_inspect: NULL gen buffer");
+    if (p->d_src < 0) return ps__ctx_fail(c, PS_ERR_ARG, "ps_inspect: the patch's width d_src is %d", p->d_src);
     if (p->layer < 0 || p->layer >= c->m->cfg.n_layer)
         return ps__ctx_fail(c, PS_ERR_RANGE, "target layer %d is outside 0..%d", p->layer, c->m->cfg.n_layer - 1);
     if ((s = ps__resolve_pos(c, p->pos, n, "target", &ov.pos)) || (s = ps__check_room(c, 0, n, n_new))) return s;
@@ -3957,8 +4061,8 @@ PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out) {
     float *vecs = NULL, *entry = NULL;
     int *cells = NULL;
     ps_status s;
+    if (out) memset(out, 0, sizeof *out); /* ps_grid_free(out) is safe whatever happens */
     if (!c || !spec || !out || !spec->src) return c ? ps__ctx_fail(c, PS_ERR_ARG, "ps_grid_run: NULL argument") : PS_ERR_ARG;
-    memset(out, 0, sizeof *out);
     memset(&g, 0, sizeof g);
     L = c->m->cfg.n_layer;
     C = c->m->cfg.n_embd;
@@ -3973,6 +4077,9 @@ PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out) {
     if (spec->diagonal && (spec->tgt_first != spec->src_first || spec->tgt_last != spec->src_last))
         return ps__ctx_fail(c, PS_ERR_ARG, "a diagonal needs the same source and target layers");
     if (!spec->target || spec->n_target < 1) return ps__ctx_fail(c, PS_ERR_ARG, "empty target prompt");
+    if (spec->n_target > c->m->cfg.n_ctx) /* refused before allocating for it */
+        return ps__ctx_fail(c, PS_ERR_RANGE, "a target prompt of %d tokens is past the model's %d positions",
+                            spec->n_target, c->m->cfg.n_ctx);
     if ((s = ps__resolve_pos(c, spec->tgt_pos, spec->n_target, "target", &g.p))) return s;
     if (!ps_source_state(spec->src, spec->src_first, spec->src_pos))
         return ps__ctx_fail(c, PS_ERR_RANGE, "source position %d was not kept by ps_source_run", spec->src_pos);
@@ -4047,6 +4154,7 @@ PSDEF int ps_find_text(const ps_tokenizer *t, const int *ids, int n, const char 
 PSDEF void ps_token_label(const ps_tokenizer *t, int id, char *out, size_t cap) {
     size_t len = 0, i = 0, o = 0;
     const unsigned char *b = t ? (const unsigned char *)ps_token_bytes(t, id, &len) : NULL;
+    if (!cap) return; /* no room even for the NUL */
     if (!b) {
         snprintf(out, cap, "#%d", id);
         return;

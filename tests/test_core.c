@@ -267,143 +267,123 @@ static void test_sequences(void) {
     ps_model_free(m);
 }
 
-/* --- threads: any count gives the same bits ----------------------------------------------- */
+/* --- threads: any count gives the same bits, run after run -------------------------------- */
+
+/* the source's states of every layer patched into every layer, all probabilities kept */
+static float *grid_probs(ps_ctx *c, const int *ids) {
+    int L = ps_model_config(ps_ctx_model(c))->n_layer, V = ps_model_config(ps_ctx_model(c))->n_vocab;
+    size_t n = (size_t)L * L * V;
+    float *probs = (float *)malloc(n * sizeof(float));
+    ps_source src;
+    ps_grid grid;
+    ps_grid_spec spec;
+    int pos = 3;
+    CHECK(ps_source_run(c, ids, 10, PS_RESID_POST, &pos, 1, &src) == PS_OK);
+    memset(&spec, 0, sizeof spec);
+    spec.src = &src;
+    spec.src_pos = pos;
+    spec.src_last = spec.tgt_last = L - 1;
+    spec.target = ids + 2;
+    spec.n_target = 8;
+    spec.tgt_pos = -3;
+    spec.keep_probs = 1;
+    CHECK(ps_grid_run(c, &spec, &grid) == PS_OK);
+    memcpy(probs, grid.probs, n * sizeof(float));
+    ps_grid_free(&grid);
+    ps_source_free(&src);
+    return probs;
+}
+
 static void test_threads(const char *name) {
     ps_model *m = load(name, NULL);
-    int ids[] = {464, 3139, 286, 17, 83, 5, 42, 11, 60, 2}, counts[] = {1, 2, 3, 7}, i, V;
-    float *ref = NULL;
+    int ids[] = {464, 3139, 286, 17, 83, 5, 42, 11, 60, 2}, counts[] = {1, 2, 3, 7}, i, V, L;
+    float *ref = NULL, *ref_grid = NULL;
     char what[64];
     V = ps_model_config(m)->n_vocab;
+    L = ps_model_config(m)->n_layer;
     for (i = 0; i < 10; i++) ids[i] %= V;
     for (i = 0; i < 4; i++) {
         ps_pool *pool;
         ps_ctx *c;
+        float *logits = (float *)malloc((size_t)V * sizeof(float)), *grid, *again;
         CHECK(ps_pool_create(&pool, counts[i]) == PS_OK);
         CHECK(ps_ctx_create(&c, m, pool, NULL) == PS_OK);
         CHECK(ps_forward(c, ids, 10, PS_ALL_LOGITS) == PS_OK);
         CHECK(ps_forward(c, ids, 1, 0) == PS_OK); /* a one-row step too */
+        memcpy(logits, ps_logits(c, 0), (size_t)V * sizeof(float));
+        grid = grid_probs(c, ids);
+        again = grid_probs(c, ids);
+        snprintf(what, sizeof what, "%s: the grid twice on %d threads, bitwise", name, counts[i]);
+        CHECK_MSG(memcmp(grid, again, (size_t)L * L * V * sizeof(float)) == 0, what);
+        free(again);
         if (!ref) {
-            ref = (float *)malloc((size_t)V * sizeof(float));
-            memcpy(ref, ps_logits(c, 0), (size_t)V * sizeof(float));
+            ref = logits;
+            ref_grid = grid;
         } else {
             snprintf(what, sizeof what, "%s: %d threads == 1 thread, bitwise", name, counts[i]);
-            CHECK_MSG(memcmp(ref, ps_logits(c, 0), (size_t)V * sizeof(float)) == 0, what);
+            CHECK_MSG(memcmp(ref, logits, (size_t)V * sizeof(float)) == 0, what);
+            snprintf(what, sizeof what, "%s: grid on %d threads == 1 thread, bitwise", name, counts[i]);
+            CHECK_MSG(memcmp(ref_grid, grid, (size_t)L * L * V * sizeof(float)) == 0, what);
+            free(logits);
+            free(grid);
         }
         ps_ctx_free(c);
         ps_pool_free(pool);
     }
     free(ref);
+    free(ref_grid);
     ps_model_free(m);
 }
 
-/* --- errors: each names the problem ------------------------------------------------------- */
-
-/* the tiny model's file with its header edited (old -> new, first occurrence) */
-static unsigned char *edited_model(const char *old, const char *repl, size_t *size) {
-    ps__file f;
-    ps_error e;
-    unsigned long long hlen = 0;
-    char *hdr, *at;
-    unsigned char *out;
-    size_t nh, data_len;
-    int i;
-    if (ps__file_read(&f, "build/models/tiny/model.safetensors", 0, &e)) exit(1);
-    for (i = 7; i >= 0; i--) hlen = hlen << 8 | f.data[i];
-    hdr = (char *)calloc((size_t)hlen + strlen(repl) + 1, 1);
-    memcpy(hdr, f.data + 8, (size_t)hlen);
-    at = strstr(hdr, old);
-    if (!at) { printf("edit target %s not found\n", old); exit(1); }
-    memmove(at + strlen(repl), at + strlen(old), strlen(at + strlen(old)) + 1);
-    memcpy(at, repl, strlen(repl));
-    nh = strlen(hdr);
-    data_len = f.size - 8 - (size_t)hlen;
-    out = (unsigned char *)malloc(8 + nh + data_len);
-    for (i = 0; i < 8; i++) out[i] = (unsigned char)((unsigned long long)nh >> (8 * i));
-    memcpy(out + 8, hdr, nh);
-    memcpy(out + 8 + nh, f.data + 8 + hlen, data_len);
-    *size = 8 + nh + data_len;
-    free(hdr);
-    ps__file_close(&f);
-    return out;
-}
-
-static void expect_load_error(const unsigned char *data, size_t size, const char *config, ps_status code,
-                              const char *needle, const char *what) {
-    ps_model *m = NULL;
-    ps_error e;
-    ps_status s;
-    if (!config) config = "{\"n_head\": 2}"; /* the tiny model's width is not a standard one */
-    s = ps_model_load_memory(&m, data, size, config, strlen(config), NULL, &e);
-    char msg[400];
-    snprintf(msg, sizeof msg, "%s: got %s \"%s\", want %s mentioning \"%s\"", what, ps_status_name(s), e.msg,
-             ps_status_name(code), needle);
-    CHECK_MSG(s == code && e.code == code && strstr(e.msg, needle) != NULL && m == NULL, msg);
-    ps_model_free(m);
-}
-
+/* --- errors: each names the problem (malformed files: tests/test_malformed.c) ----------- */
 static void test_errors(void) {
-    unsigned char *d;
-    size_t n;
     ps_model *m;
-    ps_error e;
-    /* missing tensor, wrong shape, unknown dtype */
-    d = edited_model("\"h.1.mlp.c_fc.weight\"", "\"h.1.mlp.c_fc.weighX\"", &n);
-    expect_load_error(d, n, NULL, PS_ERR_MISSING, "h.1.mlp.c_fc.weight", "missing tensor");
-    free(d);
-    d = edited_model("\"shape\":[32,128]", "\"shape\":[128,32]", &n);
-    expect_load_error(d, n, NULL, PS_ERR_SHAPE, "c_fc.weight", "wrong shape");
-    free(d);
-    d = edited_model("\"dtype\":\"F32\"", "\"dtype\":\"Q4\"", &n);
-    expect_load_error(d, n, NULL, PS_ERR_SHAPE, "wte.weight has dtype Q4", "unknown dtype");
-    free(d);
-    d = edited_model("\"ln_f.bias\":{\"dtype\":\"F32\"", "\"ln_f.bias\":{\"dtype\":\"I32\"", &n);
-    expect_load_error(d, n, NULL, PS_ERR_SHAPE, "ln_f.bias", "integer dtype for a weight");
-    free(d);
-    /* bad JSON in the header and in config.json */
-    d = edited_model("\"shape\"", "\"shape\" 1", &n);
-    expect_load_error(d, n, NULL, PS_ERR_FORMAT, "expected ':'", "bad header JSON");
-    free(d);
-    d = edited_model("\"dtype\"", "\"dtype\"", &n);
-    expect_load_error(d, n, "{\"n_layer\": 2,, }", PS_ERR_FORMAT, "config.json", "bad config JSON");
-    expect_load_error(d, n, "{\"n_layer\": 3, \"n_head\": 2}", PS_ERR_MISSING, "h.2.ln_1.weight", "config with too many layers");
-    expect_load_error(d, n, "{\"n_layer\": 1, \"n_head\": 2}", PS_ERR_SHAPE, "n_layer is 1", "config with too few layers");
-    expect_load_error(d, n, "{\"n_embd\": 64}", PS_ERR_SHAPE, "n_embd 64", "config width mismatch");
-    expect_load_error(d, n, "{\"activation_function\": \"relu\"}", PS_ERR_CONFIG, "relu", "unsupported activation");
-    expect_load_error(d, n, "{\"n_head\": 5}", PS_ERR_CONFIG, "n_head 5", "heads that do not divide");
-    /* truncated file, header length past the end */
-    expect_load_error(d, n - 100, NULL, PS_ERR_FORMAT, "past the end", "truncated data");
-    expect_load_error(d, 5, NULL, PS_ERR_FORMAT, "too short", "truncated before the header");
-    d[5] = 0x40;
-    expect_load_error(d, n, NULL, PS_ERR_FORMAT, "header length", "header length past the end");
-    free(d);
-    d = edited_model("\"data_offsets\":[0,12288]", "\"data_offsets\":[4,12292]", &n);
-    expect_load_error(d, n, NULL, PS_ERR_FORMAT, "overlap", "overlapping tensors");
-    free(d);
-    /* files that are not there */
-    CHECK(ps_model_load(&m, "build/models/no-such-model", NULL, &e) == PS_ERR_IO);
-    CHECK_MSG(strstr(e.msg, "no model.safetensors in build/models/no-such-model") != NULL, e.msg);
-    CHECK(ps_model_load(&m, "build/models/none.safetensors", NULL, &e) == PS_ERR_IO);
+    ps_ctx *c;
+    int ids[40] = {0}, out[40];
     /* prompts past the context, tokens outside the vocabulary */
+    m = load("tiny", NULL);
+    CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK);
+    CHECK(ps_forward(c, ids, 33, 0) == PS_ERR_RANGE);
+    CHECK_MSG(strstr(ps_ctx_error(c), "32 positions") != NULL, ps_ctx_error(c));
+    CHECK(ps_forward(c, ids, 32, 0) == PS_OK);
+    CHECK(ps_forward(c, ids, 1, 0) == PS_ERR_RANGE);
+    ps_ctx_reset(c);
+    CHECK(ps_generate(c, ids, 30, 4, out) == PS_ERR_RANGE);
+    CHECK(ps_generate(c, ids, 30, 3, out) == PS_OK);
+    ps_ctx_reset(c);
+    ids[2] = 96;
+    CHECK(ps_forward(c, ids, 3, 0) == PS_ERR_RANGE);
+    CHECK_MSG(strstr(ps_ctx_error(c), "token id 96") != NULL, ps_ctx_error(c));
+    ids[2] = -1;
+    CHECK(ps_forward(c, ids, 3, 0) == PS_ERR_RANGE);
+    CHECK_MSG(strstr(ps_ctx_error(c), "token id -1") != NULL, ps_ctx_error(c));
+    CHECK(ps_forward(c, ids, 0, 0) == PS_ERR_ARG);
+    /* sources, patches and grids refuse long prompts before allocating for them */
     {
-        ps_ctx *c;
-        int ids[40] = {0}, out[40];
-        m = load("tiny", NULL);
-        CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK);
-        CHECK(ps_forward(c, ids, 33, 0) == PS_ERR_RANGE);
-        CHECK_MSG(strstr(ps_ctx_error(c), "32 positions") != NULL, ps_ctx_error(c));
-        CHECK(ps_forward(c, ids, 32, 0) == PS_OK);
-        CHECK(ps_forward(c, ids, 1, 0) == PS_ERR_RANGE);
-        ps_ctx_reset(c);
-        CHECK(ps_generate(c, ids, 30, 4, out) == PS_ERR_RANGE);
-        CHECK(ps_generate(c, ids, 30, 3, out) == PS_OK);
-        ps_ctx_reset(c);
-        ids[2] = 96;
-        CHECK(ps_forward(c, ids, 3, 0) == PS_ERR_RANGE);
-        CHECK_MSG(strstr(ps_ctx_error(c), "token id 96") != NULL, ps_ctx_error(c));
-        CHECK(ps_forward(c, ids, 0, 0) == PS_ERR_ARG);
-        ps_ctx_free(c);
-        ps_model_free(m);
+        ps_source src;
+        ps_patch p;
+        ps_grid grid;
+        ps_grid_spec spec;
+        float probs[96];
+        int pos = 0;
+        ids[2] = 5;
+        CHECK(ps_source_run(c, ids, 33, PS_RESID_POST, NULL, 0, &src) == PS_ERR_RANGE && !src.h);
+        CHECK_MSG(strstr(ps_ctx_error(c), "source of 33 tokens keeping 33 positions is past the model's 32") != NULL, ps_ctx_error(c));
+        CHECK(ps_source_run(c, ids, 32, PS_RESID_POST, &pos, 1, &src) == PS_OK);
+        memset(&p, 0, sizeof p);
+        p.vec = ps_source_state(&src, 1, 0);
+        CHECK(ps_inspect(c, &p, ids, 33, probs, 0, NULL) == PS_ERR_RANGE);
+        memset(&spec, 0, sizeof spec);
+        spec.src = &src;
+        spec.src_last = spec.tgt_last = 1;
+        spec.target = ids;
+        spec.n_target = 33;
+        CHECK(ps_grid_run(c, &spec, &grid) == PS_ERR_RANGE && !grid.top_id);
+        CHECK_MSG(strstr(ps_ctx_error(c), "target prompt of 33 tokens is past the model's 32") != NULL, ps_ctx_error(c));
+        ps_source_free(&src);
     }
+    ps_ctx_free(c);
+    ps_model_free(m);
 }
 
 /* --- loading variants ---------------------------------------------------------------------- */

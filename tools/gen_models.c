@@ -48,6 +48,10 @@ static const Spec specs[] = {
     {"wide", 3, 48, 4, 96, 32, "1e-05", DT_F32, LAYOUT_DIR, 0, 5},
     /* nothing but tensors: heads from the width (768 -> 12), eps from the default */
     {"infer768", 1, 768, 12, 64, 8, NULL, DT_F32, LAYOUT_FILE_BARE, 0, 6},
+    /* a few KB each: seeds for the fuzzers (tests/fuzz/seeds) */
+    {"micro", 1, 8, 2, 16, 8, "1e-05", DT_F32, LAYOUT_DIR, FLAG_MASKED_BIAS, 7},
+    {"micro-f16", 2, 8, 2, 16, 6, "1e-05", DT_F16, LAYOUT_DIR, FLAG_LM_HEAD, 8},
+    {"micro-meta", 1, 8, 4, 16, 4, NULL, DT_BF16, LAYOUT_FILE_META, 0, 9},
 };
 
 /* ---------------------------------------------------------------------------------------------- */

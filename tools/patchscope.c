@@ -172,7 +172,7 @@ static int cmd_run(example *e) {
             print_token(e, top[i]);
             printf("\n");
         }
-        return 0;
+        goto done;
     }
     printf("{\"ids\": ");
     print_ints(ids, T);
@@ -196,9 +196,10 @@ static int cmd_run(example *e) {
             if (n_l > 1) putchar(']');
         }
         printf("]");
-        free(caps[i].out);
     }
     printf(k ? "}}\n" : "}\n");
+done:
+    for (i = 0; i < k; i++) free(caps[i].out);
     free(ids);
     free(probs);
     return 0;

@@ -418,7 +418,7 @@ PSDEF int ps_argmax(const float *x, int n);                 /* lowest index on t
 PSDEF void ps_softmax(const float *logits, int n, float *probs);
 /* 0-based rank of id (how many ids are more probable; ties rank the lower id first);
    the reciprocal rank is 1 / (rank + 1) */
-PSDEF int ps_rank(const float *probs, int n, int id);
+PSDEF int ps_rank(const float *probs, int n, int id);    /* -1 when id is not in 0..n-1 */
 /* the k most probable ids, best first (ties: lower id first) */
 PSDEF void ps_top_k(const float *probs, int n, int k, int *ids, float *p);
 
@@ -429,7 +429,8 @@ typedef struct ps_readout {
     int precision_at_1;   /* patched top-1 == unpatched top-1 (needs the unpatched run) */
     double surprisal;     /* -ln p_unpatched(patched top-1), nats (ditto) */
 } ps_readout;
-/* unpatched may be NULL (then precision_at_1 = -1 and surprisal = NaN) */
+/* unpatched may be NULL (then precision_at_1 = -1 and surprisal = NaN); with fewer
+   than PS_TOP_K ids the rest of top_id is -1 and of top_prob 0 */
 PSDEF void ps_readout_fill(const float *probs, const float *unpatched, int n, ps_readout *out);
 
 #ifdef __cplusplus
@@ -1123,7 +1124,8 @@ static int ps__json_done(ps__json *j) {
 enum { PS__ST_F32, PS__ST_F16, PS__ST_BF16, PS__ST_OTHER };
 
 typedef struct ps__st_entry {
-    char name[96];   /* longer names cannot be GPT-2 tensors; they are checked, not kept */
+    char name[96];   /* longer names cannot be GPT-2 tensors: kept cut, with "...", */
+    int cut;         /* for messages only */
     int dtype;       /* PS__ST_*; PS__ST_OTHER for dtypes we never compute with */
     char dtype_name[12];
     int elem_size;   /* bytes per element, 0 when the dtype is unknown */
@@ -1200,6 +1202,11 @@ static ps_status ps__st_tensor(ps__st *st, ps__json *j, const char *name, size_t
     long long numel = 1;
     memset(&e, 0, sizeof e);
     if (name_len < sizeof e.name) memcpy(e.name, name, name_len + 1);
+    else {
+        memcpy(e.name, name, sizeof e.name - 4);
+        strcpy(e.name + sizeof e.name - 4, "...");
+        e.cut = 1;
+    }
     e.dtype = -1;
     if (ps__json_object(j)) return ps__st_json_error(j, err);
     while ((r = ps__json_key(j, key, sizeof key, NULL)) == 1) {
@@ -1307,7 +1314,7 @@ static ps_status ps__st_parse(ps__st *st, const unsigned char *buf, size_t size,
     /* then by name: duplicates become neighbours, and lookups can bisect */
     qsort(st->entries, (size_t)st->n, sizeof *st->entries, ps__st_by_name);
     for (i = 1; i < st->n; i++)
-        if (st->entries[i].name[0] && strcmp(st->entries[i - 1].name, st->entries[i].name) == 0) {
+        if (!st->entries[i].cut && strcmp(st->entries[i - 1].name, st->entries[i].name) == 0) {
             s = ps__fail(err, PS_ERR_FORMAT, "tensor %s appears twice", st->entries[i].name);
             ps__st_free(st);
             return s;
@@ -4313,6 +4320,7 @@ PSDEF ps_status ps_lens(ps_ctx *c, const float *h, int n, float *probs) {
 
 PSDEF int ps_rank(const float *probs, int n, int id) {
     int i, rank = 0;
+    if (!probs || id < 0 || id >= n) return -1;
     for (i = 0; i < n; i++)
         if (probs[i] > probs[id] || (probs[i] == probs[id] && i < id)) rank++;
     return rank;
@@ -4336,6 +4344,11 @@ PSDEF void ps_top_k(const float *probs, int n, int k, int *ids, float *p) {
 }
 
 PSDEF void ps_readout_fill(const float *probs, const float *unpatched, int n, ps_readout *out) {
+    int i;
+    for (i = 0; i < PS_TOP_K; i++) {
+        out->top_id[i] = -1;
+        out->top_prob[i] = 0;
+    }
     ps_top_k(probs, n, PS_TOP_K, out->top_id, out->top_prob);
     if (unpatched) {
         out->precision_at_1 = ps_argmax(unpatched, n) == out->top_id[0];

@@ -90,7 +90,8 @@ static void experiment(const char *name, const char *dir, const char *source, co
     CHECK(read_seed(name, &sd));
     CHECK(ps_model_load(&m, dir, NULL, &e) == PS_OK);
     CHECK(ps_tokenizer_load(&t, "weights", &e) == PS_OK);
-    CHECK(ps_pool_create(&pool, 0) == PS_OK && ps_ctx_create(&c, m, pool, &e) == PS_OK);
+    CHECK(ps_pool_create(&pool, 0) == PS_OK);
+    CHECK(ps_ctx_create(&c, m, pool, &e) == PS_OK);
     s_ids = encode(t, source, &n_src);
     t_ids = encode(t, target, &n_tgt);
     pos = token ? ps_find_text(t, s_ids, n_src, token) : n_src - 1;

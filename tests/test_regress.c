@@ -96,6 +96,34 @@ static void regress_token_label_zero_cap(void) {
     ps_tokenizer_free(t);
 }
 
+/* ps_rank read probs[id] for any id; ps_readout_fill left top-k slots unset when the
+   vocabulary had fewer than PS_TOP_K ids (both left open by the fuzzing round) */
+static void regress_readouts_small_and_out_of_range(void) {
+    float p[3] = {0.2f, 0.5f, 0.3f};
+    ps_readout r;
+    memset(&r, 0xAB, sizeof r);
+    CHECK(ps_rank(p, 3, 3) == -1 && ps_rank(p, 3, -1) == -1 && ps_rank(p, 3, 0) == 2);
+    ps_readout_fill(p, p, 3, &r);
+    CHECK(r.top_id[0] == 1 && r.top_id[1] == 2 && r.top_id[2] == 0 && r.precision_at_1 == 1);
+    CHECK(r.top_id[3] == -1 && r.top_prob[3] == 0.0f && r.top_id[PS_TOP_K - 1] == -1);
+}
+
+/* a tensor name too long for a GPT-2 tensor showed up blank in the overlap message */
+static void regress_long_name_in_messages(void) {
+    static unsigned char file[1024];
+    const char *hdr = "{\"a_tensor_name_that_goes_on_and_on_well_past_ninety_six_characters_so_that_it_cannot_be_kept_whole_xyz\":"
+                      "{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                      "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}";
+    size_t n = strlen(hdr);
+    ps_model *m;
+    ps_error e;
+    int i;
+    for (i = 0; i < 8; i++) file[i] = (unsigned char)(n >> (8 * i));
+    memcpy(file + 8, hdr, n);
+    CHECK(ps_model_load_memory(&m, file, 8 + n + 12, NULL, 0, NULL, &e) == PS_ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "a_tensor_name_that_goes_on") && strstr(e.msg, "...") && strstr(e.msg, "overlap"), e.msg);
+}
+
 int main(void) {
     ps_model *m;
     ps_ctx *c;
@@ -109,6 +137,8 @@ int main(void) {
     regress_capture_negative_count(c);
     regress_inspect_negative_width(c);
     regress_token_label_zero_cap();
+    regress_readouts_small_and_out_of_range();
+    regress_long_name_in_messages();
     ps_ctx_free(c);
     ps_model_free(m);
     return test_report("regress");

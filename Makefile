@@ -135,7 +135,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   ?= -std=c99 -O1 $(ARCH) -g -fsanitize=fuzzer,address,undefined,float-cast-overflow -fno-sanitize-recover=all
 FUZZERS      := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 
-$(B)/fuzz/%: tests/fuzz/%.c patchscope.h
+$(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h patchscope.h
 	mkdir -p $(B)/fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) $< -o $@ $(LDLIBS)
 

@@ -8,23 +8,9 @@
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../../patchscope.h"
 
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define REQUIRE(x)                                                                            \
-    do {                                                                                      \
-        if (!(x)) {                                                                           \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #x);                          \
-            abort();                                                                          \
-        }                                                                                     \
-    } while (0)
+#include "fuzz.h"
 
 static ps_tokenizer *tok;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     ps_error e;

@@ -15,20 +15,10 @@
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../../patchscope.h"
 
+#include "fuzz.h"
 #include <limits.h>
 #include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#define REQUIRE(x)                                                                            \
-    do {                                                                                      \
-        if (!(x)) {                                                                           \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #x);                          \
-            abort();                                                                          \
-        }                                                                                     \
-    } while (0)
 
 #define NSEQ 8      /* sequence ids whose lengths the harness tracks */
 #define MAXW 128    /* widest row of the tiny model: 4 * n_embd (logits: 96) */
@@ -39,9 +29,6 @@ static ps_pool *pool;
 static int L, C, V, N, H;
 static float fixed_vec[MAXW];
 static float affine[(MAXW + 1) * MAXW];
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     ps_error e;

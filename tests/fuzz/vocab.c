@@ -6,20 +6,7 @@
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../../patchscope.h"
 
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define REQUIRE(x)                                                                            \
-    do {                                                                                      \
-        if (!(x)) {                                                                           \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #x);                          \
-            abort();                                                                          \
-        }                                                                                     \
-    } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *nul = (const uint8_t *)memchr(data, 0, size);

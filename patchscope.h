@@ -4105,8 +4105,7 @@ PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out) {
     if (spec->keep_probs) out->probs = (float *)ps__calloc((size_t)g.n_cells * V, sizeof(float));
     vecs = (float *)ps__calloc((size_t)n_src * g.width, sizeof(float));
     cells = (int *)ps__calloc((size_t)g.n_cells * 3, sizeof(int));
-    entry = (float *)ps__calloc((size_t)(L + 1) * g.nr * C, sizeof(float));
-    if (!out->top_id || !out->top_prob || (spec->keep_probs && !out->probs) || !vecs || !cells || !entry) {
+    if (!out->top_id || !out->top_prob || (spec->keep_probs && !out->probs) || !vecs || !cells) {
         s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for a %d x %d grid", n_src, out->n_tgt);
         goto done;
     }
@@ -4128,6 +4127,11 @@ PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out) {
         }
     if (spec->naive) {
         s = ps__grid_naive(c, spec, &g, out);
+        goto done;
+    }
+    /* the efficient runner alone needs the cells' entry states */
+    if (!(entry = (float *)ps__calloc((size_t)(L + 1) * g.nr * C, sizeof(float)))) {
+        s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for a %d x %d grid", n_src, out->n_tgt);
         goto done;
     }
     if ((s = ps__grid_base(c, spec, &g, entry))) goto done;

@@ -1,6 +1,6 @@
 /* The shipped tiny model (weights/tiny), through the normal loader and the public API:
    what its training reliably produced (weights/tiny/MODEL_CARD.md lists the margins;
-   every assertion here has a logit gap of at least 1.8 to the runner-up). */
+   every assertion here has a logit gap of at least 2.3 to the runner-up). */
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../patchscope.h"
 #include "testutil.h"
@@ -64,17 +64,19 @@ int main(void) {
               "Experiment C answers \" Warsaw\"");
     CHECK_MSG(next_token("Q: What is the capital of China?\nA:") == 11618, "\" Beijing\"");
     CHECK_MSG(next_token("The capital of Poland is") == WARSAW, "a statement template");
-    /* the copy format, with words it was trained on (it does not copy held-out words) */
-    CHECK_MSG(next_token("cat->cat; 135->135; hello->hello; table->") == 11487, "copies \"table\"");
-    CHECK_MSG(next_token("cat->cat; 135->135; hello->hello; house->") == 4803, "copies \"house\"");
+    /* the copy format, with held-out words: never copied in training */
+    CHECK_MSG(next_token("cat->cat; 135->135; hello->hello; address->") == 21975, "copies \"address\"");
+    CHECK_MSG(next_token("cat->cat; 135->135; hello->hello; reports->") == 48922, "copies \"reports\"");
 
-    /* the logit lens: " CEO" at layer 0 of its own position; " Warsaw" at layer 4 of B */
+    /* the logit lens: " CEO" at layer 0 of its own position; " Warsaw" from layer 1 of B */
     ceo = ps_token_id(t, " CEO", 4);
     CHECK(ceo == 6123);
     CHECK_MSG(lens_top("Amazon's former CEO attended Oscars", 3, 0) == ceo, "lens layer 0 at \" CEO\" is \" CEO\"");
+    CHECK_MSG(lens_top(QA, -1, 1) == WARSAW, "lens layer 1 at B's last position is \" Warsaw\"");
     CHECK_MSG(lens_top(QA, -1, 4) == WARSAW, "lens layer 4 at B's last position is \" Warsaw\"");
 
-    /* the CEO grid: the lens column names " CEO" at source layer 0; late states carry " Jeff" */
+    /* the CEO grid: source layer 0 reads " CEO" in the last target layers; from source
+       layer 1 on the state carries the entity, " Jeff" (Bezos) */
     {
         int src_ids[16], tgt_ids[32], ns = encode("Amazon's former CEO attended Oscars", src_ids, 16);
         int nt = encode("cat->cat; 135->135; hello->hello; ?->", tgt_ids, 32), pos = ps_find_text(t, src_ids, ns, " CEO");
@@ -92,8 +94,9 @@ int main(void) {
         spec.tgt_pos = -1;
         CHECK(ps_grid_run(c, &spec, &g) == PS_OK);
         CHECK_MSG(g.top_id[0 * 6 + 5] == ceo && g.top_prob[0 * 6 + 5] > 0.9f, "cell (0, 5): \" CEO\"");
-        CHECK_MSG(g.top_id[5 * 6 + 3] == 5502, "cell (5, 3): \" Jeff\"");
-        CHECK_MSG(g.top_id[0 * 6 + 0] == 3784, "cell (0, 0): \"->\"");
+        CHECK_MSG(g.top_id[0 * 6 + 4] == ceo, "cell (0, 4): \" CEO\"");
+        CHECK_MSG(g.top_id[3 * 6 + 0] == 5502 && g.top_id[3 * 6 + 1] == 5502, "cells (3, 0) and (3, 1): \" Jeff\"");
+        CHECK_MSG(g.top_id[1 * 6 + 4] == 286, "cell (1, 4): \" of\"");
         ps_grid_free(&g);
         ps_source_free(&src);
     }

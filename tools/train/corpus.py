@@ -37,14 +37,23 @@ def poss(name):
 # ---------------------------------------------------------------------------------------------------
 # Word lists for the copy format
 
+def fact_words():
+    """Every word of a country, capital, company or CEO name: these keep trainable embedding rows."""
+    names = [s for c, k in COUNTRIES for s in (c, k)]
+    names += [s for x, cur, formers in COMPANIES for s in [x, cur or ""] + formers]
+    return {w for s in names for w in re.findall(r"[A-Za-z]+", s)}
+
+
 def copy_words(rng):
     """Single-token words whose spaced and unspaced forms are both single GPT-2 tokens, and numbers.
 
-    Returns (train, heldout); held-out items never appear in the copy format, only in filler, so their
-    tokens are trained but the model never saw them copied."""
+    Returns (train, heldout); held-out items never appear in the copy format, only in filler, so the
+    model never saw them copied. Both lists get frozen random embedding codes in training (train.py),
+    so a held-out word looks to the model exactly like a training word it has not met yet."""
     with open(ENCODER, encoding="utf-8") as f:
         enc = json.load(f)
-    both = lambda w: w in enc and "\u0120" + w in enc
+    facts = fact_words()
+    both = lambda w: w in enc and "\u0120" + w in enc and w not in facts
     lower = sorted(w for w in enc if re.fullmatch(r"[a-z]{3,10}", w) and both(w))
     upper = sorted(w for w in enc if re.fullmatch(r"[A-Z][a-z]{2,9}", w) and both(w))
     nums = [str(i) for i in range(1000) if both(str(i))]
@@ -53,8 +62,8 @@ def copy_words(rng):
         rng.shuffle(lst)
     lower, upper, nums = ([w for w in lst if w not in keep] for lst in (lower, upper, nums))
     held = lower[:240] + upper[:60] + nums[:60]
-    train = lower[240:1240] + upper[60:260] + nums[60:] + sorted(keep)
-    return train, held
+    # Many words, each copied fairly rarely: copying has to be learned as a mechanism, not word by word.
+    train = lower[240:2240] + upper[60:460] + nums[60:] + sorted(keep)
     return train, held
 
 
@@ -144,6 +153,10 @@ class Gen:
     def __init__(self, seed):
         self.r = random.Random(seed)
         self.train_words, self.held_words = copy_words(random.Random(seed + 1))
+        # A copied nonsense string may contain no held-out word, else BPE could cut a held-out token out
+        # of it and the model would see that token copied.
+        self.leaks = re.compile("|".join(sorted((w.lower() for w in self.held_words if w.isalpha()),
+                                                key=len, reverse=True)))
 
     # --- small pieces ------------------------------------------------------------------------------
     def any_word(self):
@@ -242,7 +255,10 @@ class Gen:
         for _ in range(r.randint(3, 8)):
             u = r.random()
             if u < 0.06:
-                items.append(random_string(r))
+                s = random_string(r)
+                while self.leaks.search(s):
+                    s = random_string(r)
+                items.append(s)
             elif u < 0.065:  # the placeholder of the target prompt
                 items.append("?")
             else:

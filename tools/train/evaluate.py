@@ -245,9 +245,11 @@ def main():
         for l in range(L):
             row = []
             for j in range(L):
-                p = torch.softmax(run.run_patched(idt, j, tpos, hs_a[l][src_pos])[-1], dim=-1)
+                logits = run.run_patched(idt, j, tpos, hs_a[l][src_pos])[-1]
+                p = torch.softmax(logits, dim=-1)
                 t = int(p.argmax())
-                row.append({"top": t, "top_str": name(t), "p": float(p[t])})
+                v = logits.topk(2).values
+                row.append({"top": t, "top_str": name(t), "p": float(p[t]), "margin": float(v[0] - v[1])})
             grid.append(row)
             print(f"| {l} | " + " | ".join(f"{c['top_str']!r} {c['p']:.2f}" for c in row) + " |")
         res["ceo_grid_" + ("last" if tpos == len(idt) - 1 else "placeholder")] = grid
@@ -263,13 +265,26 @@ def main():
         return {"top": int(i[0]), "top_str": name(int(i[0])), "p": float(torch.softmax(logits, -1)[i[0]]),
                 "margin": float(v[0] - v[1]), "second": int(i[1]), "second_str": name(int(i[1]))}
 
+    def next_top2(text):
+        return top2(model(torch.tensor(tok.encode([text])))[0, -1])
+
     checks = {
         "B next token": top2(model(torch.tensor([idb]))[0, -1]),
         "C next token": top2(model(torch.tensor([idc]))[0, -1]),
         "target prompt next token (unpatched)": top2(model(torch.tensor([idt]))[0, -1]),
+        "Q/A China next token": next_top2("Q: What is the capital of China?\nA:"),
+        "'The capital of Poland is' next token": next_top2("The capital of Poland is"),
+        "Q/A former CEO of Amazon next token": next_top2("Q: Who is a former CEO of Amazon?\nA:"),
     }
     for l in range(L):
         checks[f"lens ' CEO' position {src_pos} layer {l}"] = top2(model.logits(hs_a[l][src_pos]))
+    hs_b = run.hidden(idb)
+    for l in range(L):
+        checks[f"lens B last position layer {l}"] = top2(model.logits(hs_b[l][-1]))
+    for l, j in ((0, 4), (0, 5), (1, 4), (3, 0), (3, 1)):
+        cell = res["ceo_grid_last"][l][j]
+        checks[f"CEO grid (last position) source {l} target {j}"] = dict(
+            cell, second=-1, second_str="(margin only)")
     for label, words in copied.items():
         for w in words[:5]:
             ids = tok.encode([f"cat->cat; 135->135; hello->hello; {w}->"])[0]

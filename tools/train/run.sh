@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")"
 PY=/usr/bin/python3
 STEPS=${STEPS:-1800}
-THREADS=${THREADS:-1}
+THREADS=${THREADS:-2}
 npm ci --no-audit --no-fund
 $PY corpus.py
 node tok.js corpus out/corpus.txt out/corpus.u16

@@ -1,6 +1,8 @@
 /* bench - how fast patchscope.h runs on this machine, against the machine's own peak.
 
    Usage: build/bench [--json] [--quick]       (from the repository root; make bench)
+          build/bench --forward T THREADS [REPS]  only that forward pass, REPS times (default
+                                                  50): a steady workload for a profiler
 
    Prints tables, or with --json exactly one JSON object:
      forward       [{model, T, threads, ms, gflops, peak_fraction, cpu_ms}]: a full pass over T
@@ -581,10 +583,23 @@ int main(int argc, char **argv) {
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) json = 1;
         else if (strcmp(argv[i], "--quick") == 0) reps = 1;
-        else {
-            fprintf(stderr, "usage: %s [--json] [--quick]\n", argv[0]);
-            return 2;
-        }
+        else if (strcmp(argv[i], "--forward") == 0 && i + 2 < argc && i + 4 >= argc) {
+            int T = atoi(argv[i + 1]), threads = atoi(argv[i + 2]);
+            double cpu;
+            reps = i + 3 < argc ? atoi(argv[i + 3]) : 50;
+            if (T < 1 || T > gpt2_small.n_ctx || threads < 1 || reps < 1) break;
+            bytes = model_bytes(&gpt2_small, &size);
+            m = load_bytes(&gpt2_small, bytes, size, PS_WEIGHTS_AS_STORED);
+            printf("forward T=%d, %d threads: best %.2f ms of %d\n", T, threads, time_forward(m, T, threads, &cpu),
+                   reps);
+            ps_model_free(m);
+            free(bytes);
+            return 0;
+        } else break;
+    }
+    if (i < argc) {
+        fprintf(stderr, "usage: %s [--json] [--quick] | --forward T THREADS [REPS]\n", argv[0]);
+        return 2;
     }
     rss_mb = rss_run(&file_mb); /* first, while the process holds nothing else */
     bench_tokenizer();

@@ -2335,17 +2335,53 @@ static void ps__layernorm_forward(float *out, const float *x, const float *w, co
     }
 }
 
+/* The row-wise steps run on the pool as tasks of rows: each is cheap, but left serial
+   they would cap the speed-up on many cores. Rows are independent, so how they are
+   spread changes no bit. */
+typedef struct ps__rows {
+    float *out;              /* LayerNorm: out = LN(in); add: out += in; GELU: out in place */
+    const float *in, *w, *b; /* LayerNorm's weight and bias */
+    int width;
+    float eps;
+} ps__rows;
+
+static void ps__layernorm_task(void *arg, int r0, int r1, int thread) {
+    const ps__rows *a = (const ps__rows *)arg;
+    size_t at = (size_t)r0 * a->width;
+    (void)thread;
+    ps__layernorm_forward(a->out + at, a->in + at, a->w, a->b, r1 - r0, a->width, a->eps);
+}
+
+static void ps__layernorm(ps_pool *pool, float *out, const float *x, const float *w, const float *b, int rows,
+                          int C, float eps) {
+    ps__rows a;
+    a.out = out; a.in = x; a.w = w; a.b = b; a.width = C; a.eps = eps;
+    ps__parallel(pool, rows, ps__layernorm_task, &a);
+}
+
+static void ps__add_task(void *arg, int r0, int r1, int thread) {
+    const ps__rows *a = (const ps__rows *)arg;
+    size_t i, end = (size_t)r1 * a->width;
+    (void)thread;
+    for (i = (size_t)r0 * a->width; i < end; i++) a->out[i] += a->in[i];
+}
+
+/* the residual stream x[rows][C] += y */
+static void ps__residual_add(ps_pool *pool, float *x, const float *y, int rows, int C) {
+    ps__rows a;
+    a.out = x; a.in = y; a.w = a.b = NULL; a.width = C; a.eps = 0;
+    ps__parallel(pool, rows, ps__add_task, &a);
+}
+
 /* GELU, tanh approximation ("gelu_new"), as GPT-2 was trained with:
    0.5 v (1 + tanh(u)) with u = sqrt(2/pi) (v + 0.044715 v^3), which is v / (1 + e^(-2u)) */
-typedef struct ps__gelu { float *x; int width; } ps__gelu;
-
 static void ps__gelu_task(void *arg, int r0, int r1, int thread) {
-    const ps__gelu *a = (const ps__gelu *)arg;
+    const ps__rows *a = (const ps__rows *)arg;
     const float k = 0.7978845608028654f; /* sqrt(2/pi) */
     int r, i;
     (void)thread;
     for (r = r0; r < r1; r++) {
-        float *x = a->x + (size_t)r * a->width;
+        float *x = a->out + (size_t)r * a->width;
         i = 0;
 #ifdef PS__VL
         for (; i + PS__VL <= a->width; i += PS__VL) {
@@ -2890,53 +2926,73 @@ static ps_status ps__attention_forward(ps_ctx *c, int layer, int n) {
     return PS_OK;
 }
 
-static void ps__add(float *x, const float *y, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++) x[i] += y[i];
-}
-
-/* One transformer block on the n rows in c->x (the residual stream), in place. */
-static ps_status ps__block_forward(ps_ctx *c, int l, int n) {
-    const ps__block *b = &c->m->blocks[l];
+/* the fused qkv rows of c->h into c->q, c->k, c->v (where the hooks see them) */
+static void ps__split_qkv_task(void *arg, int r0, int r1, int thread) {
+    ps_ctx *c = (ps_ctx *)arg;
     int C = c->m->cfg.n_embd, r;
-    size_t nC = (size_t)n * C;
-    const int *sq = c->rseq, *ps = c->rpos;
-    ps__gelu g;
-    ps_status s;
-    if ((s = ps__fire(c, PS_RESID_PRE, l, c->x, n, sq, ps, 0))) return s;
-    /* attention */
-    ps__layernorm_forward(c->xn, c->x, b->ln1_w, b->ln1_b, n, C, c->m->cfg.ln_eps);
-    ps__matmul(c->pool, c->h, c->xn, &b->attn_w, b->attn_b, n);
-    for (r = 0; r < n; r++) {
+    (void)thread;
+    for (r = r0; r < r1; r++) {
         const float *qkv = c->h + (size_t)r * 3 * C;
         memcpy(c->q + (size_t)r * C, qkv, (size_t)C * sizeof(float));
         memcpy(c->k + (size_t)r * C, qkv + C, (size_t)C * sizeof(float));
         memcpy(c->v + (size_t)r * C, qkv + 2 * C, (size_t)C * sizeof(float));
     }
+}
+
+/* k and v rows into the cache of layer l, before attending: a row sees itself */
+typedef struct ps__kvput { ps_ctx *c; int layer; } ps__kvput;
+
+static void ps__cache_kv_task(void *arg, int r0, int r1, int thread) {
+    const ps__kvput *a = (const ps__kvput *)arg;
+    ps_ctx *c = a->c;
+    int C = c->m->cfg.n_embd, r;
+    (void)thread;
+    for (r = r0; r < r1; r++) {
+        ps__seq *se = &c->seqs[c->rseq[r]];
+        int at = c->rpos[r] - se->n_shared;
+        memcpy(ps__kv_own(c, se, a->layer, 0, at), c->k + (size_t)r * C, (size_t)C * sizeof(float));
+        memcpy(ps__kv_own(c, se, a->layer, 1, at), c->v + (size_t)r * C, (size_t)C * sizeof(float));
+    }
+}
+
+/* One transformer block on the n rows in c->x (the residual stream), in place. */
+static ps_status ps__block_forward(ps_ctx *c, int l, int n) {
+    const ps__block *b = &c->m->blocks[l];
+    int C = c->m->cfg.n_embd;
+    float eps = c->m->cfg.ln_eps;
+    const int *sq = c->rseq, *ps = c->rpos;
+    ps__rows g;
+    ps__kvput kv;
+    ps_status s;
+    if ((s = ps__fire(c, PS_RESID_PRE, l, c->x, n, sq, ps, 0))) return s;
+    /* attention */
+    ps__layernorm(c->pool, c->xn, c->x, b->ln1_w, b->ln1_b, n, C, eps);
+    ps__matmul(c->pool, c->h, c->xn, &b->attn_w, b->attn_b, n);
+    ps__parallel(c->pool, n, ps__split_qkv_task, c);
     if ((s = ps__fire(c, PS_Q, l, c->q, n, sq, ps, 0)) || (s = ps__fire(c, PS_K, l, c->k, n, sq, ps, 0)) ||
         (s = ps__fire(c, PS_V, l, c->v, n, sq, ps, 0)))
         return s;
-    for (r = 0; r < n; r++) { /* into the cache before attending: a row sees itself */
-        ps__seq *se = &c->seqs[sq[r]];
-        memcpy(ps__kv_own(c, se, l, 0, ps[r] - se->n_shared), c->k + (size_t)r * C, (size_t)C * sizeof(float));
-        memcpy(ps__kv_own(c, se, l, 1, ps[r] - se->n_shared), c->v + (size_t)r * C, (size_t)C * sizeof(float));
-    }
+    kv.c = c;
+    kv.layer = l;
+    ps__parallel(c->pool, n, ps__cache_kv_task, &kv);
     if ((s = ps__attention_forward(c, l, n)) || (s = ps__fire(c, PS_Z, l, c->z, n, sq, ps, 0))) return s;
     ps__matmul(c->pool, c->out, c->z, &b->proj_w, b->proj_b, n);
     if ((s = ps__fire(c, PS_ATTN_OUT, l, c->out, n, sq, ps, 0))) return s;
-    ps__add(c->x, c->out, nC);
+    ps__residual_add(c->pool, c->x, c->out, n, C);
     if ((s = ps__fire(c, PS_RESID_MID, l, c->x, n, sq, ps, 0))) return s;
     /* MLP */
-    ps__layernorm_forward(c->xn, c->x, b->ln2_w, b->ln2_b, n, C, c->m->cfg.ln_eps);
+    ps__layernorm(c->pool, c->xn, c->x, b->ln2_w, b->ln2_b, n, C, eps);
     ps__matmul(c->pool, c->h, c->xn, &b->fc_w, b->fc_b, n);
     if ((s = ps__fire(c, PS_MLP_PRE, l, c->h, n, sq, ps, 0))) return s;
-    g.x = c->h;
+    g.out = c->h;
+    g.in = g.w = g.b = NULL;
     g.width = 4 * C;
+    g.eps = 0;
     ps__parallel(c->pool, n, ps__gelu_task, &g);
     if ((s = ps__fire(c, PS_MLP_POST, l, c->h, n, sq, ps, 0))) return s;
     ps__matmul(c->pool, c->out, c->h, &b->fcproj_w, b->fcproj_b, n);
     if ((s = ps__fire(c, PS_MLP_OUT, l, c->out, n, sq, ps, 0))) return s;
-    ps__add(c->x, c->out, nC);
+    ps__residual_add(c->pool, c->x, c->out, n, C);
     return ps__fire(c, PS_RESID_POST, l, c->x, n, sq, ps, 0);
 }
 
@@ -2986,7 +3042,7 @@ static ps_status ps__logits_forward(ps_ctx *c, int n, int all) {
             memcpy(c->lx + (size_t)k * C, c->x + (size_t)r * C, (size_t)C * sizeof(float));
             k++;
         }
-    ps__layernorm_forward(c->lx, c->lx, c->m->lnf_w, c->m->lnf_b, k, C, c->m->cfg.ln_eps);
+    ps__layernorm(c->pool, c->lx, c->lx, c->m->lnf_w, c->m->lnf_b, k, C, c->m->cfg.ln_eps);
     if ((s = ps__fire(c, PS_LN_FINAL, -1, c->lx, k, c->lseq, c->lpos, 0))) return s;
     ps__unembed_forward(c, k);
     if ((s = ps__fire(c, PS_LOGITS, -1, c->logits, k, c->lseq, c->lpos, 0))) return s;
@@ -2994,17 +3050,24 @@ static ps_status ps__logits_forward(ps_ctx *c, int n, int all) {
     return PS_OK;
 }
 
-/* Embed the rows, run every block, then the logits; lengths change only on success. */
-static ps_status ps__forward_rows(ps_ctx *c, int n, int flags) {
-    int C = c->m->cfg.n_embd, r, l;
-    ps_status s = PS_OK;
-    for (r = 0; r < n; r++) {
+/* x = wte[token] + wpe[position] for each row */
+static void ps__embed_task(void *arg, int r0, int r1, int thread) {
+    ps_ctx *c = (ps_ctx *)arg;
+    int C = c->m->cfg.n_embd, r, i;
+    (void)thread;
+    for (r = r0; r < r1; r++) {
         float *x = c->x + (size_t)r * C;
         const float *p = c->m->wpe + (size_t)c->rpos[r] * C;
-        int i;
         ps__mat_col(&c->m->wte, c->rtok[r], x);
         for (i = 0; i < C; i++) x[i] += p[i];
     }
+}
+
+/* Embed the rows, run every block, then the logits; lengths change only on success. */
+static ps_status ps__forward_rows(ps_ctx *c, int n, int flags) {
+    int l;
+    ps_status s;
+    ps__parallel(c->pool, n, ps__embed_task, c);
     s = ps__fire(c, PS_EMBED, -1, c->x, n, c->rseq, c->rpos, 0);
     for (l = 0; !s && l < c->m->cfg.n_layer; l++) s = ps__block_forward(c, l, n);
     if (!s && !(flags & PS_NO_LOGITS)) s = ps__logits_forward(c, n, flags & PS_ALL_LOGITS);
@@ -4315,7 +4378,7 @@ PSDEF ps_status ps_lens(ps_ctx *c, const float *h, int n, float *probs) {
     V = c->m->cfg.n_vocab;
     if ((s = ps__reserve_logits(c, n))) return s;
     memcpy(c->lx, h, (size_t)n * C * sizeof(float));
-    ps__layernorm_forward(c->lx, c->lx, c->m->lnf_w, c->m->lnf_b, n, C, c->m->cfg.ln_eps);
+    ps__layernorm(c->pool, c->lx, c->lx, c->m->lnf_w, c->m->lnf_b, n, C, c->m->cfg.ln_eps);
     ps__unembed_forward(c, n);
     c->n_logits = n;
     for (i = 0; i < n; i++) ps_softmax(c->logits + (size_t)i * V, V, probs + (size_t)i * V);

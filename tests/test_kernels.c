@@ -160,7 +160,7 @@ static void test_pointwise(void) {
     float v[203], p[203], g[203], want[203];
     double sum = 0, mx = -1e30;
     int i, n = 203;
-    ps__gelu ga;
+    ps__rows ga;
 #ifdef PS__VL
     { /* e^x over the clamped range, and NaN in, NaN out */
         float xs[PS__VL], e[PS__VL];
@@ -182,7 +182,8 @@ static void test_pointwise(void) {
     }
 #endif
     for (i = 0; i < n; i++) v[i] = g[i] = 8 * frand();
-    ga.x = g;
+    memset(&ga, 0, sizeof ga);
+    ga.out = g;
     ga.width = n;
     ps__gelu_task(&ga, 0, 1, 0);
     for (i = 0; i < n; i++)

@@ -47,6 +47,19 @@ function add(text, special) {
   cases.push(special ? { text, special: 1 } : { text });
 }
 
+// texts of 24 code points each, every one after a letter, a digit, punctuation and a space,
+// before "'s" and beside itself
+function addInContext(points) {
+  for (let i = 0; i < points.length; i += 24) {
+    let s = "";
+    for (const c of points.slice(i, i + 24)) {
+      const x = cp(c);
+      s += "a" + x + "b 1" + x + "2 !" + x + "? " + x + "'s " + x + x + "\n";
+    }
+    add(s);
+  }
+}
+
 // --- English prose ---------------------------------------------------------------------
 const prose = [
   "The old lighthouse keeper climbed the spiral stairs every evening at dusk, counting the steps out of habit: one hundred and twelve, never more, never less.",
@@ -276,15 +289,7 @@ for (const special of ["\uffff", "\ufffe", "\u{10ffff}", "\u{10fffd}", "\ue000",
     if (klass(c) === klass(c - 1)) continue;
     for (const d of [c - 1, c]) if (cls[d] !== 0 && (d < 0xd800 || d > 0xdfff)) picks.push(d);
   }
-  // a few hundred texts, each testing a few dozen boundary code points in context
-  for (let i = 0; i < picks.length; i += 24) {
-    let s = "";
-    for (const c of picks.slice(i, i + 24)) {
-      const x = cp(c);
-      s += "a" + x + "b 1" + x + "2 !" + x + "? " + x + "'s " + x + x + "\n";
-    }
-    add(s);
-  }
+  addInContext(picks); // a few hundred texts
 }
 
 // --- special token -------------------------------------------------------------------------
@@ -370,14 +375,7 @@ for (let i = 0; i < 12; i++) {
     [0x1ccf0, 0x1ccf9], [0x1e5d0, 0x1e5ed], [0x1e5f0, 0x1e5f0], [0x1e5f1, 0x1e5fa], [0x2ebf0, 0x2ee5d]];
   const ends = [];
   for (const [a, b] of added) for (const c of [a - 1, a, b, b + 1]) if (!ends.includes(c)) ends.push(c);
-  for (let i = 0; i < ends.length; i += 24) {
-    let s = "";
-    for (const c of ends.slice(i, i + 24)) {
-      const x = cp(c);
-      s += "a" + x + "b 1" + x + "2 !" + x + "? " + x + "'s " + x + x + "\n";
-    }
-    add(s);
-  }
+  addInContext(ends);
   const all = added.flatMap(([a, b]) => range(a, b));
   const seps = [" ", "  ", ", ", "\n", "1", " 2", "'s ", "x", ".", "\u3000", ""];
   for (let i = 0; i < all.length; i += 300) { // in order, a few hundred to a text

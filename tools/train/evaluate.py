@@ -198,6 +198,12 @@ def main():
             names[t] = tok.decode([t])
         return names[t]
 
+    def top2(logits):
+        """top-1 with its margin over the runner-up, in logits: what a C test can assert"""
+        v, i = logits.topk(2)
+        return {"top": int(i[0]), "top_str": name(int(i[0])), "p": float(torch.softmax(logits, -1)[i[0]]),
+                "margin": float(v[0] - v[1]), "second": int(i[1]), "second_str": name(int(i[1]))}
+
     hs_a = run.hidden(ida)
     res["lens_ceo"] = []
     print(f"\n## Logit lens at the ' CEO' position ({src_pos}) of {PROMPT_A!r}\n")
@@ -209,8 +215,9 @@ def main():
                                 "rank_ceo": rank_of(p, ceo), "p_ceo": float(p[ceo])})
         print(f"| {l} | {name(t)!r} | {float(p[t]):.4f} | {rank_of(p, ceo)} | {float(p[ceo]):.4f} |")
 
+    hidden = {}
     for key, ids in (("B", idb), ("C", idc)):
-        hs = run.hidden(ids)
+        hs = hidden[key] = run.hidden(ids)
         rows = []
         print(f"\n## Logit lens, last position of the Experiment {key} prompt ({len(ids)} tokens)\n")
         print("| layer | top-1 | p | RR ' Poland' | RR ' Warsaw' |\n|---|---|---|---|---|")
@@ -245,11 +252,7 @@ def main():
         for l in range(L):
             row = []
             for j in range(L):
-                logits = run.run_patched(idt, j, tpos, hs_a[l][src_pos])[-1]
-                p = torch.softmax(logits, dim=-1)
-                t = int(p.argmax())
-                v = logits.topk(2).values
-                row.append({"top": t, "top_str": name(t), "p": float(p[t]), "margin": float(v[0] - v[1])})
+                row.append(top2(run.run_patched(idt, j, tpos, hs_a[l][src_pos])[-1]))
             grid.append(row)
             print(f"| {l} | " + " | ".join(f"{c['top_str']!r} {c['p']:.2f}" for c in row) + " |")
         res["ceo_grid_" + ("last" if tpos == len(idt) - 1 else "placeholder")] = grid
@@ -260,11 +263,6 @@ def main():
                         " Poland": pol, " Warsaw": war}
 
     # ---- what a C test can assert: top-1 with its margin over the runner-up, in logits ---------------
-    def top2(logits):
-        v, i = logits.topk(2)
-        return {"top": int(i[0]), "top_str": name(int(i[0])), "p": float(torch.softmax(logits, -1)[i[0]]),
-                "margin": float(v[0] - v[1]), "second": int(i[1]), "second_str": name(int(i[1]))}
-
     def next_top2(text):
         return top2(model(torch.tensor(tok.encode([text])))[0, -1])
 
@@ -278,13 +276,10 @@ def main():
     }
     for l in range(L):
         checks[f"lens ' CEO' position {src_pos} layer {l}"] = top2(model.logits(hs_a[l][src_pos]))
-    hs_b = run.hidden(idb)
     for l in range(L):
-        checks[f"lens B last position layer {l}"] = top2(model.logits(hs_b[l][-1]))
+        checks[f"lens B last position layer {l}"] = top2(model.logits(hidden["B"][l][-1]))
     for l, j in ((0, 4), (0, 5), (1, 4), (3, 0), (3, 1)):
-        cell = res["ceo_grid_last"][l][j]
-        checks[f"CEO grid (last position) source {l} target {j}"] = dict(
-            cell, second=-1, second_str="(margin only)")
+        checks[f"CEO grid (last position) source {l} target {j}"] = res["ceo_grid_last"][l][j]
     for label, words in copied.items():
         for w in words[:5]:
             ids = tok.encode([f"cat->cat; 135->135; hello->hello; {w}->"])[0]

@@ -2397,6 +2397,13 @@ static void ps__gelu_task(void *arg, int r0, int r1, int thread) {
     }
 }
 
+/* x[rows][width] = GELU(x), in place */
+static void ps__gelu(ps_pool *pool, float *x, int rows, int width) {
+    ps__rows a;
+    a.out = x; a.in = a.w = a.b = NULL; a.width = width; a.eps = 0;
+    ps__parallel(pool, rows, ps__gelu_task, &a);
+}
+
 /* 1 / sum_i e^(x[i] - x[best]): the softmax probability of the largest of n logits
    (x[best]), with float exponentials (vectorised) summed in double */
 static double ps__top_prob(const float *x, int n, int best) {
@@ -2961,7 +2968,6 @@ static ps_status ps__block_forward(ps_ctx *c, int l, int n) {
     int C = c->m->cfg.n_embd;
     float eps = c->m->cfg.ln_eps;
     const int *sq = c->rseq, *ps = c->rpos;
-    ps__rows g;
     ps__kvput kv;
     ps_status s;
     if ((s = ps__fire(c, PS_RESID_PRE, l, c->x, n, sq, ps, 0))) return s;
@@ -2984,11 +2990,7 @@ static ps_status ps__block_forward(ps_ctx *c, int l, int n) {
     ps__layernorm(c->pool, c->xn, c->x, b->ln2_w, b->ln2_b, n, C, eps);
     ps__matmul(c->pool, c->h, c->xn, &b->fc_w, b->fc_b, n);
     if ((s = ps__fire(c, PS_MLP_PRE, l, c->h, n, sq, ps, 0))) return s;
-    g.out = c->h;
-    g.in = g.w = g.b = NULL;
-    g.width = 4 * C;
-    g.eps = 0;
-    ps__parallel(c->pool, n, ps__gelu_task, &g);
+    ps__gelu(c->pool, c->h, n, 4 * C);
     if ((s = ps__fire(c, PS_MLP_POST, l, c->h, n, sq, ps, 0))) return s;
     ps__matmul(c->pool, c->out, c->h, &b->fcproj_w, b->fcproj_b, n);
     if ((s = ps__fire(c, PS_MLP_OUT, l, c->out, n, sq, ps, 0))) return s;

@@ -24,6 +24,10 @@ $(B):
 
 $(B)/%: tools/%.c patchscope.h | $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+# the CLI: main.c holds the implementation, each other file a group of commands
+CLI_SRC := $(wildcard tools/cli/*.c)
+$(B)/patchscope: $(CLI_SRC) tools/cli/cli.h examples/example.h patchscope.h | $(B)
+	$(CC) $(CFLAGS) $(CLI_SRC) -o $@ $(LDLIBS)
 # gen_models shares no code with the header: editing the header leaves the models alone
 $(B)/gen_models: tools/gen_models.c | $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
@@ -119,9 +123,9 @@ goldens: $(MODELS)
 # the CLI tokenizing a prompt and running it (with a hook at every layer) under
 # valgrind's memcheck: no errors, no leaks. Built without -march=native, since valgrind
 # does not decode every vector instruction.
-$(B)/valgrind/patchscope: tools/patchscope.c examples/example.h patchscope.h
+$(B)/valgrind/patchscope: $(CLI_SRC) tools/cli/cli.h examples/example.h patchscope.h
 	mkdir -p $(B)/valgrind
-	$(CC) -std=c99 -O1 -g -Wall -Wextra -Wpedantic $< -o $@ $(LDLIBS)
+	$(CC) -std=c99 -O1 -g -Wall -Wextra -Wpedantic $(CLI_SRC) -o $@ $(LDLIBS)
 valgrind: $(B)/valgrind/patchscope $(MODELS)
 	valgrind --error-exitcode=1 --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all \
 	    $(B)/valgrind/patchscope run --model $(B)/models/mid --prompt "The capital of Poland is" \

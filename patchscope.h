@@ -93,6 +93,8 @@
 #ifndef PATCHSCOPE_H
 #define PATCHSCOPE_H
 
+#define PS_VERSION "0.3.0"
+
 #include <stddef.h>
 
 #ifdef PATCHSCOPE_STATIC

@@ -1,0 +1,69 @@
+/* What the commands of build/patchscope share: the command table's types, the parsed
+   arguments, and small printing helpers. main.c parses and dispatches; each command
+   lives in the file of its group (run.c: run, generate, tokenize, decode; scope.c:
+   grid, inspect, lens, fit). A new command is a function, an options table and one
+   line in main.c's table. */
+#ifndef PS_CLI_H
+#define PS_CLI_H
+#include "../../patchscope.h"
+#include "../../examples/example.h"
+
+/* One option: "--name", its value's placeholder (NULL for a flag), its default as
+   help shows it (NULL: none) and what it does. */
+typedef struct cli_opt {
+    const char *name, *arg, *def, *help;
+} cli_opt;
+
+/* What a command needs opened before it runs. */
+typedef enum cli_needs { CLI_MODEL, CLI_TOKENIZER } cli_needs;
+
+typedef struct cli_cmd {
+    const char *name, *summary;
+    const char *args;                  /* positional arguments in the usage line ("" for none) */
+    const cli_opt *const *groups;      /* NULL-terminated list of NULL-name-terminated tables */
+    cli_needs needs;
+    int (*run)(example *e);            /* e->t only, for CLI_TOKENIZER */
+    const char *example;               /* one command line, shown by --help */
+} cli_cmd;
+
+/* Option groups several commands take (main.c). */
+extern const cli_opt cli_common[], cli_prompt[], cli_source[], cli_target[];
+
+/* The parsed command line (main.c): values by option name, positional arguments. */
+const char *opt(const char *name);     /* the value, or NULL when not given */
+int flag(const char *name);            /* 1 when the flag was given */
+extern int json, n_positional;
+extern char **positional;
+
+/* Exit statuses: 0 success, 1 the run failed, 2 the command line is wrong. */
+#define CLI_FAIL 1
+#define CLI_USAGE 2
+int die(const char *fmt, ...);         /* prints "patchscope: ..." to stderr, returns CLI_FAIL */
+int usage_error(const char *fmt, ...); /* the same for a bad command line, returns CLI_USAGE */
+
+/* Option values; on a bad value they print why and return 0. */
+int int_opt(const char *name, int def, int *out);
+int range_opt(const char *name, int lo, int hi, int *a, int *b); /* "A-B" or "A" */
+int *parse_ids(const char *s, int *n);                           /* "464,3139" (malloc'd) */
+int *prompt_ids(const example *e, const char *ids_name, const char *text_name, int *n);
+
+/* JSON output */
+void print_floats(const float *x, int n);
+void print_ints(const int *x, int n);
+void print_json_string(const char *s);
+void print_token(const example *e, int id);
+int layerless(ps_point p);
+
+/* the commands */
+int cmd_run(example *e);
+int cmd_generate(example *e);
+int cmd_tokenize(example *e);
+int cmd_decode(example *e);
+int cmd_grid(example *e);
+int cmd_inspect(example *e);
+int cmd_lens(example *e);
+int cmd_fit(example *e);
+extern const cli_opt run_opts[], generate_opts[], tokenize_opts[], decode_opts[], grid_opts[], inspect_opts[],
+    lens_opts[], fit_opts[];
+
+#endif

@@ -1,0 +1,176 @@
+/* run, generate, tokenize, decode: one pass, greedy decoding, and the tokenizer both ways. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const cli_opt run_opts[] = {
+    {"--all-logits", NULL, NULL, "logits of every position, not just the last"},
+    {"--dump", "POINT,...", NULL, "hook points to print for every layer and position (with --json)"},
+    {NULL, NULL, NULL, NULL}};
+
+const cli_opt generate_opts[] = {
+    {"-n", "N", "16", "tokens to generate"},
+    {NULL, NULL, NULL, NULL}};
+
+const cli_opt tokenize_opts[] = {
+    {"--model", "DIR", "the committed GPT-2 tokenizer in weights/", "the folder whose tokenizer to use"},
+    {"--file", "F", NULL, "read the text from F instead (- or no TEXT: standard input)"},
+    {"--json", NULL, NULL, "print the ids as a JSON list"},
+    {NULL, NULL, NULL, NULL}};
+
+const cli_opt decode_opts[] = {
+    {"--model", "DIR", "the committed GPT-2 tokenizer in weights/", "the folder whose tokenizer to use"},
+    {NULL, NULL, NULL, NULL}};
+
+int cmd_run(example *e) {
+    const ps_config *cfg = ps_model_config(e->m);
+    int V = cfg->n_vocab, L = cfg->n_layer, T, i, l, t, k = 0, top[5];
+    int *ids = prompt_ids(e, "--ids", "--prompt", &T);
+    float *probs = (float *)malloc((size_t)V * sizeof(float)), topp[5];
+    ps_capture caps[PS_POINT_COUNT];
+    char list[256], *tok;
+    if (!ids) return CLI_USAGE;
+    if (!probs) return die("out of memory");
+    if (opt("--dump")) {
+        snprintf(list, sizeof list, "%s", opt("--dump"));
+        for (tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+            int p = ps_point_from_name(tok);
+            if (p < 0 || k == PS_POINT_COUNT) return usage_error("unknown hook point %s", tok);
+            caps[k].point = (ps_point)p;
+            caps[k].layer = PS_ALL_LAYERS;
+            caps[k].out = (float *)malloc((size_t)T * (layerless(caps[k].point) ? 1 : L) *
+                                          ps_point_width(e->m, caps[k].point, T) * sizeof(float));
+            if (!caps[k++].out) return die("out of memory");
+        }
+    }
+    if (ps_run_with_cache(e->c, ids, T, flag("--all-logits") ? PS_ALL_LOGITS : 0, caps, k))
+        return die("%s", ps_ctx_error(e->c));
+    ps_softmax(ps_logits(e->c, ps_logits_rows(e->c) - 1), V, probs);
+    ps_top_k(probs, V, 5, top, topp);
+    if (!json) {
+        printf("top 5 at position %d:\n", T - 1);
+        for (i = 0; i < 5; i++) {
+            printf("  %6d  %.6f  ", top[i], topp[i]);
+            print_token(e, top[i]);
+            printf("\n");
+        }
+        goto done;
+    }
+    printf("{\"ids\": ");
+    print_ints(ids, T);
+    printf(", \"logits\": [");
+    for (i = 0; i < ps_logits_rows(e->c); i++) {
+        if (i) putchar(',');
+        print_floats(ps_logits(e->c, i), V);
+    }
+    printf("], \"top\": [");
+    for (i = 0; i < 5; i++) printf("%s{\"id\": %d, \"prob\": %.9g}", i ? ", " : "", top[i], topp[i]);
+    printf("]");
+    for (i = 0; i < k; i++) { /* [layer][position][width], no layer level for layerless points */
+        int w = ps_point_width(e->m, caps[i].point, T), n_l = layerless(caps[i].point) ? 1 : L;
+        printf(i ? ", \"%s\": [" : ", \"dump\": {\"%s\": [", ps_point_name(caps[i].point));
+        for (l = 0; l < n_l; l++) {
+            if (n_l > 1) printf(l ? ",[" : "[");
+            for (t = 0; t < T; t++) {
+                if (t) putchar(',');
+                print_floats(caps[i].out + ((size_t)l * T + t) * w, w);
+            }
+            if (n_l > 1) putchar(']');
+        }
+        printf("]");
+    }
+    printf(k ? "}}\n" : "}\n");
+done:
+    for (i = 0; i < k; i++) free(caps[i].out);
+    free(ids);
+    free(probs);
+    return 0;
+}
+
+int cmd_generate(example *e) {
+    int n, n_new, *ids = prompt_ids(e, "--ids", "--prompt", &n), *all, i;
+    char *text;
+    size_t len;
+    if (!ids || !int_opt("-n", 16, &n_new)) return CLI_USAGE;
+    if (n_new < 0) return usage_error("-n must not be negative");
+    all = (int *)malloc(((size_t)n + n_new) * sizeof(int));
+    if (!all) return die("out of memory");
+    memcpy(all, ids, (size_t)n * sizeof(int));
+    if (ps_generate(e->c, ids, n, n_new, all + n)) return die("%s", ps_ctx_error(e->c));
+    ps_decode(e->t, all, n + n_new, NULL, 0, &len);
+    text = (char *)malloc(len + 1);
+    if (!text || ps_decode(e->t, all, n + n_new, text, len, &len)) return die("cannot decode the ids");
+    text[len] = 0;
+    if (json) {
+        printf("{\"ids\": ");
+        print_ints(all, n + n_new);
+        printf(", \"text\": ");
+        print_json_string(text); /* the model's vocabulary decodes to UTF-8 in practice */
+        printf("}\n");
+    } else {
+        for (i = 0; i < n + n_new; i++) printf(i ? ",%d" : "%d", all[i]);
+        printf("\n%s\n", text);
+    }
+    free(all); free(ids); free(text);
+    return 0;
+}
+
+/* the text: the positional argument, --file F, or - for standard input */
+static char *read_text(size_t *len) {
+    const char *file = opt("--file");
+    FILE *f = NULL;
+    char *buf;
+    size_t cap = 1 << 16;
+    if (!file && n_positional == 1 && strcmp(positional[0], "-") != 0) {
+        *len = strlen(positional[0]);
+        return strcpy((char *)malloc(*len + 1), positional[0]);
+    }
+    if (file) f = fopen(file, "rb");
+    else if (n_positional == 1) f = stdin;
+    else return usage_error("give one TEXT, --file F or -"), NULL;
+    if (!f) return die("cannot open %s", file), NULL;
+    buf = (char *)malloc(cap);
+    *len = 0;
+    while (buf && (*len += fread(buf + *len, 1, cap - *len, f)) == cap) buf = (char *)realloc(buf, cap *= 2);
+    if (f != stdin) fclose(f);
+    return buf;
+}
+
+int cmd_tokenize(example *e) {
+    ps_tokenizer *t = e->t;
+    size_t len;
+    char *text = read_text(&len);
+    int n, *ids, i;
+    if (!text) return n_positional == 1 || opt("--file") ? CLI_FAIL : CLI_USAGE;
+    ps_encode(t, text, len, 0, NULL, 0, &n);
+    ids = (int *)malloc((size_t)(n ? n : 1) * sizeof(int));
+    if (!ids || ps_encode(t, text, len, 0, ids, n, &n)) return die("cannot encode");
+    if (json) print_ints(ids, n);
+    else for (i = 0; i < n; i++) printf(i ? ",%d" : "%d", ids[i]);
+    printf("\n");
+    free(ids);
+    free(text);
+    return 0;
+}
+
+int cmd_decode(example *e) {
+    ps_tokenizer *t = e->t;
+    int i, n;
+    for (i = 0; i < n_positional; i++) {
+        int *ids;
+        char *text;
+        size_t len;
+        if (!(ids = parse_ids(positional[i], &n))) return usage_error("bad id list: %s", positional[i]);
+        if (ps_decode(t, ids, n, NULL, 0, &len) == PS_ERR_RANGE && len == 0) return die("an id is outside the vocabulary");
+        text = (char *)malloc(len + 1);
+        if (!text || ps_decode(t, ids, n, text, len, &len)) return die("cannot decode");
+        fwrite(text, 1, len, stdout);
+        free(text);
+        free(ids);
+    }
+    printf("\n");
+    return 0;
+}
+

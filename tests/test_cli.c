@@ -175,10 +175,103 @@ static void test_tokenizer_and_errors(void) {
     ps_tokenizer_free(t);
 }
 
+/* 1 when out is one JSON document (the header's strict parser) in valid UTF-8 */
+static int strict_json(const char *out) {
+    size_t n = strlen(out), i = 0, k;
+    unsigned cp;
+    ps__json j;
+    for (; i < n; i += k)
+        if (!(k = ps__utf8((const unsigned char *)out + i, n - i, &cp))) return 0;
+    ps__json_init(&j, out, n);
+    return ps__json_skip(&j) == 0 && ps__json_done(&j) == 0;
+}
+
+/* decode --json against Python's errors="replace" (tests/data/utf8_replace.txt, made by
+   tools/gen_utf8_cases.py): each case's bytes as GPT-2 byte tokens, many cases a call */
+static void test_utf8_replacement(void) {
+    FILE *f = fopen("tests/data/utf8_replace.txt", "r");
+    static char line[512], cmd[100000], want[64][128], text[256];
+    size_t want_len[64];
+    ps_tokenizer *t;
+    ps_error e;
+    int n_cases = 0, n_ok = 0, status;
+    CHECK(f != NULL && ps_tokenizer_load(&t, "weights", &e) == PS_OK);
+    if (!f) return;
+    for (;;) {
+        int batch = 0, more = 1, b;
+        char *p = cmd + sprintf(cmd, "build/patchscope decode --json");
+        while (batch < 64 && (more = fgets(line, sizeof line, f) != NULL)) {
+            char *tab = strchr(line, '\t');
+            size_t i, n_in = (size_t)(tab - line) / 2;
+            p += sprintf(p, " ");
+            for (i = 0; i < n_in; i++) {
+                unsigned x;
+                char byte;
+                sscanf(line + 2 * i, "%2x", &x);
+                byte = (char)x;
+                p += sprintf(p, i ? ",%d" : "%d", ps_token_id(t, &byte, 1));
+            }
+            for (i = 0, want_len[batch] = 0; tab[1 + 2 * i] != '\n'; i++) {
+                unsigned x;
+                sscanf(tab + 1 + 2 * i, "%2x", &x);
+                want[batch][want_len[batch]++] = (char)x;
+            }
+            batch++;
+        }
+        if (batch) {
+            char *out = run(cmd, &status);
+            ps__json j;
+            ps__json_init(&j, out, strlen(out));
+            CHECK(status == 0 && strict_json(out) && ps__json_array(&j) == 0);
+            for (b = 0; b < batch && ps__json_item(&j) == 1; b++) {
+                size_t len;
+                if (ps__json_string(&j, text, sizeof text, &len) == 0 && len == want_len[b] &&
+                    memcmp(text, want[b], len) == 0)
+                    n_ok++;
+            }
+            n_cases += batch;
+            free(out);
+        }
+        if (!more) break;
+    }
+    CHECK_MSG(n_cases == 3000 && n_ok == n_cases, "decode --json replaces invalid UTF-8 as Python does");
+    fclose(f);
+    ps_tokenizer_free(t);
+}
+
+/* every token of the 50257-token vocabulary alone, and generations of the random
+   full-vocabulary model from random prompts: always strict UTF-8 JSON */
+static void test_json_always_valid(void) {
+    static char cmd[120000];
+    int id = 0, status, k, bad = 0;
+    unsigned seed = 17;
+    while (id < 50257) {
+        char *p = cmd + sprintf(cmd, "build/patchscope decode --json");
+        char *out;
+        for (k = 0; k < 12000 && id < 50257; k++) p += sprintf(p, " %d", id++);
+        out = run(cmd, &status);
+        bad += status != 0 || !strict_json(out);
+        free(out);
+    }
+    CHECK_MSG(bad == 0, "decode --json of every token is strict UTF-8 JSON");
+    for (k = 0, bad = 0; k < 8; k++) {
+        char *p = cmd + sprintf(cmd, "build/patchscope generate --model build/models/mid -n 24 --json --ids ");
+        char *out;
+        int i;
+        for (i = 0; i < 6; i++) p += sprintf(p, i ? ",%u" : "%u", ((seed = seed * 1103515245u + 12345u) >> 8) % 50257);
+        out = run(cmd, &status);
+        bad += status != 0 || !strict_json(out) || !strstr(out, "\"text\"");
+        free(out);
+    }
+    CHECK_MSG(bad == 0, "generate --json is strict UTF-8 JSON");
+}
+
 int main(void) {
     test_run();
     test_generate();
     test_grid();
     test_tokenizer_and_errors();
+    test_utf8_replacement();
+    test_json_always_valid();
     return test_report("cli");
 }

@@ -27,11 +27,13 @@ const cli_opt cli_common[] = {
 
 const cli_opt cli_prompt[] = {
     {"--prompt", "TEXT", NULL, "the prompt"},
+    {"--prompt-file", "F", NULL, "the prompt from F (- for standard input; one final newline dropped)"},
     {"--ids", "1,2,3", NULL, "the prompt as token ids instead"},
     {NULL, NULL, NULL, NULL}};
 
 const cli_opt cli_source[] = {
     {"--source-prompt", "TEXT", NULL, "the source prompt"},
+    {"--source-prompt-file", "F", NULL, "the source prompt from F (- for standard input)"},
     {"--source-ids", "1,2,3", NULL, "the source prompt as token ids instead"},
     {"--source-token", "TOK", NULL, "source position: the last token of TOK's last occurrence (\" CEO\")"},
     {"--source-pos", "P", "-1, the last token", "source position (negative counts from the end)"},
@@ -42,6 +44,7 @@ const cli_opt cli_source[] = {
 
 const cli_opt cli_target[] = {
     {"--target-prompt", "TEXT", "the source prompt", "the target prompt"},
+    {"--target-prompt-file", "F", NULL, "the target prompt from F (- for standard input)"},
     {"--target-ids", "1,2,3", NULL, "the target prompt as token ids instead"},
     {"--target-pos", "P", "-1, the last token", "target position of the patch"},
     {NULL, NULL, NULL, NULL}};

@@ -1,9 +1,10 @@
 /* The CLI (build/patchscope) end to end: its JSON must carry exactly the library's
    numbers (floats print with %.9g, so they read back bit for bit), the oracle's ids,
    and errors must exit non-zero. Run from the repository root after make. */
-#define _POSIX_C_SOURCE 200809L /* popen */
+#define _POSIX_C_SOURCE 200809L /* popen, mkdtemp, getcwd */
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../patchscope.h"
+#include <unistd.h>
 #include "testutil.h"
 #include "golden.h"
 
@@ -266,6 +267,71 @@ static void test_json_always_valid(void) {
     CHECK_MSG(bad == 0, "generate --json is strict UTF-8 JSON");
 }
 
+/* Every command of the README's "Command line" block, run as written by bash in a
+   scratch folder (with build/, weights/ and examples/ linked in): it exits 0, its JSON
+   is strict, and a comment after it ("   # ...") is the start of what it prints. */
+static void test_readme_commands(void) {
+    static char readme[1 << 17], cmd[4096], script[4200];
+    char dir[] = "/tmp/ps_readme_XXXXXX", cwd[1024], *p, *end;
+    size_t n;
+    int status, n_cmds = 0, started = 0;
+    FILE *f = fopen("README.md", "r");
+    CHECK(f != NULL && mkdtemp(dir) != NULL && getcwd(cwd, sizeof cwd) != NULL);
+    if (!f) return;
+    n = fread(readme, 1, sizeof readme - 1, f);
+    readme[n] = 0;
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "ln -s '%s/build' '%s/weights' '%s/examples' %s/", cwd, cwd, cwd, dir);
+    CHECK(system(cmd) == 0);
+    p = strstr(readme, "\n## Command line\n");
+    CHECK(p != NULL);
+    if (!p) return;
+    for (p = strchr(p + 1, '\n') + 1; *p; p = end + 1) {
+        char *comment, *out, *q;
+        size_t len = 0;
+        if (!(end = strchr(p, '\n'))) break;
+        if (strncmp(p, "    ", 4) != 0) {
+            if (started && end > p) break; /* the first paragraph after the block */
+            continue;
+        }
+        started = 1;
+        for (;;) { /* a command and its continuation lines */
+            size_t k = (size_t)(end - p) - 4;
+            memcpy(cmd + len, p + 4, k);
+            len += k;
+            if (!len || cmd[len - 1] != '\\') break;
+            cmd[--len] = ' ';
+            p = end + 1;
+            end = strchr(p, '\n');
+        }
+        cmd[len] = 0;
+        comment = strstr(cmd, "   # ");
+        if (comment) {
+            *comment = 0;
+            comment += 5;
+        }
+        snprintf(script, sizeof script, "%s/cmd.sh", dir);
+        f = fopen(script, "w");
+        CHECK(f != NULL);
+        if (!f) return;
+        fprintf(f, "%s\n", cmd);
+        fclose(f);
+        snprintf(script, sizeof script, "cd %s && bash cmd.sh 2>/dev/null", dir);
+        out = run(script, &status);
+        CHECK_MSG(status == 0, cmd);
+        if (strstr(cmd, "--json")) CHECK_MSG(strict_json(out), cmd);
+        if (comment) {
+            for (q = comment + strlen(comment); q > comment && q[-1] == ' '; q--) q[-1] = 0;
+            CHECK_MSG(strncmp(out, comment, strlen(comment)) == 0, cmd);
+        }
+        free(out);
+        n_cmds++;
+    }
+    CHECK_MSG(n_cmds >= 10, "the README's command block was found");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void) {
     test_run();
     test_generate();
@@ -273,5 +339,6 @@ int main(void) {
     test_tokenizer_and_errors();
     test_utf8_replacement();
     test_json_always_valid();
+    test_readme_commands();
     return test_report("cli");
 }

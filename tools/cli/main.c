@@ -20,7 +20,7 @@
 /* --- option groups several commands take ------------------------------------------------ */
 
 const cli_opt cli_common[] = {
-    {"--model", "DIR", "weights/gpt2 when downloaded, else weights/tiny", "the model folder"},
+    {"--model", "PATH", "weights/gpt2 when downloaded, else weights/tiny", "the model: a folder as the hub ships it, or one .safetensors file"},
     {"--threads", "N", "0, every online CPU", "threads of the matmul pool"},
     {"--json", NULL, NULL, "print one JSON object (floats in %.9g: they read back bit for bit)"},
     {NULL, NULL, NULL, NULL}};

@@ -21,6 +21,8 @@
      PS_NO_SIMD         portable C kernels even where the target has AVX-512, AVX2+FMA
                         or NEON (chosen at compile time: build with -march=native)
      PATCHSCOPE_STATIC  make every public function static to this file
+     PSDEF              the storage class of every public function (default extern);
+                        make install builds libpatchscope.so with it set to export them
 
    USAGE
      ps_model *m; ps_tokenizer *t; ps_ctx *c; ps_error e;
@@ -97,10 +99,12 @@
 
 #include <stddef.h>
 
+#ifndef PSDEF /* override to export from a shared library (make install does) */
 #ifdef PATCHSCOPE_STATIC
 #define PSDEF static
 #else
 #define PSDEF extern
+#endif
 #endif
 
 #ifdef __cplusplus

@@ -16,7 +16,7 @@ TESTS    := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c)) $(B)/test_co
 README_EXAMPLE := $(B)/readme_example
 MODELS   := $(B)/models/.stamp
 
-.PHONY: all test test-isa test-real demo bench goldens clean fuzz fuzz-seeds valgrind
+.PHONY: all test test-isa test-real demo bench goldens clean fuzz fuzz-seeds valgrind install uninstall
 all: $(TOOLS) $(EXAMPLES) $(TESTS) $(README_EXAMPLE)
 
 $(B):
@@ -75,12 +75,43 @@ $(B)/tsan/test_concurrency: tests/test_concurrency.c tests/testutil.h patchscope
 	mkdir -p $(B)/tsan
 	$(CC) $(CFLAGS) -O0 -fsanitize=thread $< -o $@ $(LDLIBS)
 
+TEST_LOG := $(B)/test.log
+RUN_SUITE := sh tests/suite.sh run $(TEST_LOG)
 test: all $(SAN_TESTS) $(B)/tsan/test_concurrency $(MODELS)
-	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
-	@echo "== README example (on the random full-vocabulary test model)"; $(README_EXAMPLE) $(B)/models/mid
-	@echo "== tests/test_download.sh"; sh tests/test_download.sh
-	@set -e; for t in $(SAN_TESTS); do echo "== $$t"; $(SAN_ENV) $$t; done
-	@echo "== $(B)/tsan/test_concurrency"; TSAN_OPTIONS=halt_on_error=1 $(B)/tsan/test_concurrency $(B)/models/tiny
+	@rm -f $(TEST_LOG)
+	@for t in $(TESTS); do $(RUN_SUITE) $$t $$t; done
+	@$(RUN_SUITE) "README example (on the random full-vocabulary test model)" $(README_EXAMPLE) $(B)/models/mid
+	@$(RUN_SUITE) tests/test_download.sh sh tests/test_download.sh
+	@$(RUN_SUITE) tests/test_install.sh sh tests/test_install.sh
+	@for t in $(SAN_TESTS); do $(RUN_SUITE) $$t $(SAN_ENV) $$t; done
+	@$(RUN_SUITE) $(B)/tsan/test_concurrency TSAN_OPTIONS=halt_on_error=1 $(B)/tsan/test_concurrency $(B)/models/tiny
+	@sh tests/suite.sh summary $(TEST_LOG)
+
+# make install PREFIX=/usr/local [DESTDIR=...]: the header, the CLI, a shared library
+# built from the header (every public ps_ function exported, nothing else) and a
+# pkg-config file, so that `cc prog.c $(pkg-config --cflags --libs patchscope)` works
+PREFIX  ?= /usr/local
+VERSION := $(shell sed -n 's/^\#define PS_VERSION "\(.*\)"/\1/p' patchscope.h)
+SONAME  := libpatchscope.so.$(firstword $(subst ., ,$(VERSION)))
+EXPORT  := -fvisibility=hidden '-DPSDEF=extern __attribute__((visibility("default")))'
+$(B)/libpatchscope.so: patchscope.h | $(B)
+	$(CC) $(CFLAGS) -fPIC -shared $(EXPORT) -DPATCHSCOPE_IMPLEMENTATION -x c patchscope.h \
+	    -Wl,-soname,$(SONAME) -o $@ $(LDLIBS)
+install: $(B)/patchscope $(B)/libpatchscope.so
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 patchscope.h $(DESTDIR)$(PREFIX)/include/patchscope.h
+	install -m 755 $(B)/patchscope $(DESTDIR)$(PREFIX)/bin/patchscope
+	install -m 755 $(B)/libpatchscope.so $(DESTDIR)$(PREFIX)/lib/libpatchscope.so.$(VERSION)
+	ln -sf libpatchscope.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libpatchscope.so
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
+	    'Name: patchscope' 'Description: Patchscopes and hooks on Hugging Face transformer checkpoints' \
+	    'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lpatchscope' \
+	    'Libs.private: $(LDLIBS)' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/patchscope.pc
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/patchscope.h $(DESTDIR)$(PREFIX)/bin/patchscope \
+	    $(DESTDIR)$(PREFIX)/lib/libpatchscope.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME) \
+	    $(DESTDIR)$(PREFIX)/lib/libpatchscope.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/patchscope.pc
 
 # the seed's three experiments on the real checkpoints (skips without weights/gpt2*)
 test-real: $(B)/test_real

@@ -21,6 +21,8 @@
      PS_NO_SIMD         portable C kernels even where the target has AVX-512, AVX2+FMA
                         or NEON (chosen at compile time: build with -march=native)
      PATCHSCOPE_STATIC  make every public function static to this file
+     PSDEF              the storage class of every public function (default extern);
+                        make install builds libpatchscope.so with it set to export them
 
    USAGE
      ps_model *m; ps_tokenizer *t; ps_ctx *c; ps_error e;
@@ -97,10 +99,12 @@
 
 #include <stddef.h>
 
+#ifndef PSDEF /* override to export from a shared library (make install does) */
 #ifdef PATCHSCOPE_STATIC
 #define PSDEF static
 #else
 #define PSDEF extern
+#endif
 #endif
 
 #ifdef __cplusplus
@@ -159,7 +163,8 @@ typedef struct ps_load_opts {
 
 typedef struct ps_model ps_model;
 
-/* path: a folder with model.safetensors (+ optional config.json) or one .safetensors */
+/* path: a folder with model.safetensors (+ optional config.json) or one .safetensors
+   file (+ the config.json of its folder, when there is one) */
 PSDEF ps_status ps_model_load(ps_model **out, const char *path, const ps_load_opts *opts,
                               ps_error *err);
 /* data must outlive the model (F32 vectors are used in place); config may be NULL */
@@ -1753,12 +1758,15 @@ PSDEF ps_status ps_model_load(ps_model **out, const char *path, const ps_load_op
     if (!out || !path) return ps__fail(err, PS_ERR_ARG, "ps_model_load: NULL argument");
     *out = NULL;
     memset(&cfg, 0, sizeof cfg);
-    /* a .safetensors path is one file (hyperparameters from its metadata and shapes);
-       anything else is a Hugging Face model folder */
+    /* a .safetensors path is one file, with the config.json beside it when there is one
+       (else hyperparameters from its metadata and shapes); anything else is a Hugging
+       Face model folder */
     if (ps__ends_with(path, ".safetensors")) {
+        const char *slash = strrchr(path, '/');
         single = 1;
         if (strlen(path) >= sizeof weights) return ps__fail(err, PS_ERR_ARG, "path too long");
         strcpy(weights, path);
+        sprintf(cfg_path, "%.*sconfig.json", slash ? (int)(slash + 1 - path) : 0, path);
     } else if (!ps__join(weights, sizeof weights, path, "model.safetensors") ||
                !ps__join(cfg_path, sizeof cfg_path, path, "config.json")) {
         return ps__fail(err, PS_ERR_ARG, "path too long");
@@ -1767,7 +1775,7 @@ PSDEF ps_status ps_model_load(ps_model **out, const char *path, const ps_load_op
     s = ps__file_read(&m->file, weights, !(opts && opts->no_mmap), err);
     if (s == PS_ERR_IO && !single)
         s = ps__fail(err, PS_ERR_IO, "no model.safetensors in %s (weights/download.sh fetches one)", path);
-    if (!s && !single && ps__readable(cfg_path)) /* config.json is optional */
+    if (!s && ps__readable(cfg_path)) /* config.json is optional */
         s = ps__file_read(&cfg, cfg_path, 0, err);
     if (!s) s = ps__model_init(m, m->file.data, m->file.size, (const char *)cfg.data, cfg.size, opts, err);
     if (cfg.data) ps__file_close(&cfg);

@@ -1,8 +1,8 @@
 /* What every example (and the CLI) does first: pick a model folder, open it with its
    tokenizer and a thread pool, and turn prompts into ids.
 
-   The model: --model DIR if given (a missing folder prints the command that downloads
-   it); otherwise the example's real checkpoint (weights/gpt2, weights/gpt2-medium) when
+   The model: --model PATH if given (a folder or a .safetensors file; a missing path
+   prints the command that downloads it); otherwise the example's real checkpoint (weights/gpt2, weights/gpt2-medium) when
    it has been downloaded, else the tiny model that ships in weights/tiny. The tokenizer:
    the model folder's vocab.json + merges.txt, else the committed weights/ files. */
 #ifndef PS_EXAMPLE_H
@@ -40,26 +40,55 @@ static inline int example_has_model(const char *dir) {
     char path[1024];
     FILE *f;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if ((f = fopen(path, "rb"))) fclose(f);
+    if (!(f = fopen(path, "rb"))) {
+        snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+        f = fopen(path, "rb");
+    }
+    if (f) fclose(f);
     return f != NULL;
 }
 
-/* 0 on success; prints why not */
+/* how to fetch the model a missing path names: download.sh knows GPT-2 by name and
+   anything else by its hub id */
+static inline void example_download_hint(const char *path) {
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (strcmp(name, "gpt2") == 0 || strcmp(name, "gpt2-medium") == 0 || strcmp(name, "gpt2-large") == 0 ||
+        strcmp(name, "gpt2-xl") == 0)
+        fprintf(stderr, "%s is not there. Download it with:\n    weights/download.sh %s\n", path, name);
+    else
+        fprintf(stderr, "%s is not there. Download a Hugging Face model into it with:\n"
+                        "    weights/download.sh OWNER/%s %s\n", path, name, path);
+}
+
+/* 0 on success; prints why not. model_arg: a folder (model.safetensors or an index and
+   its shards, config.json, tokenizer files) or one .safetensors file (the tokenizer is
+   then the one beside it) */
 static inline int example_open(example *e, const char *model_arg, const char *real_default, int threads) {
     ps_error err;
+    char tok_dir[1024];
+    size_t n;
+    FILE *f;
     memset(e, 0, sizeof *e);
     e->dir = model_arg ? model_arg : example_has_model(real_default) ? real_default : EXAMPLE_FALLBACK;
     if (!model_arg && e->dir != real_default)
         fprintf(stderr, "note: %s is not downloaded (weights/download.sh %s fetches it); using the tiny model in %s\n",
                 real_default, strrchr(real_default, '/') ? strrchr(real_default, '/') + 1 : real_default, e->dir);
-    if (!example_has_model(e->dir)) {
-        const char *name = strrchr(e->dir, '/') ? strrchr(e->dir, '/') + 1 : e->dir;
-        fprintf(stderr, "no model in %s. Download it with:\n    weights/download.sh %s\n", e->dir,
-                strncmp(name, "gpt2", 4) == 0 ? name : "gpt2");
+    if (ps_model_load(&e->m, e->dir, NULL, &err)) {
+        if (err.code == PS_ERR_IO && !(f = fopen(e->dir, "rb"))) example_download_hint(e->dir);
+        else {
+            if (err.code == PS_ERR_IO) fclose(f);
+            fprintf(stderr, "%s\n", err.msg);
+        }
         return 1;
     }
-    if (ps_model_load(&e->m, e->dir, NULL, &err) ||
-        (ps_tokenizer_load(&e->t, e->dir, &err) && ps_tokenizer_load(&e->t, "weights", &err))) {
+    snprintf(tok_dir, sizeof tok_dir, "%s", e->dir);
+    n = strlen(tok_dir);
+    if (n > 12 && strcmp(tok_dir + n - 12, ".safetensors") == 0) { /* the folder the file is in */
+        char *slash = strrchr(tok_dir, '/');
+        if (slash) *slash = 0;
+        else strcpy(tok_dir, ".");
+    }
+    if (ps_tokenizer_load(&e->t, tok_dir, &err) && ps_tokenizer_load(&e->t, "weights", &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }

@@ -1,9 +1,10 @@
 /* The CLI (build/patchscope) end to end: its JSON must carry exactly the library's
    numbers (floats print with %.9g, so they read back bit for bit), the oracle's ids,
    and errors must exit non-zero. Run from the repository root after make. */
-#define _POSIX_C_SOURCE 200809L /* popen */
+#define _POSIX_C_SOURCE 200809L /* popen, mkdtemp, getcwd */
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../patchscope.h"
+#include <unistd.h>
 #include "testutil.h"
 #include "golden.h"
 
@@ -175,10 +176,169 @@ static void test_tokenizer_and_errors(void) {
     ps_tokenizer_free(t);
 }
 
+/* 1 when out is one JSON document (the header's strict parser) in valid UTF-8 */
+static int strict_json(const char *out) {
+    size_t n = strlen(out), i = 0, k;
+    unsigned cp;
+    ps__json j;
+    for (; i < n; i += k)
+        if (!(k = ps__utf8((const unsigned char *)out + i, n - i, &cp))) return 0;
+    ps__json_init(&j, out, n);
+    return ps__json_skip(&j) == 0 && ps__json_done(&j) == 0;
+}
+
+/* decode --json against Python's errors="replace" (tests/data/utf8_replace.txt, made by
+   tools/gen_utf8_cases.py): each case's bytes as GPT-2 byte tokens, many cases a call */
+static void test_utf8_replacement(void) {
+    FILE *f = fopen("tests/data/utf8_replace.txt", "r");
+    static char line[512], cmd[100000], want[64][128], text[256];
+    size_t want_len[64];
+    ps_tokenizer *t;
+    ps_error e;
+    int n_cases = 0, n_ok = 0, status;
+    CHECK(f != NULL && ps_tokenizer_load(&t, "weights", &e) == PS_OK);
+    if (!f) return;
+    for (;;) {
+        int batch = 0, more = 1, b;
+        char *p = cmd + sprintf(cmd, "build/patchscope decode --json");
+        while (batch < 64 && (more = fgets(line, sizeof line, f) != NULL)) {
+            char *tab = strchr(line, '\t');
+            size_t i, n_in = (size_t)(tab - line) / 2;
+            p += sprintf(p, " ");
+            for (i = 0; i < n_in; i++) {
+                unsigned x;
+                char byte;
+                sscanf(line + 2 * i, "%2x", &x);
+                byte = (char)x;
+                p += sprintf(p, i ? ",%d" : "%d", ps_token_id(t, &byte, 1));
+            }
+            for (i = 0, want_len[batch] = 0; tab[1 + 2 * i] != '\n'; i++) {
+                unsigned x;
+                sscanf(tab + 1 + 2 * i, "%2x", &x);
+                want[batch][want_len[batch]++] = (char)x;
+            }
+            batch++;
+        }
+        if (batch) {
+            char *out = run(cmd, &status);
+            ps__json j;
+            ps__json_init(&j, out, strlen(out));
+            CHECK(status == 0 && strict_json(out) && ps__json_array(&j) == 0);
+            for (b = 0; b < batch && ps__json_item(&j) == 1; b++) {
+                size_t len;
+                if (ps__json_string(&j, text, sizeof text, &len) == 0 && len == want_len[b] &&
+                    memcmp(text, want[b], len) == 0)
+                    n_ok++;
+            }
+            n_cases += batch;
+            free(out);
+        }
+        if (!more) break;
+    }
+    CHECK_MSG(n_cases == 3000 && n_ok == n_cases, "decode --json replaces invalid UTF-8 as Python does");
+    fclose(f);
+    ps_tokenizer_free(t);
+}
+
+/* every token of the 50257-token vocabulary alone, and generations of the random
+   full-vocabulary model from random prompts: always strict UTF-8 JSON */
+static void test_json_always_valid(void) {
+    static char cmd[120000];
+    int id = 0, status, k, bad = 0;
+    unsigned seed = 17;
+    while (id < 50257) {
+        char *p = cmd + sprintf(cmd, "build/patchscope decode --json");
+        char *out;
+        for (k = 0; k < 12000 && id < 50257; k++) p += sprintf(p, " %d", id++);
+        out = run(cmd, &status);
+        bad += status != 0 || !strict_json(out);
+        free(out);
+    }
+    CHECK_MSG(bad == 0, "decode --json of every token is strict UTF-8 JSON");
+    for (k = 0, bad = 0; k < 8; k++) {
+        char *p = cmd + sprintf(cmd, "build/patchscope generate --model build/models/mid -n 24 --json --ids ");
+        char *out;
+        int i;
+        for (i = 0; i < 6; i++) p += sprintf(p, i ? ",%u" : "%u", ((seed = seed * 1103515245u + 12345u) >> 8) % 50257);
+        out = run(cmd, &status);
+        bad += status != 0 || !strict_json(out) || !strstr(out, "\"text\"");
+        free(out);
+    }
+    CHECK_MSG(bad == 0, "generate --json is strict UTF-8 JSON");
+}
+
+/* Every command of the README's "Command line" block, run as written by bash in a
+   scratch folder (with build/, weights/ and examples/ linked in): it exits 0, its JSON
+   is strict, and a comment after it ("   # ...") is the start of what it prints. */
+static void test_readme_commands(void) {
+    static char readme[1 << 17], cmd[4096], script[4200];
+    char dir[] = "/tmp/ps_readme_XXXXXX", cwd[1024], *p, *end;
+    size_t n;
+    int status, n_cmds = 0, started = 0;
+    FILE *f = fopen("README.md", "r");
+    CHECK(f != NULL && mkdtemp(dir) != NULL && getcwd(cwd, sizeof cwd) != NULL);
+    if (!f) return;
+    n = fread(readme, 1, sizeof readme - 1, f);
+    readme[n] = 0;
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "ln -s '%s/build' '%s/weights' '%s/examples' %s/", cwd, cwd, cwd, dir);
+    CHECK(system(cmd) == 0);
+    p = strstr(readme, "\n## Command line\n");
+    CHECK(p != NULL);
+    if (!p) return;
+    for (p = strchr(p + 1, '\n') + 1; *p; p = end + 1) {
+        char *comment, *out, *q;
+        size_t len = 0;
+        if (!(end = strchr(p, '\n'))) break;
+        if (strncmp(p, "    ", 4) != 0) {
+            if (started && end > p) break; /* the first paragraph after the block */
+            continue;
+        }
+        started = 1;
+        for (;;) { /* a command and its continuation lines */
+            size_t k = (size_t)(end - p) - 4;
+            memcpy(cmd + len, p + 4, k);
+            len += k;
+            if (!len || cmd[len - 1] != '\\') break;
+            cmd[--len] = ' ';
+            p = end + 1;
+            end = strchr(p, '\n');
+        }
+        cmd[len] = 0;
+        comment = strstr(cmd, "   # ");
+        if (comment) {
+            *comment = 0;
+            comment += 5;
+        }
+        snprintf(script, sizeof script, "%s/cmd.sh", dir);
+        f = fopen(script, "w");
+        CHECK(f != NULL);
+        if (!f) return;
+        fprintf(f, "%s\n", cmd);
+        fclose(f);
+        snprintf(script, sizeof script, "cd %s && bash cmd.sh 2>/dev/null", dir);
+        out = run(script, &status);
+        CHECK_MSG(status == 0, cmd);
+        if (strstr(cmd, "--json")) CHECK_MSG(strict_json(out), cmd);
+        if (comment) {
+            for (q = comment + strlen(comment); q > comment && q[-1] == ' '; q--) q[-1] = 0;
+            CHECK_MSG(strncmp(out, comment, strlen(comment)) == 0, cmd);
+        }
+        free(out);
+        n_cmds++;
+    }
+    CHECK_MSG(n_cmds >= 10, "the README's command block was found");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void) {
     test_run();
     test_generate();
     test_grid();
     test_tokenizer_and_errors();
+    test_utf8_replacement();
+    test_json_always_valid();
+    test_readme_commands();
     return test_report("cli");
 }

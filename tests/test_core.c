@@ -401,6 +401,11 @@ static void test_loading(void) {
     CHECK(ps_model_load_memory(&a, f.data, f.size, "{\"n_head\": 2}", 13, NULL, &e) == PS_OK);
     CHECK(ps_model_config(a)->n_head == 2 && ps_model_config(a)->n_layer == 2);
     ps_model_free(a);
+    /* a .safetensors path reads the config.json of its folder: prefix's eps and context
+       (1e-3, 24) are in no tensor shape */
+    CHECK_MSG(ps_model_load(&a, "build/models/prefix/model.safetensors", NULL, &e) == PS_OK, e.msg);
+    CHECK(a && ps_model_config(a)->ln_eps == 1e-3f && ps_model_config(a)->n_ctx == 24 && ps_model_config(a)->n_head == 3);
+    ps_model_free(a);
     memset(&conv, 0, sizeof conv);
     conv.weights = PS_WEIGHTS_F32;
     a = load("tiny-f16", NULL);

@@ -46,10 +46,13 @@ int int_opt(const char *name, int def, int *out);
 int range_opt(const char *name, int lo, int hi, int *a, int *b); /* "A-B" or "A" */
 int *parse_ids(const char *s, int *n);                           /* "464,3139" (malloc'd) */
 int *prompt_ids(const example *e, const char *ids_name, const char *text_name, int *n);
+int prompt_given(const char *ids_name, const char *text_name);
+char *read_file(const char *path, size_t *len);                  /* "-": standard input; NUL-terminated */
 
 /* JSON output */
 void print_floats(const float *x, int n);
 void print_ints(const int *x, int n);
+void print_json_bytes(const char *s, size_t n); /* always valid UTF-8 and JSON */
 void print_json_string(const char *s);
 void print_token(const example *e, int id);
 int layerless(ps_point p);

@@ -46,17 +46,66 @@ int *parse_ids(const char *s, int *n) {
     return ids;
 }
 
-/* the prompt of ids_name (a list of ids) or text_name (text to encode) */
+char *read_file(const char *path, size_t *len) {
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    size_t cap = 1 << 16;
+    char *buf = (char *)malloc(cap), *grown;
+    if (!f || !buf) {
+        free(buf);
+        return die("cannot open %s", path), NULL;
+    }
+    *len = 0;
+    while ((*len += fread(buf + *len, 1, cap - 1 - *len, f)) == cap - 1) {
+        if (!(grown = (char *)realloc(buf, cap *= 2))) break;
+        buf = grown;
+    }
+    if (f != stdin) fclose(f);
+    if (*len == cap - 1) {
+        free(buf);
+        return die("out of memory reading %s", path), NULL;
+    }
+    buf[*len] = 0;
+    return buf;
+}
+
+/* the prompt of ids_name (a list of ids), text_name (text to encode) or text_name-file
+   (a file of it, - for standard input, one final newline dropped) */
 int *prompt_ids(const example *e, const char *ids_name, const char *text_name, int *n) {
-    const char *ids = opt(ids_name), *text = opt(text_name);
+    char file_name[64];
+    const char *ids = opt(ids_name), *text = opt(text_name), *file;
+    char *buf = NULL;
+    size_t len;
     int *out;
+    snprintf(file_name, sizeof file_name, "%s-file", text_name);
+    file = opt(file_name);
+    if (!!ids + !!text + !!file > 1) return usage_error("give one of %s, %s and %s", text_name, file_name, ids_name), NULL;
     if (ids) {
         if (!(out = parse_ids(ids, n))) usage_error("bad %s list: %s", ids_name, ids);
         return out;
     }
-    if (text) return example_encode(e, text, n);
-    usage_error("give %s or %s", text_name, ids_name);
-    return NULL;
+    if (file) {
+        if (!(buf = read_file(file, &len))) return NULL;
+        if (len && buf[len - 1] == '\n') buf[--len] = 0;
+        if (len && buf[len - 1] == '\r') buf[--len] = 0;
+    } else if (!text) {
+        usage_error("give %s, %s or %s", text_name, file_name, ids_name);
+        return NULL;
+    } else len = strlen(text);
+    out = NULL;
+    if (ps_encode(e->t, buf ? buf : text, len, 0, NULL, 0, n) == PS_ERR_RANGE || *n == 0) {
+        out = (int *)malloc((size_t)(*n ? *n : 1) * sizeof(int));
+        if (out && ps_encode(e->t, buf ? buf : text, len, 0, out, *n, n)) free(out), out = NULL;
+    }
+    if (!out) die("cannot encode the prompt");
+    free(buf);
+    return out;
+}
+
+/* 1 when the command line gives a prompt by text_name, text_name-file or ids_name */
+int prompt_given(const char *ids_name, const char *text_name) {
+    char file_name[64];
+    snprintf(file_name, sizeof file_name, "%s-file", text_name);
+    return opt(ids_name) || opt(text_name) || opt(file_name);
 }
 
 /* --- JSON output ---------------------------------------------------------------------------- */
@@ -75,16 +124,43 @@ void print_ints(const int *x, int n) {
     putchar(']');
 }
 
-/* a JSON string; labels are valid UTF-8 already (ps_token_label escapes the rest) */
-void print_json_string(const char *s) {
+/* Bytes of a valid UTF-8 sequence at s (1-4), or minus the length of its maximal
+   invalid subpart: the longest prefix that could still begin a valid sequence, at least
+   one byte (Unicode's "maximal subpart" rule, which Python's errors="replace" follows). */
+static int utf8_sequence(const unsigned char *s, size_t n) {
+    unsigned char lo = 0x80, hi = 0xBF;
+    int need, i;
+    if (s[0] < 0x80) return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) need = 1;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) need = 2, lo = s[0] == 0xE0 ? 0xA0 : 0x80, hi = s[0] == 0xED ? 0x9F : 0xBF;
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4) need = 3, lo = s[0] == 0xF0 ? 0x90 : 0x80, hi = s[0] == 0xF4 ? 0x8F : 0xBF;
+    else return -1;
+    for (i = 1; i <= need; i++, lo = 0x80, hi = 0xBF)
+        if ((size_t)i >= n || s[i] < lo || s[i] > hi) return -i;
+    return need + 1;
+}
+
+/* n bytes as a JSON string that is always valid UTF-8: each maximal invalid subpart
+   becomes one U+FFFD, every control character (NUL included) is escaped. */
+void print_json_bytes(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
     putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20) printf("\\u%04x", *s);
-        else putchar(*s);
+    while (i < n) {
+        int k = utf8_sequence(p + i, n - i);
+        if (k < 0) fputs("\xef\xbf\xbd", stdout), i += (size_t)-k;
+        else if (k > 1) fwrite(p + i, 1, (size_t)k, stdout), i += (size_t)k;
+        else {
+            if (p[i] == '"' || p[i] == '\\') printf("\\%c", p[i]);
+            else if (p[i] < 0x20 || p[i] == 0x7F) printf("\\u%04x", p[i]);
+            else putchar(p[i]);
+            i++;
+        }
     }
     putchar('"');
 }
+
+void print_json_string(const char *s) { print_json_bytes(s, strlen(s)); }
 
 void print_token(const example *e, int id) {
     char label[256];

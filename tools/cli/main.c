@@ -20,18 +20,20 @@
 /* --- option groups several commands take ------------------------------------------------ */
 
 const cli_opt cli_common[] = {
-    {"--model", "DIR", "weights/gpt2 when downloaded, else weights/tiny", "the model folder"},
+    {"--model", "PATH", "weights/gpt2 when downloaded, else weights/tiny", "the model: a folder as the hub ships it, or one .safetensors file"},
     {"--threads", "N", "0, every online CPU", "threads of the matmul pool"},
     {"--json", NULL, NULL, "print one JSON object (floats in %.9g: they read back bit for bit)"},
     {NULL, NULL, NULL, NULL}};
 
 const cli_opt cli_prompt[] = {
     {"--prompt", "TEXT", NULL, "the prompt"},
+    {"--prompt-file", "F", NULL, "the prompt from F (- for standard input; one final newline dropped)"},
     {"--ids", "1,2,3", NULL, "the prompt as token ids instead"},
     {NULL, NULL, NULL, NULL}};
 
 const cli_opt cli_source[] = {
     {"--source-prompt", "TEXT", NULL, "the source prompt"},
+    {"--source-prompt-file", "F", NULL, "the source prompt from F (- for standard input)"},
     {"--source-ids", "1,2,3", NULL, "the source prompt as token ids instead"},
     {"--source-token", "TOK", NULL, "source position: the last token of TOK's last occurrence (\" CEO\")"},
     {"--source-pos", "P", "-1, the last token", "source position (negative counts from the end)"},
@@ -42,6 +44,7 @@ const cli_opt cli_source[] = {
 
 const cli_opt cli_target[] = {
     {"--target-prompt", "TEXT", "the source prompt", "the target prompt"},
+    {"--target-prompt-file", "F", NULL, "the target prompt from F (- for standard input)"},
     {"--target-ids", "1,2,3", NULL, "the target prompt as token ids instead"},
     {"--target-pos", "P", "-1, the last token", "target position of the patch"},
     {NULL, NULL, NULL, NULL}};

@@ -22,6 +22,7 @@ const cli_opt tokenize_opts[] = {
 
 const cli_opt decode_opts[] = {
     {"--model", "DIR", "the committed GPT-2 tokenizer in weights/", "the folder whose tokenizer to use"},
+    {"--json", NULL, NULL, "a JSON list with one string per IDS argument (invalid UTF-8 becomes U+FFFD)"},
     {NULL, NULL, NULL, NULL}};
 
 int cmd_run(example *e) {
@@ -102,16 +103,17 @@ int cmd_generate(example *e) {
     ps_decode(e->t, all, n + n_new, NULL, 0, &len);
     text = (char *)malloc(len + 1);
     if (!text || ps_decode(e->t, all, n + n_new, text, len, &len)) return die("cannot decode the ids");
-    text[len] = 0;
-    if (json) {
+    if (json) { /* "text" is valid UTF-8 (U+FFFD for what is not); the ids are exact */
         printf("{\"ids\": ");
         print_ints(all, n + n_new);
         printf(", \"text\": ");
-        print_json_string(text); /* the model's vocabulary decodes to UTF-8 in practice */
+        print_json_bytes(text, len);
         printf("}\n");
     } else {
         for (i = 0; i < n + n_new; i++) printf(i ? ",%d" : "%d", all[i]);
-        printf("\n%s\n", text);
+        printf("\n");
+        fwrite(text, 1, len, stdout);
+        printf("\n");
     }
     free(all); free(ids); free(text);
     return 0;
@@ -120,22 +122,12 @@ int cmd_generate(example *e) {
 /* the text: the positional argument, --file F, or - for standard input */
 static char *read_text(size_t *len) {
     const char *file = opt("--file");
-    FILE *f = NULL;
-    char *buf;
-    size_t cap = 1 << 16;
     if (!file && n_positional == 1 && strcmp(positional[0], "-") != 0) {
         *len = strlen(positional[0]);
         return strcpy((char *)malloc(*len + 1), positional[0]);
     }
-    if (file) f = fopen(file, "rb");
-    else if (n_positional == 1) f = stdin;
-    else return usage_error("give one TEXT, --file F or -"), NULL;
-    if (!f) return die("cannot open %s", file), NULL;
-    buf = (char *)malloc(cap);
-    *len = 0;
-    while (buf && (*len += fread(buf + *len, 1, cap - *len, f)) == cap) buf = (char *)realloc(buf, cap *= 2);
-    if (f != stdin) fclose(f);
-    return buf;
+    if (!file && n_positional != 1) return usage_error("give one TEXT, --file F or -"), NULL;
+    return read_file(file ? file : "-", len);
 }
 
 int cmd_tokenize(example *e) {
@@ -158,6 +150,7 @@ int cmd_tokenize(example *e) {
 int cmd_decode(example *e) {
     ps_tokenizer *t = e->t;
     int i, n;
+    if (json) putchar('[');
     for (i = 0; i < n_positional; i++) {
         int *ids;
         char *text;
@@ -166,11 +159,13 @@ int cmd_decode(example *e) {
         if (ps_decode(t, ids, n, NULL, 0, &len) == PS_ERR_RANGE && len == 0) return die("an id is outside the vocabulary");
         text = (char *)malloc(len + 1);
         if (!text || ps_decode(t, ids, n, text, len, &len)) return die("cannot decode");
-        fwrite(text, 1, len, stdout);
+        if (json) {
+            if (i) printf(", ");
+            print_json_bytes(text, len);
+        } else fwrite(text, 1, len, stdout);
         free(text);
         free(ids);
     }
-    printf("\n");
+    printf(json ? "]\n" : "\n");
     return 0;
 }
-

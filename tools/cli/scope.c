@@ -108,7 +108,7 @@ int cmd_grid(example *e) {
     ps_grid g;
     memset(&spec, 0, sizeof spec);
     if ((rc = site_opt(&site)) || (rc = source_side(e, &s, site))) return rc;
-    tgt = opt("--target-prompt") || opt("--target-ids") ? prompt_ids(e, "--target-ids", "--target-prompt", &n_tgt)
+    tgt = prompt_given("--target-ids", "--target-prompt") ? prompt_ids(e, "--target-ids", "--target-prompt", &n_tgt)
                                                         : (n_tgt = s.n, s.ids); /* the seed's B/C setup */
     if (!tgt || !int_opt("--target-pos", -1, &spec.tgt_pos) ||
         !range_opt("--source-layers", 0, s.src.n_layer - 1, &spec.src_first, &spec.src_last) ||
@@ -178,7 +178,7 @@ int cmd_inspect(example *e) {
     if (!probs || !unpatched) return die("out of memory");
     if (!opt("--source-layer") || !opt("--target-layer")) return usage_error("give --source-layer and --target-layer");
     if ((rc = site_opt(&p.site)) || (rc = source_side(e, &s, p.site))) return rc;
-    tgt = opt("--target-prompt") || opt("--target-ids") ? prompt_ids(e, "--target-ids", "--target-prompt", &n_tgt)
+    tgt = prompt_given("--target-ids", "--target-prompt") ? prompt_ids(e, "--target-ids", "--target-prompt", &n_tgt)
                                                         : (n_tgt = s.n, s.ids);
     if (!tgt || !int_opt("--source-layer", -1, &ls) || !int_opt("--target-layer", -1, &p.layer) ||
         !int_opt("--target-pos", -1, &p.pos) || !int_opt("-n", 0, &n_new))

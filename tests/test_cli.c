@@ -265,6 +265,19 @@ static void test_json_always_valid(void) {
         free(out);
     }
     CHECK_MSG(bad == 0, "generate --json is strict UTF-8 JSON");
+    for (k = 0, bad = 0; k < 6; k++) { /* top-k token labels and generated ids of random prompts */
+        char *p = cmd + sprintf(cmd, "build/patchscope inspect --model build/models/mid --source-layer 1 "
+                                     "--target-layer 2 -n 8 --json --source-ids ");
+        char *out;
+        int i;
+        for (i = 0; i < 5; i++) p += sprintf(p, i ? ",%u" : "%u", ((seed = seed * 1103515245u + 12345u) >> 8) % 50257);
+        p += sprintf(p, " --target-ids ");
+        for (i = 0; i < 4; i++) p += sprintf(p, i ? ",%u" : "%u", ((seed = seed * 1103515245u + 12345u) >> 8) % 50257);
+        out = run(cmd, &status);
+        bad += status != 0 || !strict_json(out) || !strstr(out, "\"top_token\"");
+        free(out);
+    }
+    CHECK_MSG(bad == 0, "inspect --json is strict UTF-8 JSON");
 }
 
 /* Every command of the README's "Command line" block, run as written by bash in a

@@ -151,6 +151,7 @@ bench: $(B)/bench
 # needs torch (Debian's python3-torch); the results are committed
 goldens: $(MODELS)
 	$(PYTHON) tools/reference/make_goldens.py $(B)/models tests/data/golden
+	$(PYTHON) tools/reference/make_interv_goldens.py $(B)/models tests/data/golden
 
 # the CLI tokenizing a prompt and running it (with a hook at every layer) under
 # valgrind's memcheck: no errors, no leaks. Built without -march=native, since valgrind

@@ -4370,6 +4370,7 @@ static ps_status ps__heatmap_save(const ps__heatmap *h, const char *path) {
     FILE *f;
     if (!(f = fopen(path, "w"))) return PS_ERR_IO;
     W = left + h->cols * cw + 140;
+    if (W < left + h->cols * cw + 30 + 7 * (int)strlen(h->bar_title)) W = left + h->cols * cw + 30 + 7 * (int)strlen(h->bar_title);
     if (h->title && W < left + 8 * (int)strlen(h->title) + 20) W = left + 8 * (int)strlen(h->title) + 20;
     H = top + h->rows * ch + 70;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
@@ -4740,7 +4741,7 @@ PSDEF ps_status ps_patching_save_svg(const ps_patching *p, const ps_tokenizer *t
     ps_status s;
     if (!p || !p->metric || !path) return PS_ERR_ARG;
     if (ps__heatmap_alloc(&h, p->n_layer, p->n_cols, 1)) return PS_ERR_NOMEM;
-    h.cell_w = 56;
+    h.cell_w = 64;
     h.value = p->metric;
     h.lo = 0; /* the scale always spans corrupted (0) to clean (1) */
     h.hi = 1;
@@ -4751,7 +4752,7 @@ PSDEF ps_status ps_patching_save_svg(const ps_patching *p, const ps_tokenizer *t
     h.title = title;
     h.x_title = p->per_head ? "Head" : "Position";
     h.y_title = "Layer";
-    h.bar_title = "Restored (clean = 1)";
+    h.bar_title = "Fraction restored";
     for (i = 0; i < p->n_layer; i++) snprintf(h.row[i], 32, "%d", i);
     for (j = 0; j < p->n_cols; j++)
         if (!p->per_head && t && tokens) ps_token_label(t, tokens[j], h.col[j], 32);

@@ -90,7 +90,7 @@
      7. Tokenizer       GPT-2's pre-tokenizer and byte-level BPE (== tiktoken "gpt2")
      8. Patchscopes     sources, patches, inspect, the grid runner, figures (CSV, SVG),
                         the lens, readouts, affine fits
-     9. Interventions   activation patching
+     9. Interventions   activation patching, ablation, steering
         Unicode tables  generated letter/number/space classes (at the very end)
 */
 #ifndef PATCHSCOPE_H
@@ -475,6 +475,42 @@ PSDEF void ps_patching_free(ps_patching *p);
    (the corrupted prompt), positions are labelled with their tokens. */
 PSDEF ps_status ps_patching_save_svg(const ps_patching *p, const ps_tokenizer *t, const int *tokens,
                                      const char *title, const char *path);
+
+/* Ablation, a ready hook: register it with ps_add_hook at the point and layer(s) to
+   ablate. It overwrites, in every row, the columns of one head (q, k, v, z: head h's
+   d_head columns; pattern: head h's keys) or the listed units (neurons of mlp_pre /
+   mlp_post, dimensions elsewhere), or the whole row, with zeros or with given values.
+   values NULL writes zeros (the only choice for pattern); else n_values rows of the
+   point's width: with n_values 1, row 0 at every position (a mean over positions);
+   else row p at position p (a mean per position, or another prompt's run: resample
+   ablation), and positions from n_values on are left alone. A head or unit outside the
+   point stops the pass (PS_ERR_HOOK). */
+typedef struct ps_ablation {
+    int head;             /* -1: not by head */
+    const int *units;     /* NULL: every column (or the head's) */
+    int n_units;
+    const float *values;  /* NULL: zeros */
+    int n_values;
+} ps_ablation;
+PSDEF int ps_ablation_hook(const ps_event *ev, void *user);
+
+/* The mean of a point at one layer over prompts (the values of a mean ablation). With
+   per_position, out[p] is the mean over the prompts long enough to have position p, for
+   p below the longest prompt's length; else out[0] is the mean over every position of
+   every prompt. *n_rows gets the number of rows written (out needs that many times the
+   point's width). Uses sequences 0 .. n_prompts-1 of c, replacing them. */
+PSDEF ps_status ps_mean_activation(ps_ctx *c, const int *const *prompts, const int *lens, int n_prompts,
+                                   ps_point point, int layer, int per_position, float *out, int *n_rows);
+
+/* Steering, a ready hook: adds scale * vec (the point's width) to every row at a
+   position >= from (0: the whole prompt and every generated token; the prompt's length:
+   only the generated ones). Register it at the layers to steer, usually resid_post. */
+typedef struct ps_steer {
+    const float *vec;
+    float scale;
+    int from;
+} ps_steer;
+PSDEF int ps_steer_hook(const ps_event *ev, void *user);
 
 #ifdef __cplusplus
 }
@@ -4592,7 +4628,7 @@ PSDEF ps_status ps_fit_affine(const float *x, int d_src, const float *y, int d_t
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* 9. Interventions: activation patching                                              */
+/* 9. Interventions: activation patching, ablation, steering                          */
 /* ---------------------------------------------------------------------------------- */
 
 /* heads a point splits into, and their width: q and z have the attention heads, k and v
@@ -4761,6 +4797,107 @@ PSDEF ps_status ps_patching_save_svg(const ps_patching *p, const ps_tokenizer *t
     s = ps__heatmap_save(&h, path);
     PS_FREE(h.row);
     return s;
+}
+
+/* --- ablation and steering ------------------------------------------------------------ */
+
+PSDEF int ps_ablation_hook(const ps_event *ev, void *user) {
+    const ps_ablation *a = (const ps_ablation *)user;
+    int r, i, pattern = ev->point == PS_PATTERN;
+    int heads = pattern ? ev->n_head : ev->width / ev->d_head, hw = pattern ? ev->n_keys : ev->d_head;
+    if (a->head >= heads || (a->head >= 0 && a->units) || (pattern && a->values) ||
+        (a->head >= 0 && ev->point != PS_Q && ev->point != PS_K && ev->point != PS_V && ev->point != PS_Z && !pattern))
+        return 1; /* a head the point does not have, or values a pattern cannot take */
+    for (i = 0; a->units && i < a->n_units; i++)
+        if (a->units[i] < 0 || a->units[i] >= ev->width) return 2;
+    for (r = 0; r < ev->n_rows; r++) {
+        float *row = ev->data + (size_t)r * ev->width;
+        const float *v = NULL;
+        int lo = a->head >= 0 ? a->head * hw : 0, hi = a->head >= 0 ? lo + hw : ev->width;
+        if (a->values) {
+            if (a->n_values > 1 && ev->pos[r] >= a->n_values) continue;
+            v = a->values + (size_t)(a->n_values > 1 ? ev->pos[r] : 0) * ev->width;
+        }
+        if (a->units)
+            for (i = 0; i < a->n_units; i++) row[a->units[i]] = v ? v[a->units[i]] : 0.0f;
+        else
+            for (i = lo; i < hi; i++) row[i] = v ? v[i] : 0.0f;
+    }
+    return 0;
+}
+
+/* sums of a point's rows per position (or all in row 0), in double, and their counts */
+typedef struct ps__mean {
+    double *sum;
+    int *count;
+    int width, per_position;
+} ps__mean;
+
+static int ps__mean_hook(const ps_event *ev, void *user) {
+    const ps__mean *m = (const ps__mean *)user;
+    int r, i;
+    for (r = 0; r < ev->n_rows; r++) {
+        int row = m->per_position ? ev->pos[r] : 0;
+        const float *x = ev->data + (size_t)r * ev->width;
+        double *s = m->sum + (size_t)row * m->width;
+        for (i = 0; i < m->width; i++) s[i] += x[i];
+        m->count[row]++;
+    }
+    return 0;
+}
+
+PSDEF ps_status ps_mean_activation(ps_ctx *c, const int *const *prompts, const int *lens, int n_prompts,
+                                   ps_point point, int layer, int per_position, float *out, int *n_rows) {
+    ps__mean m;
+    int longest = 0, k, i, handle;
+    ps_status s;
+    if (!c) return PS_ERR_ARG;
+    if (!prompts || !lens || n_prompts < 1 || !out || !n_rows)
+        return ps__ctx_fail(c, PS_ERR_ARG, "ps_mean_activation: no prompts or no output");
+    if ((unsigned)point >= PS_POINT_COUNT || point == PS_PATTERN || point == PS_LN_FINAL || point == PS_LOGITS)
+        return ps__ctx_fail(c, PS_ERR_ARG, "the mean of %s is not taken (embed or a layer point but pattern)",
+                            ps_point_name(point));
+    if (point == PS_EMBED ? layer != -1 : layer < 0 || layer >= c->m->cfg.n_layer)
+        return ps__ctx_fail(c, PS_ERR_RANGE, "layer %d is not valid for %s", layer, ps_point_name(point));
+    for (k = 0; k < n_prompts; k++) {
+        if (!prompts[k] || lens[k] < 1 || lens[k] > c->m->cfg.n_ctx)
+            return ps__ctx_fail(c, PS_ERR_RANGE, "prompt %d has %d tokens (1 .. %d allowed)", k, lens[k], c->m->cfg.n_ctx);
+        if (lens[k] > longest) longest = lens[k];
+    }
+    memset(&m, 0, sizeof m);
+    m.width = ps_point_width(c->m, point, 0);
+    m.per_position = per_position;
+    *n_rows = per_position ? longest : 1;
+    m.sum = (double *)ps__calloc((size_t)*n_rows * m.width, sizeof(double));
+    m.count = (int *)ps__calloc((size_t)*n_rows, sizeof(int));
+    if (!m.sum || !m.count) {
+        s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for a mean over %d prompts", n_prompts);
+        goto done;
+    }
+    if ((s = ps_add_hook(c, point, layer, ps__mean_hook, &m, &handle))) goto done;
+    ps_ctx_reset(c);
+    for (k = 0; !s && k < n_prompts; k++) { /* one prompt at a time keeps the memory of one */
+        s = ps_seq_truncate(c, 0, 0);
+        if (!s) s = ps_forward(c, prompts[k], lens[k], PS_NO_LOGITS);
+    }
+    ps_remove_hook(c, handle);
+    for (k = 0; !s && k < *n_rows; k++)
+        for (i = 0; i < m.width; i++) out[(size_t)k * m.width + i] = (float)(m.sum[(size_t)k * m.width + i] / m.count[k]);
+done:
+    PS_FREE(m.sum);
+    PS_FREE(m.count);
+    return s;
+}
+
+PSDEF int ps_steer_hook(const ps_event *ev, void *user) {
+    const ps_steer *st = (const ps_steer *)user;
+    int r, i;
+    for (r = 0; r < ev->n_rows; r++) {
+        float *row = ev->data + (size_t)r * ev->width;
+        if (ev->pos[r] < st->from) continue;
+        for (i = 0; i < ev->width; i++) row[i] += st->scale * st->vec[i];
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------- */

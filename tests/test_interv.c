@@ -104,12 +104,122 @@ static void test_patching_errors(void) {
     ps_model_free(m);
 }
 
+/* logits of every position of ids with one hook at (point, layer) */
+static void check_hooked(ps_ctx *c, const golden *g, const char *name, ps_point point, int layer, ps_hook_fn fn,
+                         void *user) {
+    int n, handle;
+    int *ids = ints(g, "tiny", "ab.ids", &n);
+    size_t ne;
+    float *want = floats(g, "tiny", name, &ne);
+    CHECK(ps_add_hook(c, point, layer, fn, user, &handle) == PS_OK);
+    ps_ctx_reset(c);
+    CHECK_MSG(ps_forward(c, ids, n, PS_ALL_LOGITS) == PS_OK, ps_ctx_error(c));
+    CHECK(ps_logits_rows(c) == n && (int)ne == n * 96);
+    CHECK_CLOSE(ps_logits(c, 0), want, ne, 1e-4, name);
+    ps_remove_hook(c, handle);
+    free(ids);
+    free(want);
+}
+
+static void test_ablation(const golden *g) {
+    static const int p0[] = {20, 45, 7, 66, 91, 33, 58, 2, 40}, p1[] = {3, 70, 44, 91, 12},
+                     p2[] = {17, 83, 5, 42, 0, 95, 61, 29}, resample[] = {64, 3, 88, 21, 47, 90, 12, 70, 36};
+    const int *prompts[] = {p0, p1, p2}, lens[] = {9, 5, 8}, units[] = {3, 17, 60, 100};
+    ps_model *m = load("tiny", NULL);
+    ps_ctx *c;
+    ps_ablation ab;
+    ps_capture cap;
+    float mean_pos[9 * 32], mean_all[32], res[9 * 32];
+    int rows;
+    CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK);
+    CHECK(ps_mean_activation(c, prompts, lens, 3, PS_MLP_OUT, 1, 1, mean_pos, &rows) == PS_OK && rows == 9);
+    CHECK(ps_mean_activation(c, prompts, lens, 3, PS_MLP_OUT, 1, 0, mean_all, &rows) == PS_OK && rows == 1);
+    memset(&ab, 0, sizeof ab);
+    ab.head = -1;
+    ab.values = mean_pos;
+    ab.n_values = 9;
+    check_hooked(c, g, "ab.mean_pos", PS_MLP_OUT, 1, ps_ablation_hook, &ab);
+    ab.values = mean_all;
+    ab.n_values = 1;
+    check_hooked(c, g, "ab.mean_all", PS_MLP_OUT, 1, ps_ablation_hook, &ab);
+    cap.point = PS_ATTN_OUT;
+    cap.layer = 0;
+    cap.out = res;
+    ps_ctx_reset(c);
+    CHECK(ps_run_with_cache(c, resample, 9, PS_NO_LOGITS, &cap, 1) == PS_OK);
+    ab.values = res;
+    ab.n_values = 9;
+    check_hooked(c, g, "ab.resample", PS_ATTN_OUT, 0, ps_ablation_hook, &ab);
+    memset(&ab, 0, sizeof ab);
+    ab.head = 1;
+    check_hooked(c, g, "ab.zero_head", PS_Z, 0, ps_ablation_hook, &ab);
+    ab.head = 0;
+    check_hooked(c, g, "ab.zero_pattern", PS_PATTERN, 1, ps_ablation_hook, &ab);
+    ab.head = -1;
+    ab.units = units;
+    ab.n_units = 4;
+    check_hooked(c, g, "ab.zero_units", PS_MLP_POST, 1, ps_ablation_hook, &ab);
+    {   /* a head the point does not have stops the pass; so does a mean of the pattern */
+        int ids[] = {1, 2, 3}, handle;
+        ab.units = NULL;
+        ab.head = 2;
+        CHECK(ps_add_hook(c, PS_Z, 0, ps_ablation_hook, &ab, &handle) == PS_OK);
+        CHECK(ps_forward(c, ids, 3, 0) == PS_ERR_HOOK);
+        ps_remove_hook(c, handle);
+        ab.head = 0;
+        CHECK(ps_add_hook(c, PS_MLP_OUT, 0, ps_ablation_hook, &ab, &handle) == PS_OK);
+        CHECK_MSG(ps_forward(c, ids, 3, 0) == PS_ERR_HOOK, "mlp_out has no heads");
+        ps_remove_hook(c, handle);
+        CHECK(ps_mean_activation(c, prompts, lens, 3, PS_PATTERN, 0, 0, mean_all, &rows) == PS_ERR_ARG);
+        CHECK(ps_mean_activation(c, prompts, lens, 3, PS_MLP_OUT, 2, 0, mean_all, &rows) == PS_ERR_RANGE);
+    }
+    ps_ctx_free(c);
+    ps_model_free(m);
+}
+
+static void test_steering(const golden *g) {
+    ps_model *m = load("tiny", NULL);
+    ps_ctx *c;
+    ps_steer st;
+    size_t ne;
+    int prompt[] = {17, 83, 5, 42}, out[6], n, k, handle;
+    float *vec = floats(g, "tiny", "steer.vec", &ne);
+    CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK && ne == 32);
+    st.vec = vec;
+    st.scale = 4.0f;
+    for (k = 0; k < 2; k++) {
+        char name[64];
+        int *want;
+        float *logits;
+        st.from = k ? 4 : 0;
+        snprintf(name, sizeof name, "steer.%s.ids", k ? "new" : "all");
+        want = ints(g, "tiny", name, &n);
+        snprintf(name, sizeof name, "steer.%s.logits", k ? "new" : "all");
+        logits = floats(g, "tiny", name, &ne);
+        CHECK(ps_add_hook(c, PS_RESID_POST, 0, ps_steer_hook, &st, &handle) == PS_OK);
+        ps_ctx_reset(c);
+        CHECK(ps_generate(c, prompt, 4, 6, out) == PS_OK);
+        CHECK_MSG(n == 10 && memcmp(out, want + 4, 6 * sizeof(int)) == 0, name);
+        ps_ctx_reset(c);
+        CHECK(ps_forward(c, prompt, 4, PS_ALL_LOGITS) == PS_OK);
+        CHECK_CLOSE(ps_logits(c, 0), logits, ne, 1e-4, name);
+        ps_remove_hook(c, handle);
+        free(want);
+        free(logits);
+    }
+    free(vec);
+    ps_ctx_free(c);
+    ps_model_free(m);
+}
+
 int main(void) {
     golden g;
     if (!golden_open(&g, "interv")) return 1;
     test_patching(&g, "tiny");
     test_patching(&g, "mid");
     test_patching_errors();
+    test_ablation(&g);
+    test_steering(&g);
     golden_close(&g);
     return test_report("interv");
 }

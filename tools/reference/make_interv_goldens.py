@@ -7,6 +7,13 @@ Activation patching (<model>.ap.*): clean and corrupted ids of equal length; for
 (layer, position) runs the corrupted ids with the site's row at that position set to the clean
 run's, cell (layer, head) sets one head's columns (pattern: one head's [query, key] slice) at every
 position; each run is read as logit[answer] - logit[wrong] at the last position.
+
+Ablation (tiny.ab.*): logits of every position of AB_IDS with one point overwritten: the mean of
+mlp_out.1 over AB_MEAN_PROMPTS per position (mean_pos) and over every position (mean_all), zeros in
+head 1 of z.0 (zero_head), zeros in units AB_UNITS of mlp_post.1 (zero_units), attn_out.0 of
+AB_RESAMPLE (resample), zeros in head 0 of pattern.1 (zero_pattern).
+Steering (tiny.steer.*): scale * vec added to resid_post.0 at every position (all) or at positions
+>= the prompt's length (new); greedy ids of STEER_NEW tokens after STEER_IDS, and the prompt's logits.
 """
 import os
 import sys
@@ -24,6 +31,84 @@ AP = {  # model: (clean ids, corrupted ids, answer, wrong)
 }
 AP_SITES = ("resid_pre", "attn_out", "mlp_out", "resid_post", "v", "pattern")  # by (layer, position)
 AP_HEAD_SITES = ("q", "k", "v", "z", "pattern")                                  # by (layer, head)
+
+
+AB_IDS = [9, 66, 9, 31, 66, 31, 80, 14]
+AB_MEAN_PROMPTS = [[20, 45, 7, 66, 91, 33, 58, 2, 40], [3, 70, 44, 91, 12], [17, 83, 5, 42, 0, 95, 61, 29]]
+AB_UNITS = [3, 17, 60, 100]
+AB_RESAMPLE = [64, 3, 88, 21, 47, 90, 12, 70, 36]
+STEER_IDS, STEER_NEW, STEER_SCALE = [17, 83, 5, 42], 6, 4.0
+MIN_GAP = 1e-2
+
+
+def overwrite(point, layer, f):
+    """A hook replacing the value of (point, layer) by f(value)."""
+    def hook(p, l, x):
+        return f(x.clone()) if p == point and l == layer else None
+    return hook
+
+
+def ablation_goldens(m, g):
+    d = m.n_embd // m.n_head
+    caches = [m.run(ids, capture=True)[1]["mlp_out.1"] for ids in AB_MEAN_PROMPTS]
+    longest = max(len(ids) for ids in AB_MEAN_PROMPTS)
+    per_pos = torch.stack([torch.stack([c[p] for c in caches if p < len(c)]).mean(0) for p in range(longest)])
+    every = torch.cat(caches).mean(0)
+    resample = m.run(AB_RESAMPLE, capture=True)[1]["attn_out.0"]
+
+    def set_rows(x, rows):
+        x[:] = rows[:len(x)]
+        return x
+
+    def zero_cols(x, lo, hi):
+        x[:, lo:hi] = 0
+        return x
+
+    def zero_units(x):
+        x[:, AB_UNITS] = 0
+        return x
+
+    def zero_pattern_head(x):
+        x[:, 0, :] = 0
+        return x
+
+    cases = {
+        "mean_pos": ("mlp_out", 1, lambda x: set_rows(x, per_pos)),
+        "mean_all": ("mlp_out", 1, lambda x: set_rows(x, every.expand(len(x), -1))),
+        "zero_head": ("z", 0, lambda x: zero_cols(x, d, 2 * d)),
+        "zero_units": ("mlp_post", 1, zero_units),
+        "resample": ("attn_out", 0, lambda x: set_rows(x, resample)),
+        "zero_pattern": ("pattern", 1, zero_pattern_head),
+    }
+    plain = m.forward(AB_IDS)
+    for name, (point, layer, f) in cases.items():
+        logits = m.forward(AB_IDS, overwrite(point, layer, f))
+        assert (logits - plain).abs().max() > 1e-3, name  # every ablation changes something
+        g[f"tiny.ab.{name}"] = logits.numpy().astype(np.float32)
+    g["tiny.ab.ids"] = np.asarray(AB_IDS, dtype=np.int32)
+
+
+def steering_goldens(m, g):
+    rng = np.random.RandomState(7)
+    vec = torch.from_numpy(rng.standard_normal(m.n_embd).astype(np.float32).astype(np.float64))
+    g["tiny.steer.vec"] = vec.numpy().astype(np.float32)
+    for name, start in (("all", 0), ("new", len(STEER_IDS))):
+        def add(x, start=start):
+            x[start:] += STEER_SCALE * vec
+            return x
+        hook = overwrite("resid_post", 0, add)
+        ids = list(STEER_IDS)
+        for _ in range(STEER_NEW):
+            logits = m.forward(ids, hook)
+            top = torch.topk(logits[-1], 2).values
+            assert float(top[0] - top[1]) > MIN_GAP, (name, ids)
+            ids.append(int(torch.argmax(logits[-1])))
+        g[f"tiny.steer.{name}.ids"] = np.asarray(ids, dtype=np.int32)
+        g[f"tiny.steer.{name}.logits"] = m.forward(STEER_IDS, hook).numpy().astype(np.float32)
+    plain = list(STEER_IDS)
+    for _ in range(STEER_NEW):
+        plain.append(int(torch.argmax(m.forward(plain)[-1])))
+    assert plain != list(g["tiny.steer.all.ids"]), "the steering changes nothing"
 
 
 def logit_diff(logits, answer, wrong):
@@ -74,6 +159,9 @@ def main():
         last = g[f"{name}.ap.pos.resid_post"][-1, -1]
         assert abs(last - g[f"{name}.ap.ends"][0]) < 1e-4, (name, last)
         assert abs(g[f"{name}.ap.pos.resid_pre"][0, 0] - g[f"{name}.ap.ends"][1]) < 1e-4, name
+    tiny = GPT2(os.path.join(modeldir, "tiny"))
+    ablation_goldens(tiny, g)
+    steering_goldens(tiny, g)
     os.makedirs(outdir, exist_ok=True)
     path = os.path.join(outdir, "interv.safetensors")
     write_safetensors(path, g, {"generator": "tools/reference/make_interv_goldens.py"})

@@ -138,10 +138,13 @@ test-isa: $(MODELS)
 	else echo "no aarch64 cross compiler or qemu-aarch64: NEON skipped"; fi
 
 # the README's figures, from the shipped tiny model (committed in examples/figures)
-figures: $(B)/ceo_demo $(B)/word2vec_stages
+figures: $(B)/ceo_demo $(B)/word2vec_stages $(B)/patchscope
 	mkdir -p examples/figures
 	$(B)/ceo_demo --model weights/tiny --svg examples/figures/ceo_grid_tiny.svg --csv examples/figures/ceo_grid_tiny.csv
 	$(B)/word2vec_stages --model weights/tiny --out examples/figures/w2v_tiny
+	$(B)/patchscope patch --model weights/tiny --clean-prompt "The capital of Poland is" \
+	    --corrupted-prompt "The capital of France is" --answer " Warsaw" --wrong " Paris" \
+	    --svg examples/figures/patching_tiny.svg
 
 # speed, measured (never asserted by tests); tiktoken side by side when node has it
 bench: $(B)/bench
@@ -151,6 +154,7 @@ bench: $(B)/bench
 # needs torch (Debian's python3-torch); the results are committed
 goldens: $(MODELS)
 	$(PYTHON) tools/reference/make_goldens.py $(B)/models tests/data/golden
+	$(PYTHON) tools/reference/make_interv_goldens.py $(B)/models tests/data/golden
 
 # the CLI tokenizing a prompt and running it (with a hook at every layer) under
 # valgrind's memcheck: no errors, no leaks. Built without -march=native, since valgrind

@@ -90,6 +90,7 @@
      7. Tokenizer       GPT-2's pre-tokenizer and byte-level BPE (== tiktoken "gpt2")
      8. Patchscopes     sources, patches, inspect, the grid runner, figures (CSV, SVG),
                         the lens, readouts, affine fits
+     9. Interventions   activation patching, ablation, steering
         Unicode tables  generated letter/number/space classes (at the very end)
 */
 #ifndef PATCHSCOPE_H
@@ -439,6 +440,77 @@ typedef struct ps_readout {
 /* unpatched may be NULL (then precision_at_1 = -1 and surprisal = NaN); with fewer
    than PS_TOP_K ids the rest of top_id is -1 and of top_prob 0 */
 PSDEF void ps_readout_fill(const float *probs, const float *unpatched, int n, ps_readout *out);
+
+
+/* --- interventions ---------------------------------------------------------------- */
+/* Activation patching: run a clean and a corrupted prompt of equal length, then, once
+   per cell, the corrupted prompt with the site at one (layer, position) -- or at one
+   (layer, head), every position -- set to its value in the clean run. A run is read
+   as the logit difference d = logit[answer] - logit[wrong] at the last position, and
+   a cell as metric = (d - d_corrupted) / (d_clean - d_corrupted): 1 where the patch
+   restores the clean behaviour, 0 where it changes nothing. */
+typedef struct ps_patching_spec {
+    const int *clean, *corrupted;
+    int n;                /* tokens of each prompt (the two must be equally long) */
+    ps_point site;        /* any layer point; per_head: q, k, v, z or pattern */
+    int per_head;         /* 0: cells (layer, position); 1: cells (layer, head) */
+    int answer, wrong;    /* token ids of the logit difference */
+    int naive;            /* one full pass per cell (slow; a check of the batched runner) */
+} ps_patching_spec;
+
+typedef struct ps_patching {
+    int n_layer, n_cols;  /* columns: positions 0..n-1, or heads (key/value heads for k, v) */
+    int per_head;
+    double clean_diff, corrupted_diff;
+    float *diff;          /* [n_layer][n_cols] logit difference of each patched run */
+    float *metric;        /* [n_layer][n_cols]; NaN when d_clean == d_corrupted */
+} ps_patching;
+
+/* Uses sequences 0 .. (cells) of c, replacing them. Free with ps_patching_free. Cells
+   patched at position p share the corrupted run's first p positions (a patch cannot
+   reach back), and many cells go through each matmul together. */
+PSDEF ps_status ps_patching_run(ps_ctx *c, const ps_patching_spec *spec, ps_patching *out);
+PSDEF void ps_patching_free(ps_patching *p);
+/* The metric as an SVG heatmap (y = layer, x = position or head); with t and tokens
+   (the corrupted prompt), positions are labelled with their tokens. */
+PSDEF ps_status ps_patching_save_svg(const ps_patching *p, const ps_tokenizer *t, const int *tokens,
+                                     const char *title, const char *path);
+
+/* Ablation, a ready hook: register it with ps_add_hook at the point and layer(s) to
+   ablate. It overwrites, in every row, the columns of one head (q, k, v, z: head h's
+   d_head columns; pattern: head h's keys) or the listed units (neurons of mlp_pre /
+   mlp_post, dimensions elsewhere), or the whole row, with zeros or with given values.
+   values NULL writes zeros (the only choice for pattern); else n_values rows of the
+   point's width: with n_values 1, row 0 at every position (a mean over positions);
+   else row p at position p (a mean per position, or another prompt's run: resample
+   ablation), and positions from n_values on are left alone. A head or unit outside the
+   point stops the pass (PS_ERR_HOOK). */
+typedef struct ps_ablation {
+    int head;             /* -1: not by head */
+    const int *units;     /* NULL: every column (or the head's) */
+    int n_units;
+    const float *values;  /* NULL: zeros */
+    int n_values;
+} ps_ablation;
+PSDEF int ps_ablation_hook(const ps_event *ev, void *user);
+
+/* The mean of a point at one layer over prompts (the values of a mean ablation). With
+   per_position, out[p] is the mean over the prompts long enough to have position p, for
+   p below the longest prompt's length; else out[0] is the mean over every position of
+   every prompt. *n_rows gets the number of rows written (out needs that many times the
+   point's width). Uses sequences 0 .. n_prompts-1 of c, replacing them. */
+PSDEF ps_status ps_mean_activation(ps_ctx *c, const int *const *prompts, const int *lens, int n_prompts,
+                                   ps_point point, int layer, int per_position, float *out, int *n_rows);
+
+/* Steering, a ready hook: adds scale * vec (the point's width) to every row at a
+   position >= from (0: the whole prompt and every generated token; the prompt's length:
+   only the generated ones). Register it at the layers to steer, usually resid_post. */
+typedef struct ps_steer {
+    const float *vec;
+    float scale;
+    int from;
+} ps_steer;
+PSDEF int ps_steer_hook(const ps_event *ev, void *user);
 
 #ifdef __cplusplus
 }
@@ -4317,68 +4389,126 @@ static void ps__colour(double x, int rgb[3]) {
     for (c = 0; c < 3; c++) rgb[c] = (int)(stops[k][c] + (at - k) * (stops[k + 1][c] - stops[k][c]) + 0.5);
 }
 
-PSDEF ps_status ps_grid_save_svg(const ps_grid *g, const ps_tokenizer *t, const char *title, const char *path) {
-    const int cw = g && g->n_tgt == 1 ? 240 : 64, ch = 22, left = 90, top = 50;
-    int i, j, ls, lt, rgb[3], W, H, n = g ? g->n_src * g->n_tgt : 0;
-    float lo = 1, hi = 0;
-    char label[256];
+/* A heatmap: rows x cols cells coloured by value on the seed's scale from lo to hi,
+   each with its text (cell may be NULL), rows and columns named by their labels. */
+typedef struct ps__heatmap {
+    int rows, cols, cell_w;
+    const float *value;                  /* [rows][cols] */
+    float lo, hi;
+    const char *title, *x_title, *y_title, *bar_title;
+    char (*row)[32], (*col)[32], (*cell)[32];
+} ps__heatmap;
+
+static ps_status ps__heatmap_save(const ps__heatmap *h, const char *path) {
+    const int cw = h->cell_w, ch = 22, left = 90, top = 50;
+    int i, j, rgb[3], W, H;
+    float lo = h->lo, hi = h->hi > h->lo ? h->hi : h->lo + 1e-6f;
     FILE *f;
-    if (!g || !g->top_id || !path) return PS_ERR_ARG;
     if (!(f = fopen(path, "w"))) return PS_ERR_IO;
-    for (i = 0; i < n; i++) { /* the colours span the data, as in the seed figures */
-        if (g->top_prob[i] < lo) lo = g->top_prob[i];
-        if (g->top_prob[i] > hi) hi = g->top_prob[i];
-    }
-    if (hi <= lo) hi = lo + 1e-6f;
-    W = left + g->n_tgt * cw + 140;
-    if (title && W < left + 8 * (int)strlen(title) + 20) W = left + 8 * (int)strlen(title) + 20;
-    H = top + g->n_src * ch + 70;
+    W = left + h->cols * cw + 140;
+    if (W < left + h->cols * cw + 30 + 7 * (int)strlen(h->bar_title)) W = left + h->cols * cw + 30 + 7 * (int)strlen(h->bar_title);
+    if (h->title && W < left + 8 * (int)strlen(h->title) + 20) W = left + 8 * (int)strlen(h->title) + 20;
+    H = top + h->rows * ch + 70;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
                "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
     fprintf(f, "<text x=\"%d\" y=\"28\" font-size=\"15\">", left);
-    ps__xml(f, title ? title : "");
+    ps__xml(f, h->title ? h->title : "");
     fprintf(f, "</text>\n");
-    for (i = 0; i < g->n_src; i++)
-        for (j = 0; j < g->n_tgt; j++) {
-            float p = g->top_prob[i * g->n_tgt + j];
+    for (i = 0; i < h->rows; i++)
+        for (j = 0; j < h->cols; j++) {
+            float v = h->value[i * h->cols + j];
             int x = left + j * cw, y = top + i * ch;
-            ps__colour((p - lo) / (hi - lo), rgb);
-            ps__grid_layers(g, i, j, &ls, &lt);
-            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\"><title>source %d, "
-                       "target %d: p = %.4f</title></rect>\n", x, y, cw, ch, rgb[0], rgb[1], rgb[2], ls, lt, p);
-            ps_token_label(t, g->top_id[i * g->n_tgt + j], label, sizeof label);
-            ps__clip_chars(label, (cw - 6) / 7);
+            ps__colour(v == v ? (v - lo) / (hi - lo) : 0.5, rgb);
+            fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\"><title>", x, y, cw, ch,
+                    rgb[0], rgb[1], rgb[2]);
+            ps__xml(f, h->y_title);
+            fputc(' ', f);
+            ps__xml(f, h->row[i]);
+            fputs(", ", f);
+            ps__xml(f, h->x_title);
+            fputc(' ', f);
+            ps__xml(f, h->col[j]);
+            fprintf(f, ": %.4f</title></rect>\n", v);
+            if (!h->cell) continue;
             fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"%s\" xml:space=\"preserve\">", x + cw / 2,
                     y + 15, rgb[0] + rgb[1] + rgb[2] < 420 ? "white" : "#333");
-            ps__xml(f, label);
+            ps__clip_chars(h->cell[i * h->cols + j], (cw - 6) / 7);
+            ps__xml(f, h->cell[i * h->cols + j]);
             fprintf(f, "</text>\n");
         }
-    for (i = 0; i < g->n_src; i++) {
-        ps__grid_layers(g, i, 0, &ls, &lt);
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%d</text>\n", left - 6, top + i * ch + 15, ls);
+    for (i = 0; i < h->rows; i++) {
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" xml:space=\"preserve\">", left - 6, top + i * ch + 15);
+        ps__xml(f, h->row[i]);
+        fprintf(f, "</text>\n");
     }
-    for (j = 0; j < g->n_tgt; j++) {
-        ps__grid_layers(g, 0, j, &ls, &lt);
-        snprintf(label, sizeof label, "%d", lt);
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", left + j * cw + cw / 2,
-                top + g->n_src * ch + 16, g->diagonal ? "same as the source" : label);
+    for (j = 0; j < h->cols; j++) {
+        ps__clip_chars(h->col[j], (cw - 4) / 7);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" xml:space=\"preserve\">", left + j * cw + cw / 2,
+                top + h->rows * ch + 16);
+        ps__xml(f, h->col[j]);
+        fprintf(f, "</text>\n");
     }
-    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">Target layer</text>\n", left + g->n_tgt * cw / 2,
-            top + g->n_src * ch + 42);
-    fprintf(f, "<text transform=\"translate(24,%d) rotate(-90)\" text-anchor=\"middle\">Source layer</text>\n",
-            top + g->n_src * ch / 2);
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", left + h->cols * cw / 2, top + h->rows * ch + 42);
+    ps__xml(f, h->x_title);
+    fprintf(f, "</text>\n<text transform=\"translate(24,%d) rotate(-90)\" text-anchor=\"middle\">", top + h->rows * ch / 2);
+    ps__xml(f, h->y_title);
     /* the colour bar: 50 steps from hi (top) to lo */
-    fprintf(f, "<text x=\"%d\" y=\"%d\">Token probability</text>\n", left + g->n_tgt * cw + 20, top - 8);
+    fprintf(f, "</text>\n<text x=\"%d\" y=\"%d\">", left + h->cols * cw + 20, top - 8);
+    ps__xml(f, h->bar_title);
+    fprintf(f, "</text>\n");
     for (i = 0; i < 50; i++) {
         ps__colour(1 - i / 49.0, rgb);
         fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"22\" height=\"%d\" fill=\"rgb(%d,%d,%d)\"/>\n",
-                left + g->n_tgt * cw + 20, top + i * (g->n_src * ch) / 50, (g->n_src * ch) / 50 + 1, rgb[0], rgb[1], rgb[2]);
+                left + h->cols * cw + 20, top + i * (h->rows * ch) / 50, (h->rows * ch) / 50 + 1, rgb[0], rgb[1], rgb[2]);
     }
     for (i = 0; i <= 4; i++)
-        fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", left + g->n_tgt * cw + 48,
-                top + i * (g->n_src * ch) / 4 + 4, hi - i * (hi - lo) / 4);
+        fprintf(f, "<text x=\"%d\" y=\"%d\">%.2f</text>\n", left + h->cols * cw + 48, top + i * (h->rows * ch) / 4 + 4,
+                hi - i * (hi - lo) / 4);
     fprintf(f, "</svg>\n");
     return fclose(f) == 0 ? PS_OK : PS_ERR_IO;
+}
+
+/* room for the labels of a heatmap of rows x cols */
+static ps_status ps__heatmap_alloc(ps__heatmap *h, int rows, int cols, int with_cells) {
+    memset(h, 0, sizeof *h);
+    h->rows = rows;
+    h->cols = cols;
+    h->row = (char(*)[32])ps__calloc((size_t)rows + cols + (with_cells ? (size_t)rows * cols : 0), 32);
+    if (!h->row) return PS_ERR_NOMEM;
+    h->col = h->row + rows;
+    h->cell = with_cells ? h->col + cols : NULL;
+    return PS_OK;
+}
+
+PSDEF ps_status ps_grid_save_svg(const ps_grid *g, const ps_tokenizer *t, const char *title, const char *path) {
+    ps__heatmap h;
+    int i, j, ls, lt, n = g ? g->n_src * g->n_tgt : 0;
+    ps_status s;
+    if (!g || !g->top_id || !path) return PS_ERR_ARG;
+    if (ps__heatmap_alloc(&h, g->n_src, g->n_tgt, 1)) return PS_ERR_NOMEM;
+    h.cell_w = g->n_tgt == 1 ? 240 : 64;
+    h.value = g->top_prob;
+    h.lo = 1;
+    h.hi = 0;
+    for (i = 0; i < n; i++) { /* the colours span the data, as in the seed figures */
+        if (g->top_prob[i] < h.lo) h.lo = g->top_prob[i];
+        if (g->top_prob[i] > h.hi) h.hi = g->top_prob[i];
+    }
+    h.title = title;
+    h.x_title = "Target layer";
+    h.y_title = "Source layer";
+    h.bar_title = "Token probability";
+    for (i = 0; i < g->n_src; i++)
+        for (j = 0; j < g->n_tgt; j++) {
+            ps__grid_layers(g, i, j, &ls, &lt);
+            snprintf(h.row[i], 32, "%d", ls);
+            if (g->diagonal) snprintf(h.col[j], 32, "same as the source");
+            else snprintf(h.col[j], 32, "%d", lt);
+            ps_token_label(t, g->top_id[i * g->n_tgt + j], h.cell[i * g->n_tgt + j], 32);
+        }
+    s = ps__heatmap_save(&h, path);
+    PS_FREE(h.row);
+    return s;
 }
 
 PSDEF ps_status ps_lens(ps_ctx *c, const float *h, int n, float *probs) {
@@ -4495,6 +4625,279 @@ PSDEF ps_status ps_fit_affine(const float *x, int d_src, const float *y, int d_t
     PS_FREE(G);
     PS_FREE(R);
     return PS_OK;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* 9. Interventions: activation patching, ablation, steering                          */
+/* ---------------------------------------------------------------------------------- */
+
+/* heads a point splits into, and their width: q and z have the attention heads, k and v
+   the key/value heads */
+static int ps__point_heads(const ps_model *m, ps_point p, int *d_head) {
+    *d_head = m->cfg.n_embd / m->cfg.n_head;
+    return ps_point_width(m, p, 0) / *d_head;
+}
+
+/* the cells of sequences 1, 2, ... of one batch: cell k is (k / n_cols, k % n_cols) */
+typedef struct ps__ap {
+    const float *clean;  /* [n_layer][n][width] the clean run's site */
+    int n, width, n_cols, per_head, d_head, first;
+} ps__ap;
+
+static int ps__patching_hook(const ps_event *ev, void *user) {
+    const ps__ap *a = (const ps__ap *)user;
+    int r, h;
+    for (r = 0; r < ev->n_rows; r++) {
+        int cell = a->first + ev->seq[r] - 1, l = cell / a->n_cols, j = cell % a->n_cols, p = ev->pos[r];
+        const float *src = a->clean + ((size_t)l * a->n + p) * a->width;
+        float *dst = ev->data + (size_t)r * ev->width;
+        if (ev->seq[r] == 0 || l != ev->layer || (!a->per_head && p != j)) continue;
+        if (ev->point != PS_PATTERN) /* a whole row, or one head's columns */
+            memcpy(dst + (a->per_head ? j * a->d_head : 0), src + (a->per_head ? j * a->d_head : 0),
+                   (size_t)(a->per_head ? a->d_head : a->width) * sizeof(float));
+        else
+            for (h = a->per_head ? j : 0; h < (a->per_head ? j + 1 : ev->n_head); h++)
+                memcpy(dst + (size_t)h * ev->n_keys, src + (size_t)h * a->n, (size_t)(p + 1) * sizeof(float));
+    }
+    return 0;
+}
+
+PSDEF void ps_patching_free(ps_patching *p) {
+    if (!p) return;
+    PS_FREE(p->diff);
+    memset(p, 0, sizeof *p);
+}
+
+static double ps__logit_diff(const float *logits, int answer, int wrong) {
+    return (double)logits[answer] - (double)logits[wrong];
+}
+
+/* cells c0 .. c1-1 in one batch on sequences 1 .. c1-c0 */
+static ps_status ps__patching_chunk(ps_ctx *c, const ps_patching_spec *sp, ps__ap *a, int c0, int c1,
+                                    ps_patching *out, int *n_tok, int *seqs, int *toks) {
+    ps_batch b;
+    int k, r = 0;
+    ps_status s;
+    for (k = c0; k < c1; k++) {
+        int from = sp->per_head || sp->naive ? 0 : k % a->n_cols; /* what the patch cannot change is shared */
+        seqs[k - c0] = k - c0 + 1;
+        n_tok[k - c0] = sp->n - from;
+        memcpy(toks + r, sp->corrupted + from, (size_t)(sp->n - from) * sizeof(int));
+        r += sp->n - from;
+        if ((s = ps_seq_fork(c, 0, k - c0 + 1, from))) return s;
+    }
+    b.n_seq = c1 - c0;
+    b.seq = seqs;
+    b.n_tokens = n_tok;
+    b.tokens = toks;
+    a->first = c0;
+    if ((s = ps_forward_batch(c, &b, 0))) return s;
+    for (k = c0; k < c1; k++) out->diff[k] = (float)ps__logit_diff(ps_logits(c, k - c0), sp->answer, sp->wrong);
+    return PS_OK;
+}
+
+#ifndef PS__PATCH_ROWS /* rows of one batch of cells: big matmuls, bounded memory (tests set it small) */
+#define PS__PATCH_ROWS 2048
+#endif
+
+PSDEF ps_status ps_patching_run(ps_ctx *c, const ps_patching_spec *sp, ps_patching *out) {
+    const ps_config *cfg;
+    ps_capture cap;
+    ps__ap a;
+    int L, V, n_cells, k, handle, *ints = NULL;
+    float *clean = NULL;
+    ps_status s;
+    if (!c || !out) return PS_ERR_ARG;
+    memset(out, 0, sizeof *out);
+    cfg = &c->m->cfg;
+    L = cfg->n_layer;
+    V = cfg->n_vocab;
+    if (!sp || !sp->clean || !sp->corrupted || sp->n < 1) return ps__ctx_fail(c, PS_ERR_ARG, "ps_patching_run: no prompts");
+    if (sp->n > cfg->n_ctx)
+        return ps__ctx_fail(c, PS_ERR_RANGE, "prompts of %d tokens are past the model's %d positions", sp->n, cfg->n_ctx);
+    if ((unsigned)sp->site >= PS_POINT_COUNT || ps__layerless(sp->site))
+        return ps__ctx_fail(c, PS_ERR_ARG, "%s is not a layer point to patch", ps_point_name(sp->site));
+    if (sp->per_head && sp->site != PS_Q && sp->site != PS_K && sp->site != PS_V && sp->site != PS_Z &&
+        sp->site != PS_PATTERN)
+        return ps__ctx_fail(c, PS_ERR_ARG, "%s has no heads: per-head patching takes q, k, v, z or pattern",
+                            ps_point_name(sp->site));
+    if (sp->answer < 0 || sp->answer >= V || sp->wrong < 0 || sp->wrong >= V)
+        return ps__ctx_fail(c, PS_ERR_RANGE, "answer %d or wrong token %d is outside the vocabulary 0..%d", sp->answer,
+                            sp->wrong, V - 1);
+    memset(&a, 0, sizeof a);
+    a.n = sp->n;
+    a.width = ps_point_width(c->m, sp->site, sp->n);
+    a.per_head = sp->per_head;
+    out->per_head = sp->per_head;
+    out->n_layer = L;
+    out->n_cols = !sp->per_head ? sp->n : sp->site == PS_PATTERN ? cfg->n_head : ps__point_heads(c->m, sp->site, &a.d_head);
+    a.n_cols = out->n_cols;
+    n_cells = L * out->n_cols;
+    out->diff = (float *)ps__calloc((size_t)n_cells * 2, sizeof(float));
+    clean = (float *)ps__calloc((size_t)L * sp->n * a.width, sizeof(float));
+    ints = (int *)ps__calloc((size_t)PS__PATCH_ROWS + 2 * (size_t)PS__PATCH_ROWS, sizeof(int));
+    if (!out->diff || !clean || !ints) {
+        s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for %d cells of activation patching", n_cells);
+        goto done;
+    }
+    out->metric = out->diff + n_cells;
+    /* the clean run keeps the site everywhere; the corrupted run stays in sequence 0 */
+    cap.point = sp->site;
+    cap.layer = PS_ALL_LAYERS;
+    cap.out = clean;
+    ps_ctx_reset(c);
+    if ((s = ps_run_with_cache(c, sp->clean, sp->n, 0, &cap, 1))) goto done;
+    out->clean_diff = ps__logit_diff(ps_logits(c, 0), sp->answer, sp->wrong);
+    if ((s = ps_seq_truncate(c, 0, 0)) || (s = ps_forward(c, sp->corrupted, sp->n, 0))) goto done;
+    out->corrupted_diff = ps__logit_diff(ps_logits(c, 0), sp->answer, sp->wrong);
+    a.clean = clean;
+    if ((s = ps_add_hook(c, sp->site, PS_ALL_LAYERS, ps__patching_hook, &a, &handle))) goto done;
+    for (k = 0; !s && k < n_cells;) {
+        int end = k, rows = 0;
+        while (end < n_cells && (end == k || (!sp->naive && end - k < PS__PATCH_ROWS &&
+               rows + sp->n <= PS__PATCH_ROWS))) /* a cell adds at most n rows */
+            rows += sp->n - (sp->per_head ? 0 : end % out->n_cols), end++;
+        s = ps__patching_chunk(c, sp, &a, k, end, out, ints, ints + PS__PATCH_ROWS, ints + 2 * PS__PATCH_ROWS);
+        k = end;
+    }
+    ps_remove_hook(c, handle);
+    for (k = 0; !s && k < n_cells; k++)
+        out->metric[k] = (float)((out->diff[k] - out->corrupted_diff) / (out->clean_diff - out->corrupted_diff));
+done:
+    PS_FREE(clean);
+    PS_FREE(ints);
+    if (s) ps_patching_free(out);
+    return s;
+}
+
+PSDEF ps_status ps_patching_save_svg(const ps_patching *p, const ps_tokenizer *t, const int *tokens,
+                                     const char *title, const char *path) {
+    ps__heatmap h;
+    int i, j, n = p ? p->n_layer * p->n_cols : 0;
+    ps_status s;
+    if (!p || !p->metric || !path) return PS_ERR_ARG;
+    if (ps__heatmap_alloc(&h, p->n_layer, p->n_cols, 1)) return PS_ERR_NOMEM;
+    h.cell_w = 64;
+    h.value = p->metric;
+    h.lo = 0; /* the scale always spans corrupted (0) to clean (1) */
+    h.hi = 1;
+    for (i = 0; i < n; i++) {
+        if (p->metric[i] < h.lo) h.lo = p->metric[i];
+        if (p->metric[i] > h.hi) h.hi = p->metric[i];
+    }
+    h.title = title;
+    h.x_title = p->per_head ? "Head" : "Position";
+    h.y_title = "Layer";
+    h.bar_title = "Fraction restored";
+    for (i = 0; i < p->n_layer; i++) snprintf(h.row[i], 32, "%d", i);
+    for (j = 0; j < p->n_cols; j++)
+        if (!p->per_head && t && tokens) ps_token_label(t, tokens[j], h.col[j], 32);
+        else snprintf(h.col[j], 32, "%d", j);
+    for (i = 0; i < n; i++) snprintf(h.cell[i], 32, "%.2f", p->metric[i]);
+    s = ps__heatmap_save(&h, path);
+    PS_FREE(h.row);
+    return s;
+}
+
+/* --- ablation and steering ------------------------------------------------------------ */
+
+PSDEF int ps_ablation_hook(const ps_event *ev, void *user) {
+    const ps_ablation *a = (const ps_ablation *)user;
+    int r, i, pattern = ev->point == PS_PATTERN;
+    int heads = pattern ? ev->n_head : ev->width / ev->d_head, hw = pattern ? ev->n_keys : ev->d_head;
+    if (a->head >= heads || (a->head >= 0 && a->units) || (pattern && a->values) ||
+        (a->head >= 0 && ev->point != PS_Q && ev->point != PS_K && ev->point != PS_V && ev->point != PS_Z && !pattern))
+        return 1; /* a head the point does not have, or values a pattern cannot take */
+    for (i = 0; a->units && i < a->n_units; i++)
+        if (a->units[i] < 0 || a->units[i] >= ev->width) return 2;
+    for (r = 0; r < ev->n_rows; r++) {
+        float *row = ev->data + (size_t)r * ev->width;
+        const float *v = NULL;
+        int lo = a->head >= 0 ? a->head * hw : 0, hi = a->head >= 0 ? lo + hw : ev->width;
+        if (a->values) {
+            if (a->n_values > 1 && ev->pos[r] >= a->n_values) continue;
+            v = a->values + (size_t)(a->n_values > 1 ? ev->pos[r] : 0) * ev->width;
+        }
+        if (a->units)
+            for (i = 0; i < a->n_units; i++) row[a->units[i]] = v ? v[a->units[i]] : 0.0f;
+        else
+            for (i = lo; i < hi; i++) row[i] = v ? v[i] : 0.0f;
+    }
+    return 0;
+}
+
+/* sums of a point's rows per position (or all in row 0), in double, and their counts */
+typedef struct ps__mean {
+    double *sum;
+    int *count;
+    int width, per_position;
+} ps__mean;
+
+static int ps__mean_hook(const ps_event *ev, void *user) {
+    const ps__mean *m = (const ps__mean *)user;
+    int r, i;
+    for (r = 0; r < ev->n_rows; r++) {
+        int row = m->per_position ? ev->pos[r] : 0;
+        const float *x = ev->data + (size_t)r * ev->width;
+        double *s = m->sum + (size_t)row * m->width;
+        for (i = 0; i < m->width; i++) s[i] += x[i];
+        m->count[row]++;
+    }
+    return 0;
+}
+
+PSDEF ps_status ps_mean_activation(ps_ctx *c, const int *const *prompts, const int *lens, int n_prompts,
+                                   ps_point point, int layer, int per_position, float *out, int *n_rows) {
+    ps__mean m;
+    int longest = 0, k, i, handle;
+    ps_status s;
+    if (!c) return PS_ERR_ARG;
+    if (!prompts || !lens || n_prompts < 1 || !out || !n_rows)
+        return ps__ctx_fail(c, PS_ERR_ARG, "ps_mean_activation: no prompts or no output");
+    if ((unsigned)point >= PS_POINT_COUNT || point == PS_PATTERN || point == PS_LN_FINAL || point == PS_LOGITS)
+        return ps__ctx_fail(c, PS_ERR_ARG, "the mean of %s is not taken (embed or a layer point but pattern)",
+                            ps_point_name(point));
+    if (point == PS_EMBED ? layer != -1 : layer < 0 || layer >= c->m->cfg.n_layer)
+        return ps__ctx_fail(c, PS_ERR_RANGE, "layer %d is not valid for %s", layer, ps_point_name(point));
+    for (k = 0; k < n_prompts; k++) {
+        if (!prompts[k] || lens[k] < 1 || lens[k] > c->m->cfg.n_ctx)
+            return ps__ctx_fail(c, PS_ERR_RANGE, "prompt %d has %d tokens (1 .. %d allowed)", k, lens[k], c->m->cfg.n_ctx);
+        if (lens[k] > longest) longest = lens[k];
+    }
+    memset(&m, 0, sizeof m);
+    m.width = ps_point_width(c->m, point, 0);
+    m.per_position = per_position;
+    *n_rows = per_position ? longest : 1;
+    m.sum = (double *)ps__calloc((size_t)*n_rows * m.width, sizeof(double));
+    m.count = (int *)ps__calloc((size_t)*n_rows, sizeof(int));
+    if (!m.sum || !m.count) {
+        s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for a mean over %d prompts", n_prompts);
+        goto done;
+    }
+    if ((s = ps_add_hook(c, point, layer, ps__mean_hook, &m, &handle))) goto done;
+    ps_ctx_reset(c);
+    for (k = 0; !s && k < n_prompts; k++) { /* one prompt at a time keeps the memory of one */
+        s = ps_seq_truncate(c, 0, 0);
+        if (!s) s = ps_forward(c, prompts[k], lens[k], PS_NO_LOGITS);
+    }
+    ps_remove_hook(c, handle);
+    for (k = 0; !s && k < *n_rows; k++)
+        for (i = 0; i < m.width; i++) out[(size_t)k * m.width + i] = (float)(m.sum[(size_t)k * m.width + i] / m.count[k]);
+done:
+    PS_FREE(m.sum);
+    PS_FREE(m.count);
+    return s;
+}
+
+PSDEF int ps_steer_hook(const ps_event *ev, void *user) {
+    const ps_steer *st = (const ps_steer *)user;
+    int r, i;
+    for (r = 0; r < ev->n_rows; r++) {
+        float *row = ev->data + (size_t)r * ev->width;
+        if (ev->pos[r] < st->from) continue;
+        for (i = 0; i < ev->width; i++) row[i] += st->scale * st->vec[i];
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------- */

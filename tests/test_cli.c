@@ -345,7 +345,45 @@ static void test_readme_commands(void) {
     CHECK(system(cmd) == 0);
 }
 
+/* patch --json carries the library's activation-patching numbers, bit for bit */
+static void test_patch(void) {
+    static float got[2 * 7 + 8];
+    int status, clean[] = {17, 83, 5, 42, 0, 95, 61}, bad[] = {17, 83, 70, 42, 0, 95, 61};
+    char *out = run("build/patchscope patch --model build/models/tiny --clean-ids 17,83,5,42,0,95,61 "
+                    "--corrupted-ids 17,83,70,42,0,95,61 --answer-id 29 --wrong-id 50 --site mlp_out --json", &status);
+    ps_model *m = load("tiny", NULL);
+    ps_ctx *c;
+    ps_patching_spec sp;
+    ps_patching p;
+    memset(&sp, 0, sizeof sp);
+    sp.clean = clean;
+    sp.corrupted = bad;
+    sp.n = 7;
+    sp.site = PS_MLP_OUT;
+    sp.answer = 29;
+    sp.wrong = 50;
+    CHECK(status == 0 && strict_json(out));
+    CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK && ps_patching_run(c, &sp, &p) == PS_OK);
+    CHECK(json_numbers(out, "metric", got, 2 * 7 + 8) == 2 * 7);
+    CHECK_MSG(memcmp(got, p.metric, 2 * 7 * sizeof(float)) == 0, "patch --json metric == library metric, bitwise");
+    CHECK(json_numbers(out, "logit_diff", got, 2 * 7 + 8) == 2 * 7 && memcmp(got, p.diff, 2 * 7 * sizeof(float)) == 0);
+    CHECK(json_numbers(out, "positions", got, 8) == 7 && got[6] == 6);
+    free(out);
+    ps_patching_free(&p);
+    ps_ctx_free(c);
+    ps_model_free(m);
+    out = run("build/patchscope patch --model build/models/tiny --clean-ids 1,2,3 --corrupted-ids 1,2 --answer-id 1 "
+              "--wrong-id 2 2>/dev/null", &status);
+    CHECK_MSG(WEXITSTATUS(status) == 2, "prompts of different lengths are a usage error");
+    free(out);
+    out = run("build/patchscope patch --model build/models/tiny --clean-ids 1,2,3 --corrupted-ids 1,4,3 "
+              "--answer \" Warsaw Poland\" --wrong-id 2 2>&1", &status);
+    CHECK_MSG(WEXITSTATUS(status) == 1 && strstr(out, "is 2 tokens, not one"), out);
+    free(out);
+}
+
 int main(void) {
+    test_patch();
     test_run();
     test_generate();
     test_grid();

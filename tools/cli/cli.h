@@ -1,7 +1,7 @@
 /* What the commands of build/patchscope share: the command table's types, the parsed
    arguments, and small printing helpers. main.c parses and dispatches; each command
    lives in the file of its group (run.c: run, generate, tokenize, decode; scope.c:
-   grid, inspect, lens, fit). A new command is a function, an options table and one
+   grid, inspect, lens, fit; interv.c: patch). A new command is a function, an options table and one
    line in main.c's table. */
 #ifndef PS_CLI_H
 #define PS_CLI_H
@@ -66,7 +66,8 @@ int cmd_grid(example *e);
 int cmd_inspect(example *e);
 int cmd_lens(example *e);
 int cmd_fit(example *e);
+int cmd_patch(example *e);
 extern const cli_opt run_opts[], generate_opts[], tokenize_opts[], decode_opts[], grid_opts[], inspect_opts[],
-    lens_opts[], fit_opts[];
+    lens_opts[], fit_opts[], patch_opts[];
 
 #endif

@@ -1,6 +1,7 @@
 /* Helpers every command uses: option values and JSON output. */
 #include "cli.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,10 +111,15 @@ int prompt_given(const char *ids_name, const char *text_name) {
 
 /* --- JSON output ---------------------------------------------------------------------------- */
 
+/* non-finite values as null: JSON has no NaN or infinity */
 void print_floats(const float *x, int n) {
     int i;
     putchar('[');
-    for (i = 0; i < n; i++) printf(i ? ",%.9g" : "%.9g", x[i]);
+    for (i = 0; i < n; i++) {
+        if (i) putchar(',');
+        if (isfinite(x[i])) printf("%.9g", x[i]);
+        else fputs("null", stdout);
+    }
     putchar(']');
 }
 

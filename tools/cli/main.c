@@ -8,7 +8,7 @@
    JSON goes to stdout, messages to stderr, progress only when asked for. Exit status:
    0 success, 1 the run failed (a model that will not load, a position outside the
    prompt, ...), 2 the command line is wrong. This file parses the command line and
-   dispatches; the commands live in run.c and scope.c. */
+   dispatches; the commands live in run.c, scope.c and interv.c. */
 #define PATCHSCOPE_IMPLEMENTATION
 #include "cli.h"
 
@@ -59,6 +59,7 @@ static const cli_opt *const grid_groups[] = {cli_common, cli_source, cli_target,
 static const cli_opt *const inspect_groups[] = {cli_common, cli_source, cli_target, inspect_opts, NULL};
 static const cli_opt *const lens_groups[] = {cli_common, cli_prompt, lens_opts, NULL};
 static const cli_opt *const fit_groups[] = {cli_common, fit_opts, NULL};
+static const cli_opt *const patch_groups[] = {cli_common, patch_opts, NULL};
 
 static const cli_cmd commands[] = {
     {"run", "one forward pass: the top tokens, logits and any hook point", "", run_groups, CLI_MODEL, cmd_run,
@@ -82,6 +83,10 @@ static const cli_cmd commands[] = {
     {"fit", "least-squares affine map from one model's states to another's", "", fit_groups, CLI_MODEL, cmd_fit,
      "patchscope fit --source-model weights/gpt2 --model weights/gpt2-medium --prompts prompts.txt "
      "--source-layer 6 --target-layer 12 --out map.f32"},
+    {"patch", "activation patching: clean values in a corrupted run, per (layer, position) or (layer, head)", "",
+     patch_groups, CLI_MODEL, cmd_patch,
+     "patchscope patch --clean-prompt \"The capital of Poland is\" --corrupted-prompt \"The capital of France is\" "
+     "--answer \" Warsaw\" --wrong \" Paris\" --svg patching.svg"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -1,0 +1,225 @@
+/* Interventions against the float64 oracle (tests/data/golden/interv.safetensors, from
+   tools/reference/make_interv_goldens.py, one full run per cell): activation patching by
+   (layer, position) and by (layer, head), batched and naive, with 1 and 3 threads. */
+#define PATCHSCOPE_IMPLEMENTATION
+#define PS__PATCH_ROWS 40 /* batches of a few cells: the chunk boundaries get exercised */
+#include "../patchscope.h"
+#include "testutil.h"
+#include "golden.h"
+
+static int *ints(const golden *g, const char *model, const char *what, int *n) {
+    char key[256];
+    snprintf(key, sizeof key, "%s.%s", model, what);
+    return golden_i32(g, key, n);
+}
+
+static float *floats(const golden *g, const char *model, const char *what, size_t *n) {
+    char key[256];
+    snprintf(key, sizeof key, "%s.%s", model, what);
+    return golden_f32(g, key, n);
+}
+
+static void test_patching(const golden *g, const char *model) {
+    static const ps_point pos_sites[] = {PS_RESID_PRE, PS_ATTN_OUT, PS_MLP_OUT, PS_RESID_POST, PS_V, PS_PATTERN};
+    static const ps_point head_sites[] = {PS_Q, PS_K, PS_V, PS_Z, PS_PATTERN};
+    ps_model *m = load(model, NULL);
+    ps_pool *pool;
+    ps_ctx *c[2];
+    int n, n2, k, per_head, i, *clean = ints(g, model, "ap.clean", &n), *corrupted = ints(g, model, "ap.corrupted", &n2);
+    int *tok = ints(g, model, "ap.tokens", &k);
+    size_t ne;
+    float *ends = floats(g, model, "ap.ends", &ne);
+    char what[128];
+    CHECK(ps_pool_create(&pool, 3) == PS_OK);
+    CHECK(ps_ctx_create(&c[0], m, NULL, NULL) == PS_OK && ps_ctx_create(&c[1], m, pool, NULL) == PS_OK);
+    for (per_head = 0; per_head < 2; per_head++)
+        for (i = 0; i < (per_head ? 5 : 6); i++) {
+            ps_patching_spec sp;
+            ps_patching got[3];
+            int t;
+            float *want;
+            memset(&sp, 0, sizeof sp);
+            sp.clean = clean;
+            sp.corrupted = corrupted;
+            sp.n = n;
+            sp.site = per_head ? head_sites[i] : pos_sites[i];
+            sp.per_head = per_head;
+            sp.answer = tok[0];
+            sp.wrong = tok[1];
+            snprintf(what, sizeof what, "ap.%s.%s", per_head ? "head" : "pos", ps_point_name(sp.site));
+            want = floats(g, model, what, &ne);
+            for (t = 0; t < 3; t++) { /* batched on 1 thread, batched on 3, naive */
+                sp.naive = t == 2;
+                CHECK_MSG(ps_patching_run(c[t == 1], &sp, &got[t]) == PS_OK, ps_ctx_error(c[t == 1]));
+            }
+            snprintf(what, sizeof what, "%s %s: patched logit differences", model, ps_point_name(sp.site));
+            CHECK(got[0].n_layer * got[0].n_cols == (int)ne && got[0].n_cols == (per_head ? ps_model_config(m)->n_head : n));
+            CHECK_CLOSE(got[0].diff, want, ne, 1e-4, what);
+            CHECK_CLOSE(got[2].diff, want, ne, 1e-4, what);
+            CHECK_MSG(memcmp(got[0].diff, got[1].diff, ne * sizeof(float)) == 0, "1 and 3 threads: the same bits");
+            CHECK_CLOSE(got[0].diff, got[2].diff, ne, 1e-5, "batched == one run per cell");
+            CHECK(fabs(got[0].clean_diff - ends[0]) < 1e-4 && fabs(got[0].corrupted_diff - ends[1]) < 1e-4);
+            for (k = 0; k < (int)ne; k++) /* the metric is the normalised difference */
+                CHECK(fabs(got[0].metric[k] - (want[k] - ends[1]) / (ends[0] - ends[1])) < 1e-4);
+            free(want);
+            for (t = 0; t < 3; t++) ps_patching_free(&got[t]);
+        }
+    free(clean);
+    free(corrupted);
+    free(tok);
+    free(ends);
+    ps_ctx_free(c[0]);
+    ps_ctx_free(c[1]);
+    ps_pool_free(pool);
+    ps_model_free(m);
+}
+
+static void test_patching_errors(void) {
+    ps_model *m = load("tiny", NULL);
+    ps_ctx *c;
+    ps_patching p;
+    ps_patching_spec sp;
+    int a[] = {1, 2, 3}, b[] = {1, 5, 3};
+    CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK);
+    memset(&sp, 0, sizeof sp);
+    sp.clean = a;
+    sp.corrupted = b;
+    sp.n = 3;
+    sp.site = PS_MLP_OUT;
+    sp.per_head = 1;
+    CHECK(ps_patching_run(c, &sp, &p) == PS_ERR_ARG && strstr(ps_ctx_error(c), "mlp_out has no heads"));
+    sp.per_head = 0;
+    sp.site = PS_LOGITS;
+    CHECK(ps_patching_run(c, &sp, &p) == PS_ERR_ARG);
+    sp.site = PS_RESID_PRE;
+    sp.answer = 96;
+    CHECK(ps_patching_run(c, &sp, &p) == PS_ERR_RANGE && strstr(ps_ctx_error(c), "outside the vocabulary"));
+    sp.answer = 0;
+    sp.n = 33;
+    CHECK(ps_patching_run(c, &sp, &p) == PS_ERR_RANGE && p.diff == NULL);
+    sp.n = 3;
+    sp.corrupted = NULL;
+    CHECK(ps_patching_run(c, &sp, &p) == PS_ERR_ARG);
+    ps_ctx_free(c);
+    ps_model_free(m);
+}
+
+/* logits of every position of ids with one hook at (point, layer) */
+static void check_hooked(ps_ctx *c, const golden *g, const char *name, ps_point point, int layer, ps_hook_fn fn,
+                         void *user) {
+    int n, handle;
+    int *ids = ints(g, "tiny", "ab.ids", &n);
+    size_t ne;
+    float *want = floats(g, "tiny", name, &ne);
+    CHECK(ps_add_hook(c, point, layer, fn, user, &handle) == PS_OK);
+    ps_ctx_reset(c);
+    CHECK_MSG(ps_forward(c, ids, n, PS_ALL_LOGITS) == PS_OK, ps_ctx_error(c));
+    CHECK(ps_logits_rows(c) == n && (int)ne == n * 96);
+    CHECK_CLOSE(ps_logits(c, 0), want, ne, 1e-4, name);
+    ps_remove_hook(c, handle);
+    free(ids);
+    free(want);
+}
+
+static void test_ablation(const golden *g) {
+    static const int p0[] = {20, 45, 7, 66, 91, 33, 58, 2, 40}, p1[] = {3, 70, 44, 91, 12},
+                     p2[] = {17, 83, 5, 42, 0, 95, 61, 29}, resample[] = {64, 3, 88, 21, 47, 90, 12, 70, 36};
+    const int *prompts[] = {p0, p1, p2}, lens[] = {9, 5, 8}, units[] = {3, 17, 60, 100};
+    ps_model *m = load("tiny", NULL);
+    ps_ctx *c;
+    ps_ablation ab;
+    ps_capture cap;
+    float mean_pos[9 * 32], mean_all[32], res[9 * 32];
+    int rows;
+    CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK);
+    CHECK(ps_mean_activation(c, prompts, lens, 3, PS_MLP_OUT, 1, 1, mean_pos, &rows) == PS_OK && rows == 9);
+    CHECK(ps_mean_activation(c, prompts, lens, 3, PS_MLP_OUT, 1, 0, mean_all, &rows) == PS_OK && rows == 1);
+    memset(&ab, 0, sizeof ab);
+    ab.head = -1;
+    ab.values = mean_pos;
+    ab.n_values = 9;
+    check_hooked(c, g, "ab.mean_pos", PS_MLP_OUT, 1, ps_ablation_hook, &ab);
+    ab.values = mean_all;
+    ab.n_values = 1;
+    check_hooked(c, g, "ab.mean_all", PS_MLP_OUT, 1, ps_ablation_hook, &ab);
+    cap.point = PS_ATTN_OUT;
+    cap.layer = 0;
+    cap.out = res;
+    ps_ctx_reset(c);
+    CHECK(ps_run_with_cache(c, resample, 9, PS_NO_LOGITS, &cap, 1) == PS_OK);
+    ab.values = res;
+    ab.n_values = 9;
+    check_hooked(c, g, "ab.resample", PS_ATTN_OUT, 0, ps_ablation_hook, &ab);
+    memset(&ab, 0, sizeof ab);
+    ab.head = 1;
+    check_hooked(c, g, "ab.zero_head", PS_Z, 0, ps_ablation_hook, &ab);
+    ab.head = 0;
+    check_hooked(c, g, "ab.zero_pattern", PS_PATTERN, 1, ps_ablation_hook, &ab);
+    ab.head = -1;
+    ab.units = units;
+    ab.n_units = 4;
+    check_hooked(c, g, "ab.zero_units", PS_MLP_POST, 1, ps_ablation_hook, &ab);
+    {   /* a head the point does not have stops the pass; so does a mean of the pattern */
+        int ids[] = {1, 2, 3}, handle;
+        ab.units = NULL;
+        ab.head = 2;
+        CHECK(ps_add_hook(c, PS_Z, 0, ps_ablation_hook, &ab, &handle) == PS_OK);
+        CHECK(ps_forward(c, ids, 3, 0) == PS_ERR_HOOK);
+        ps_remove_hook(c, handle);
+        ab.head = 0;
+        CHECK(ps_add_hook(c, PS_MLP_OUT, 0, ps_ablation_hook, &ab, &handle) == PS_OK);
+        CHECK_MSG(ps_forward(c, ids, 3, 0) == PS_ERR_HOOK, "mlp_out has no heads");
+        ps_remove_hook(c, handle);
+        CHECK(ps_mean_activation(c, prompts, lens, 3, PS_PATTERN, 0, 0, mean_all, &rows) == PS_ERR_ARG);
+        CHECK(ps_mean_activation(c, prompts, lens, 3, PS_MLP_OUT, 2, 0, mean_all, &rows) == PS_ERR_RANGE);
+    }
+    ps_ctx_free(c);
+    ps_model_free(m);
+}
+
+static void test_steering(const golden *g) {
+    ps_model *m = load("tiny", NULL);
+    ps_ctx *c;
+    ps_steer st;
+    size_t ne;
+    int prompt[] = {17, 83, 5, 42}, out[6], n, k, handle;
+    float *vec = floats(g, "tiny", "steer.vec", &ne);
+    CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK && ne == 32);
+    st.vec = vec;
+    st.scale = 4.0f;
+    for (k = 0; k < 2; k++) {
+        char name[64];
+        int *want;
+        float *logits;
+        st.from = k ? 4 : 0;
+        snprintf(name, sizeof name, "steer.%s.ids", k ? "new" : "all");
+        want = ints(g, "tiny", name, &n);
+        snprintf(name, sizeof name, "steer.%s.logits", k ? "new" : "all");
+        logits = floats(g, "tiny", name, &ne);
+        CHECK(ps_add_hook(c, PS_RESID_POST, 0, ps_steer_hook, &st, &handle) == PS_OK);
+        ps_ctx_reset(c);
+        CHECK(ps_generate(c, prompt, 4, 6, out) == PS_OK);
+        CHECK_MSG(n == 10 && memcmp(out, want + 4, 6 * sizeof(int)) == 0, name);
+        ps_ctx_reset(c);
+        CHECK(ps_forward(c, prompt, 4, PS_ALL_LOGITS) == PS_OK);
+        CHECK_CLOSE(ps_logits(c, 0), logits, ne, 1e-4, name);
+        ps_remove_hook(c, handle);
+        free(want);
+        free(logits);
+    }
+    free(vec);
+    ps_ctx_free(c);
+    ps_model_free(m);
+}
+
+int main(void) {
+    golden g;
+    if (!golden_open(&g, "interv")) return 1;
+    test_patching(&g, "tiny");
+    test_patching(&g, "mid");
+    test_patching_errors();
+    test_ablation(&g);
+    test_steering(&g);
+    golden_close(&g);
+    return test_report("interv");
+}

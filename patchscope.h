@@ -181,6 +181,15 @@ PSDEF ps_status ps_model_load_memory(ps_model **out, const void *data, size_t si
 PSDEF void ps_model_free(ps_model *m);
 PSDEF const ps_config *ps_model_config(const ps_model *m);
 PSDEF ps_dtype ps_model_dtype(const ps_model *m);  /* storage type of the matrices */
+/* What a loaded model holds (any argument may be NULL): its files (one, or the shards),
+   their bytes, the parameters it reads, and the bytes it converted or packed at load
+   (its own memory beside the mapped files). */
+typedef struct ps_model_sizes {
+    int n_files;
+    size_t file_bytes, own_bytes;
+    long long n_params;
+} ps_model_sizes;
+PSDEF void ps_model_get_sizes(const ps_model *m, ps_model_sizes *out);
 /* token embedding row of id (n_embd floats, converted to F32) */
 PSDEF ps_status ps_model_embedding(const ps_model *m, int id, float *out);
 /* Reads every weight: PS_ERR_FORMAT naming the first tensor and element (in the file's
@@ -1495,6 +1504,7 @@ struct ps_model {
     int n_files;
     void **owned;                    /* buffers converted at load */
     int n_owned;
+    size_t owned_bytes;
 };
 
 static float ps__f16_to_f32(uint16_t h) {
@@ -1721,6 +1731,7 @@ static void *ps__own(ps_model *m, size_t bytes) {
     m->owned = list;
     p = ps__alloc(bytes);
     if (p) m->owned[m->n_owned++] = p;
+    if (p) m->owned_bytes += bytes;
     return p;
 }
 
@@ -2695,6 +2706,16 @@ PSDEF ps_status ps_model_load(ps_model **out, const char *path, const ps_load_op
 
 PSDEF const ps_config *ps_model_config(const ps_model *m) { return &m->cfg; }
 PSDEF ps_dtype ps_model_dtype(const ps_model *m) { return m->blocks[0].attn_w.dtype; }
+
+PSDEF void ps_model_get_sizes(const ps_model *m, ps_model_sizes *out) {
+    int i;
+    memset(out, 0, sizeof *out);
+    out->n_files = m->n_files;
+    for (i = 0; i < m->n_files; i++) out->file_bytes += m->files[i].size;
+    out->own_bytes = m->owned_bytes;
+    for (i = 0; i < m->st.n; i++)
+        if (m->st.entries[i].used) out->n_params += (long long)((m->st.entries[i].end - m->st.entries[i].begin) / (size_t)m->st.entries[i].elem_size);
+}
 
 /* NaN and infinities have an exponent of all ones */
 static int ps__nonfinite(const unsigned char *x, int dtype) {

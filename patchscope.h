@@ -1,4 +1,6 @@
-/* patchscope.h - inspect GPT-2 hidden states with Patchscopes, in one C header.
+/* patchscope.h - inspect the hidden states of language models with Patchscopes, in one
+   C header. Families: GPT-2, Llama, Mistral, Qwen2, Gemma, GPT-NeoX (Pythia), GPT-J, as
+   the Hugging Face hub ships them (config.json + model.safetensors, or an index + shards).
 
    Run a source prompt, take the hidden state of some layer at some position, patch it
    into a target prompt at some layer and position, and read what the model says then
@@ -42,8 +44,8 @@
 
    CONVENTIONS
      - Layers are 0-based. h_l is the output of block l (the residual stream after block
-       l, hook point PS_RESID_POST), BEFORE the final LayerNorm, for every l including
-       the last. (Hugging Face's last hidden_states entry has ln_f applied; we do not.)
+       l, hook point PS_RESID_POST), BEFORE the final norm, for every l including
+       the last. (Hugging Face's last hidden_states entry has the final norm applied; we do not.)
      - No BOS token is ever prepended: position 0 is the first token you pass.
      - Positions may be negative: -1 is the last token of the prompt in question.
      - A source position named by text is the last token of its last occurrence.
@@ -83,10 +85,10 @@
      1. Platform        allocation, errors, files and mapping, thread pool
      2. JSON            a small cursor parser for config.json, safetensors headers, vocab
      3. safetensors     header parsing and validation
-     4. Model           hyperparameters, tensor binding, packing, loading
+     4. Model           families (config.json, tensor names), packing, shards, loading
      5. Kernels         SIMD primitives, matmul on packed weights, attention,
-                        layernorm, gelu, softmax
-     6. Forward pass    contexts, KV cache, sequences, hooks, capture, generation
+                        LayerNorm, RMSNorm, activations, softmax
+     6. Forward pass    contexts, KV cache, sequences, hooks, rotary, the block, generation
      7. Tokenizer       GPT-2's pre-tokenizer and byte-level BPE (== tiktoken "gpt2")
      8. Patchscopes     sources, patches, inspect, the grid runner, figures (CSV, SVG),
                         the lens, readouts, affine fits
@@ -268,7 +270,7 @@ PSDEF ps_status ps_seq_fork(ps_ctx *c, int src, int dst, int len);
 PSDEF void ps_ctx_reset(ps_ctx *c);                            /* drop every sequence */
 
 #define PS_ALL_LOGITS 1  /* logits for every new position, not just each sequence's last */
-#define PS_NO_LOGITS  2  /* stop after the last block (no ln_f, no unembedding)          */
+#define PS_NO_LOGITS  2  /* stop after the last block (no final norm, no unembedding) */
 
 /* Append n tokens to sequence 0 and run them (one call for a prompt, then 1 per step). */
 PSDEF ps_status ps_forward(ps_ctx *c, const int *tokens, int n, int flags);
@@ -434,7 +436,7 @@ PSDEF void ps_grid_free(ps_grid *g);
 PSDEF ps_status ps_grid_save_csv(const ps_grid *g, const ps_tokenizer *t, const char *path);
 PSDEF ps_status ps_grid_save_svg(const ps_grid *g, const ps_tokenizer *t, const char *title, const char *path);
 
-/* Logit lens: probs[i] = softmax(wte . ln_f(h[i])) for n states of the context's model. */
+/* Logit lens: probs[i] = softmax(W_U . final_norm(h[i])) for n states of the context's model. */
 PSDEF ps_status ps_lens(ps_ctx *c, const float *h, int n, float *probs);
 
 /* Least squares A minimising |[x, 1] . A - y|^2 over n pairs (x: [n][d_src], y:
@@ -3088,9 +3090,11 @@ static float ps__dot(const float *a, const float *b, int n) {
    row alone (ps__dot's order; values in order of j), so the grouping changes no bit. */
 #define PS__AR 4
 
-/* floats of scratch a context keeps per thread: the scores of PS__AR rows */
+/* floats of scratch a context keeps per thread: the scores of PS__AR rows (or a row's
+   rotary cos and sin) */
 static size_t ps__scratch_floats(const ps_config *cfg) {
-    return (size_t)PS__AR * (size_t)(cfg->n_ctx > cfg->n_embd ? cfg->n_ctx : cfg->n_embd);
+    size_t n = (size_t)(cfg->n_ctx > cfg->n_embd ? cfg->n_ctx : cfg->n_embd);
+    return (size_t)PS__AR * (n > (size_t)cfg->rotary_dim ? n : (size_t)cfg->rotary_dim);
 }
 
 
@@ -3440,7 +3444,6 @@ struct ps_ctx {
     float *x, *xn, *xm;      /* [rows][C]: the stream, attention's and the MLP's inputs */
     float *q, *k, *v, *z;    /* [rows][n_head*D], k and v [rows][n_kv_head*D] */
     float *out, *h, *big;    /* [rows][C]; the MLP's neurons [rows][F]; a matmul's fused output */
-    float *rope;             /* [rows][rotary_dim/2][cos, sin] of each row's position */
     float *pattern;          /* [rows][n_head][n_keys], only while a pattern hook runs */
     size_t cap_pattern;
     float *scratch;          /* per thread: attention scores */
@@ -3789,7 +3792,7 @@ static ps_status ps__reserve_rows(ps_ctx *c, int n) {
     const ps_config *cfg = &c->m->cfg;
     size_t C = (size_t)cfg->n_embd, Q = (size_t)cfg->n_head * cfg->d_head, KV = ps__kv_width(cfg);
     size_t F = (size_t)cfg->d_mlp, big = Q + 2 * KV > (c->m->gated ? 2 : 1) * F ? Q + 2 * KV : (c->m->gated ? 2 : 1) * F;
-    size_t R = (size_t)cfg->rotary_dim, per_row = 4 * C + 2 * Q + 2 * KV + F + big + R;
+    size_t per_row = 4 * C + 2 * Q + 2 * KV + F + big;
     float *x;
     int *r;
     if (n <= c->cap_rows) return PS_OK;
@@ -3812,7 +3815,6 @@ static ps_status ps__reserve_rows(ps_ctx *c, int n) {
     c->v = c->k + (size_t)n * KV;
     c->h = c->v + (size_t)n * KV;
     c->big = c->h + (size_t)n * F;     /* q | k | v, or gate | up, straight from a matmul */
-    c->rope = c->big + (size_t)n * big;
     c->rseq = r;
     c->rpos = r + n;
     c->rtok = r + 2 * n;
@@ -3940,20 +3942,9 @@ static void ps__split_task(void *arg, int r0, int r1, int thread) {
 }
 
 /* Rotary embeddings: the pairs of each head's first rotary_dim dims turn by the angle
-   pos * inv_freq[i] (cos and sin computed once per row and pass, in double). Pair i is
-   (i, i + rotary_dim/2) -- "rotate half", Llama and NeoX -- or (2i, 2i+1) -- GPT-J. */
-static void ps__rope_angles_task(void *arg, int r0, int r1, int thread) {
-    ps_ctx *c = (ps_ctx *)arg;
-    int half = c->m->cfg.rotary_dim / 2, r, i;
-    (void)thread;
-    for (r = r0; r < r1; r++)
-        for (i = 0; i < half; i++) {
-            double angle = (double)c->rpos[r] * c->m->inv_freq[i];
-            c->rope[((size_t)r * half + i) * 2] = (float)cos(angle);
-            c->rope[((size_t)r * half + i) * 2 + 1] = (float)sin(angle);
-        }
-}
-
+   pos * inv_freq[i] (cos and sin in double, per row: rows may join a pass at any layer,
+   as the grid runner's do). Pair i is (i, i + rotary_dim/2) -- "rotate half", Llama and
+   NeoX -- or (2i, 2i+1) -- GPT-J. */
 static void ps__rotate(const ps_model *m, float *x, int heads, const float *cs) {
     int half = m->cfg.rotary_dim / 2, D = m->cfg.d_head, h, i;
     int step = m->rot_interleaved ? 2 : 1, off = m->rot_interleaved ? 1 : half;
@@ -3970,10 +3961,14 @@ static void ps__rotate(const ps_model *m, float *x, int heads, const float *cs) 
 static void ps__rope_task(void *arg, int r0, int r1, int thread) {
     ps_ctx *c = (ps_ctx *)arg;
     const ps_config *cfg = &c->m->cfg;
-    int r;
-    (void)thread;
+    float *cs = c->scratch + (size_t)thread * ps__scratch_floats(cfg); /* [rotary_dim / 2][cos, sin] */
+    int r, i;
     for (r = r0; r < r1; r++) {
-        const float *cs = c->rope + (size_t)r * cfg->rotary_dim;
+        for (i = 0; i < cfg->rotary_dim / 2; i++) {
+            double angle = (double)c->rpos[r] * c->m->inv_freq[i];
+            cs[2 * i] = (float)cos(angle);
+            cs[2 * i + 1] = (float)sin(angle);
+        }
         ps__rotate(c->m, c->q + (size_t)r * cfg->n_head * cfg->d_head, cfg->n_head, cs);
         ps__rotate(c->m, c->k + (size_t)r * ps__kv_width(cfg), cfg->n_kv_head, cs);
     }
@@ -4123,7 +4118,6 @@ static ps_status ps__forward_rows(ps_ctx *c, int n, int flags) {
     int l;
     ps_status s;
     ps__parallel(c->pool, n, ps__embed_task, c);
-    if (c->m->cfg.rotary_dim) ps__parallel(c->pool, n, ps__rope_angles_task, c);
     s = ps__fire(c, PS_EMBED, -1, c->x, n, c->rseq, c->rpos, 0);
     for (l = 0; !s && l < c->m->cfg.n_layer; l++) s = ps__block_forward(c, l, n);
     if (!s && !(flags & PS_NO_LOGITS)) s = ps__logits_forward(c, n, flags & PS_ALL_LOGITS);

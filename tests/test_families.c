@@ -347,6 +347,45 @@ static void check_malformed(void) {
     free(cfg); free(neox); free(idx);
 }
 
+/* a Patchscope across families and widths: Pythia's h_1 through an affine map into Llama */
+static void check_cross(void) {
+    golden g;
+    ps_model *src = load_family("pythia", 1), *tgt = load_family("llama", 1);
+    ps_ctx *cs, *ct;
+    ps_source s;
+    ps_patch p;
+    size_t k, kl;
+    int n_src, n_tgt, pos = 3, lt, V = ps_model_config(tgt)->n_vocab;
+    int *src_ids, *tgt_ids;
+    float *A, *want;
+    char what[64];
+    if (!golden_open(&g, "pythia-to-llama")) { CHECK(0); return; }
+    A = golden_f32(&g, "A", &k);
+    want = golden_f32(&g, "logits", &kl);
+    src_ids = golden_i32(&g, "src_ids", &n_src);
+    tgt_ids = golden_i32(&g, "tgt_ids", &n_tgt);
+    CHECK(ps_ctx_create(&cs, src, NULL, NULL) == PS_OK && ps_ctx_create(&ct, tgt, NULL, NULL) == PS_OK);
+    CHECK(ps_source_run(cs, src_ids, n_src, PS_RESID_POST, &pos, 1, &s) == PS_OK);
+    for (lt = 0; lt < ps_model_config(tgt)->n_layer; lt++) {
+        memset(&p, 0, sizeof p);
+        p.vec = ps_source_state(&s, 1, pos);
+        p.d_src = ps_model_config(src)->n_embd;
+        p.layer = lt;
+        p.pos = -1;
+        p.map.affine = A;
+        CHECK(ps_inspect(ct, &p, tgt_ids, n_tgt, NULL, 0, NULL) == PS_OK);
+        snprintf(what, sizeof what, "pythia h_1 -> llama layer %d through an affine map", lt);
+        CHECK_CLOSE(ps_logits(ct, 0), want + (size_t)lt * V, (size_t)V, TOL, what);
+    }
+    ps_source_free(&s);
+    ps_ctx_free(cs);
+    ps_ctx_free(ct);
+    ps_model_free(src);
+    ps_model_free(tgt);
+    free(A); free(want); free(src_ids); free(tgt_ids);
+    golden_close(&g);
+}
+
 int main(void) {
     int i;
     (void)load; /* golden.h's loader of build/models: these models live in tests/data */
@@ -368,6 +407,7 @@ int main(void) {
         ps_model_free(m);
         golden_close(&g);
     }
+    check_cross();
     check_malformed();
     return test_report("families");
 }

@@ -8,6 +8,8 @@ checkpoint with model.safetensors.index.json.
 
     /usr/bin/python3 tools/reference/families_ref.py tests/data/families tests/data/golden
 
+It also writes pythia-to-llama.safetensors: a cross-family affine Patchscope (see cross_family).
+
 Hook points (as for GPT-2, TransformerLens names; see the header's ps_point):
   q, k, v     projections with their biases, BEFORE the rotary embedding; k, v have the KV heads
   pattern     [T_query, n_head, T_key]; 0 for future keys and keys outside a sliding window
@@ -442,17 +444,41 @@ def goldens(name, m):
     return {k: (v.numpy().astype(np.float32) if torch.is_tensor(v) else v) for k, v in g.items()}
 
 
+def cross_family(models, goldendir):
+    """pythia -> llama (64 -> 32 wide): resid_post of pythia's layer 1 at position 3 through a fixed
+    affine map [x, 1] @ A, written over llama's resid_post of layer lt at the last target position,
+    for every lt; A is rounded to float32 (the C side reads it so)"""
+    src, tgt = models["pythia"], models["llama"]
+    rng = np.random.default_rng(7)
+    A = (rng.standard_normal((src.C + 1, tgt.C)) / math.sqrt(src.C)).astype(np.float32)
+    h = src.run(IDS)[1]["resid_post.1"][3].float().double()
+    y = torch.cat([h, torch.ones(1, dtype=torch.float64)]) @ torch.tensor(A, dtype=torch.float64)
+    tgt_ids, out = [5, 17, 33, 70, 2, 91], []
+    for lt in range(tgt.L):
+        def hook(p, l, x, lt=lt):
+            if p == "resid_post" and l == lt:
+                x = x.clone()
+                x[-1] = y
+                return x
+        out.append(tgt.forward(tgt_ids, hook)[-1])
+    write_safetensors(os.path.join(goldendir, "pythia-to-llama.safetensors"),
+                      {"A": A, "src_ids": np.array(IDS, dtype=np.int32), "tgt_ids": np.array(tgt_ids, dtype=np.int32),
+                       "logits": torch.stack(out).numpy().astype(np.float32)})
+
+
 def main(modeldir, goldendir):
+    models = {}
     for i, (name, spec) in enumerate(SPECS.items()):
         rng = np.random.default_rng(1000 + i)
         W = make_weights(name, spec, rng)
         cfg = config_of(name, spec)
         write_model(modeldir, name, spec, W, cfg)
-        m = Model(spec, W, cfg)
+        m = models[name] = Model(spec, W, cfg)
         g = goldens(name, m)
         write_safetensors(os.path.join(goldendir, f"{name}.safetensors"), g)
         lg = g["logits"]
         print(f"{name}: logits |max| {np.abs(lg).max():.2f}, greedy {g['gen.ids'][4:].tolist()}")
+    cross_family(models, goldendir)
 
 
 if __name__ == "__main__":

@@ -386,6 +386,39 @@ static void check_cross(void) {
     golden_close(&g);
 }
 
+/* the trained weights/tiny-llama (BF16, Mistral's 32k vocabulary) through the oracle */
+static void check_trained(void) {
+    golden g;
+    ps_model *m;
+    ps_ctx *c;
+    ps_capture cap;
+    ps_error e;
+    int T, *ids, L;
+    size_t k;
+    float *want, *h;
+    if (ps_model_load(&m, "weights/tiny-llama", NULL, &e)) { printf("FAIL weights/tiny-llama: %s\n", e.msg); CHECK(0); return; }
+    if (!golden_open(&g, "tiny-llama")) { CHECK(0); return; }
+    ids = golden_i32(&g, "ids", &T);
+    L = ps_model_config(m)->n_layer;
+    h = (float *)malloc((size_t)T * ps_model_config(m)->n_embd * sizeof(float));
+    CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK);
+    cap.point = PS_RESID_POST;
+    cap.layer = L - 1;
+    cap.out = h;
+    CHECK(ps_run_with_cache(c, ids, T, 0, &cap, 1) == PS_OK);
+    want = golden_f32(&g, "logits", &k);
+    CHECK_CLOSE(ps_logits(c, 0), want, k, TOL, "weights/tiny-llama: logits vs the oracle");
+    free(want);
+    want = golden_f32(&g, "resid_post.5", &k);
+    CHECK_CLOSE(h, want, k, TOL, "weights/tiny-llama: h of the last layer vs the oracle");
+    free(want);
+    free(h);
+    free(ids);
+    ps_ctx_free(c);
+    ps_model_free(m);
+    golden_close(&g);
+}
+
 int main(void) {
     int i;
     (void)load; /* golden.h's loader of build/models: these models live in tests/data */
@@ -408,6 +441,7 @@ int main(void) {
         golden_close(&g);
     }
     check_cross();
+    check_trained();
     check_malformed();
     return test_report("families");
 }

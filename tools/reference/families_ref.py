@@ -8,7 +8,8 @@ checkpoint with model.safetensors.index.json.
 
     /usr/bin/python3 tools/reference/families_ref.py tests/data/families tests/data/golden
 
-It also writes pythia-to-llama.safetensors: a cross-family affine Patchscope (see cross_family).
+It also writes pythia-to-llama.safetensors, a cross-family affine Patchscope (see cross_family), and
+tiny-llama.safetensors, the trained weights/tiny-llama through this oracle (see trained_llama).
 
 Hook points (as for GPT-2, TransformerLens names; see the header's ps_point):
   q, k, v     projections with their biases, BEFORE the rotary embedding; k, v have the KV heads
@@ -42,7 +43,7 @@ import torch
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gpt2_ref import write_safetensors  # noqa: E402
+from gpt2_ref import read_safetensors, write_safetensors  # noqa: E402
 
 POINTS = ("resid_pre", "q", "k", "v", "pattern", "z", "attn_out", "resid_mid", "mlp_pre", "mlp_post", "mlp_out",
           "resid_post")
@@ -466,6 +467,20 @@ def cross_family(models, goldendir):
                        "logits": torch.stack(out).numpy().astype(np.float32)})
 
 
+def trained_llama(goldendir, path="weights/tiny-llama"):
+    """the trained weights/tiny-llama (BF16) through this oracle: logits of a BOS-led prompt"""
+    cfg = json.load(open(os.path.join(path, "config.json")))
+    W, _ = read_safetensors(os.path.join(path, "model.safetensors"))
+    spec = ("llama", cfg["num_hidden_layers"], cfg["hidden_size"], cfg["num_attention_heads"],
+            cfg["num_key_value_heads"], None, cfg["intermediate_size"], "F32", {})  # bf16 values, read exactly
+    m = Model(spec, W, cfg)
+    ids = [1, 415, 5565, 302, 4843, 349]
+    logits, cache = m.run(ids)
+    write_safetensors(os.path.join(goldendir, "tiny-llama.safetensors"),
+                      {"ids": np.array(ids, dtype=np.int32), "logits": logits[-1:].numpy().astype(np.float32),
+                       f"resid_post.{m.L - 1}": cache[f"resid_post.{m.L - 1}"].numpy().astype(np.float32)})
+
+
 def main(modeldir, goldendir):
     models = {}
     for i, (name, spec) in enumerate(SPECS.items()):
@@ -479,6 +494,7 @@ def main(modeldir, goldendir):
         lg = g["logits"]
         print(f"{name}: logits |max| {np.abs(lg).max():.2f}, greedy {g['gen.ids'][4:].tolist()}")
     cross_family(models, goldendir)
+    trained_llama(goldendir)
 
 
 if __name__ == "__main__":

@@ -155,6 +155,7 @@ bench: $(B)/bench
 goldens: $(MODELS)
 	$(PYTHON) tools/reference/make_goldens.py $(B)/models tests/data/golden
 	$(PYTHON) tools/reference/make_interv_goldens.py $(B)/models tests/data/golden
+	$(PYTHON) tools/reference/families_ref.py tests/data/families tests/data/golden
 
 # the CLI tokenizing a prompt and running it (with a hook at every layer) under
 # valgrind's memcheck: no errors, no leaks. Built without -march=native, since valgrind

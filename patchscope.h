@@ -1,4 +1,6 @@
-/* patchscope.h - inspect GPT-2 hidden states with Patchscopes, in one C header.
+/* patchscope.h - inspect the hidden states of language models with Patchscopes, in one
+   C header. Families: GPT-2, Llama, Mistral, Qwen2, Gemma, GPT-NeoX (Pythia), GPT-J, as
+   the Hugging Face hub ships them (config.json + model.safetensors, or an index + shards).
 
    Run a source prompt, take the hidden state of some layer at some position, patch it
    into a target prompt at some layer and position, and read what the model says then
@@ -42,8 +44,8 @@
 
    CONVENTIONS
      - Layers are 0-based. h_l is the output of block l (the residual stream after block
-       l, hook point PS_RESID_POST), BEFORE the final LayerNorm, for every l including
-       the last. (Hugging Face's last hidden_states entry has ln_f applied; we do not.)
+       l, hook point PS_RESID_POST), BEFORE the final norm, for every l including
+       the last. (Hugging Face's last hidden_states entry has the final norm applied; we do not.)
      - No BOS token is ever prepended: position 0 is the first token you pass.
      - Positions may be negative: -1 is the last token of the prompt in question.
      - A source position named by text is the last token of its last occurrence.
@@ -83,10 +85,10 @@
      1. Platform        allocation, errors, files and mapping, thread pool
      2. JSON            a small cursor parser for config.json, safetensors headers, vocab
      3. safetensors     header parsing and validation
-     4. Model           hyperparameters, tensor binding, packing, loading
+     4. Model           families (config.json, tensor names), packing, shards, loading
      5. Kernels         SIMD primitives, matmul on packed weights, attention,
-                        layernorm, gelu, softmax
-     6. Forward pass    contexts, KV cache, sequences, hooks, capture, generation
+                        LayerNorm, RMSNorm, activations, softmax
+     6. Forward pass    contexts, KV cache, sequences, hooks, rotary, the block, generation
      7. Tokenizer       GPT-2's pre-tokenizer and byte-level BPE (== tiktoken "gpt2")
      8. Patchscopes     sources, patches, inspect, the grid runner, figures (CSV, SVG),
                         the lens, readouts, affine fits
@@ -145,7 +147,13 @@ PSDEF int ps_pool_threads(const ps_pool *p);                  /* 1 for a NULL po
 /* --- model ------------------------------------------------------------------------ */
 typedef struct ps_config {
     int n_layer, n_head, n_embd, n_ctx, n_vocab;
-    float ln_eps;
+    float ln_eps;        /* the norms' epsilon (LayerNorm or RMSNorm) */
+    char family[16];     /* config.json's model_type: "gpt2", "llama", "gpt_neox", ... */
+    int n_kv_head;       /* key/value heads: n_head, or fewer (grouped-query, multi-query) */
+    int d_head;          /* per head: n_embd / n_head unless the config says otherwise */
+    int d_mlp;           /* MLP neurons (4 n_embd for GPT-2) */
+    int rotary_dim;      /* dims of each head that rotate; 0: learned positions (GPT-2) */
+    int sliding_window;  /* a query sees this many latest positions, itself included; 0: all */
 } ps_config;
 
 typedef enum ps_dtype { PS_F32, PS_F16, PS_BF16 } ps_dtype;
@@ -175,6 +183,15 @@ PSDEF ps_status ps_model_load_memory(ps_model **out, const void *data, size_t si
 PSDEF void ps_model_free(ps_model *m);
 PSDEF const ps_config *ps_model_config(const ps_model *m);
 PSDEF ps_dtype ps_model_dtype(const ps_model *m);  /* storage type of the matrices */
+/* What a loaded model holds (any argument may be NULL): its files (one, or the shards),
+   their bytes, the parameters it reads, and the bytes it converted or packed at load
+   (its own memory beside the mapped files). */
+typedef struct ps_model_sizes {
+    int n_files;
+    size_t file_bytes, own_bytes;
+    long long n_params;
+} ps_model_sizes;
+PSDEF void ps_model_get_sizes(const ps_model *m, ps_model_sizes *out);
 /* token embedding row of id (n_embd floats, converted to F32) */
 PSDEF ps_status ps_model_embedding(const ps_model *m, int id, float *out);
 /* Reads every weight: PS_ERR_FORMAT naming the first tensor and element (in the file's
@@ -182,20 +199,28 @@ PSDEF ps_status ps_model_embedding(const ps_model *m, int id, float *out);
 PSDEF ps_status ps_model_check(const ps_model *m, ps_error *err);
 
 /* --- hooks ------------------------------------------------------------------------ */
+/* The same points in every family (widths: C = n_embd, D = d_head, F = d_mlp):
+   q and k are seen before the rotary embedding (as TransformerLens shows them), and the
+   cache holds the rotated keys. A gated MLP (Llama, Gemma: down(act(gate) * up)) shows
+   the gate before the activation as mlp_pre and act(gate) * up as mlp_post. Where a
+   block runs attention and MLP side by side (GPT-J; GPT-NeoX with use_parallel_residual)
+   the MLP reads the block's input, and resid_mid = resid_pre + attn_out is still
+   there: what a hook writes to it reaches resid_post, not the MLP. */
 typedef enum ps_point {
-    PS_EMBED,        /* token + position embedding               [n_embd]          */
-    PS_RESID_PRE,    /* input of block l                         [n_embd]          */
-    PS_Q, PS_K, PS_V,/* per-head projections, head h at columns [h*d_head, ...)  */
-    PS_PATTERN,      /* softmax attention, [n_head][n_keys] per row               */
-    PS_Z,            /* per-head attention output before c_proj  [n_embd]          */
-    PS_ATTN_OUT,     /* attention output after c_proj            [n_embd]          */
-    PS_RESID_MID,    /* resid_pre + attn_out                     [n_embd]          */
-    PS_MLP_PRE,      /* MLP neurons before GELU                  [4*n_embd]        */
-    PS_MLP_POST,     /* MLP neurons after GELU                   [4*n_embd]        */
-    PS_MLP_OUT,      /* MLP output after c_proj                  [n_embd]          */
-    PS_RESID_POST,   /* output of block l = h_l                  [n_embd]          */
-    PS_LN_FINAL,     /* ln_f of the last block's output          [n_embd]          */
-    PS_LOGITS,       /* unembedding                              [n_vocab]         */
+    PS_EMBED,        /* token (+ position) embedding, Gemma's scale applied   [C]       */
+    PS_RESID_PRE,    /* input of block l                                      [C]       */
+    PS_Q, PS_K, PS_V,/* projections with their biases, head h at columns [h*D, h*D+D):
+                        q [n_head*D]; k, v [n_kv_head*D] (the key/value heads)         */
+    PS_PATTERN,      /* softmax attention, [n_head][n_keys] per row                     */
+    PS_Z,            /* per-head attention output before the output projection [n_head*D] */
+    PS_ATTN_OUT,     /* attention output after the projection                 [C]       */
+    PS_RESID_MID,    /* resid_pre + attn_out                                  [C]       */
+    PS_MLP_PRE,      /* MLP neurons before the activation (gated: the gate)   [F]       */
+    PS_MLP_POST,     /* after it (gated: act(gate) * up)                      [F]       */
+    PS_MLP_OUT,      /* MLP output after its projection                       [C]       */
+    PS_RESID_POST,   /* output of block l = h_l                               [C]       */
+    PS_LN_FINAL,     /* the final norm of the last block's output             [C]       */
+    PS_LOGITS,       /* unembedding                                           [n_vocab] */
     PS_POINT_COUNT
 } ps_point;
 
@@ -211,7 +236,7 @@ typedef struct ps_event {
     const int *pos;     /* position of each row                                   */
     float *data;        /* n_rows * width floats; writes flow downstream          */
     int width;          /* floats per row                                         */
-    int n_head, d_head; /* q, k, v, z, pattern                                    */
+    int n_head, d_head; /* the heads of this point (k, v: the key/value heads), their width */
     int n_keys;         /* pattern: row r, head h, key j at data[r*width + h*n_keys + j];
                            keys 0..pos[r] are valid, the rest are 0               */
 } ps_event;
@@ -245,7 +270,7 @@ PSDEF ps_status ps_seq_fork(ps_ctx *c, int src, int dst, int len);
 PSDEF void ps_ctx_reset(ps_ctx *c);                            /* drop every sequence */
 
 #define PS_ALL_LOGITS 1  /* logits for every new position, not just each sequence's last */
-#define PS_NO_LOGITS  2  /* stop after the last block (no ln_f, no unembedding)          */
+#define PS_NO_LOGITS  2  /* stop after the last block (no final norm, no unembedding) */
 
 /* Append n tokens to sequence 0 and run them (one call for a prompt, then 1 per step). */
 PSDEF ps_status ps_forward(ps_ctx *c, const int *tokens, int n, int flags);
@@ -411,7 +436,7 @@ PSDEF void ps_grid_free(ps_grid *g);
 PSDEF ps_status ps_grid_save_csv(const ps_grid *g, const ps_tokenizer *t, const char *path);
 PSDEF ps_status ps_grid_save_svg(const ps_grid *g, const ps_tokenizer *t, const char *title, const char *path);
 
-/* Logit lens: probs[i] = softmax(wte . ln_f(h[i])) for n states of the context's model. */
+/* Logit lens: probs[i] = softmax(W_U . final_norm(h[i])) for n states of the context's model. */
 PSDEF ps_status ps_lens(ps_ctx *c, const float *h, int n, float *probs);
 
 /* Least squares A minimising |[x, 1] . A - y|^2 over n pairs (x: [n][d_src], y:
@@ -1203,7 +1228,7 @@ static int ps__json_done(ps__json *j) {
 enum { PS__ST_F32, PS__ST_F16, PS__ST_BF16, PS__ST_OTHER };
 
 typedef struct ps__st_entry {
-    char name[96];   /* longer names cannot be GPT-2 tensors: kept cut, with "...", */
+    char name[96];   /* longer names are no family's tensors: kept cut, with "...", */
     int cut;         /* for messages only */
     int dtype;       /* PS__ST_*; PS__ST_OTHER for dtypes we never compute with */
     char dtype_name[12];
@@ -1211,6 +1236,9 @@ typedef struct ps__st_entry {
     int ndim;
     long long shape[PS__MAX_DIMS];
     size_t begin, end; /* byte range inside the data section */
+    const unsigned char *data; /* its first byte */
+    int file;          /* which of a model's files (shards) holds it */
+    int used;          /* bound by the model (ps_model_check reads these) */
 } ps__st_entry;
 
 typedef struct ps__st {
@@ -1315,6 +1343,7 @@ static ps_status ps__st_tensor(ps__st *st, ps__json *j, const char *name, size_t
                                 name, b, en, (unsigned long)st->data_len);
             e.begin = (size_t)b;
             e.end = (size_t)en;
+            e.data = st->data + e.begin;
             have |= 4;
         } else if (ps__json_skip(j)) {
             return ps__st_json_error(j, err);
@@ -1409,16 +1438,18 @@ static const ps__st_entry *ps__st_find(const ps__st *st, const char *name) {
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* 4. Model: hyperparameters, tensor binding, loading                                  */
+/* 4. Model: families, hyperparameters, checkpoints and shards, tensor binding         */
 /* ---------------------------------------------------------------------------------- */
 
 /* Limits that keep a hostile config from asking for absurd allocations; every real
-   GPT-2 (small to xl) is far inside them. */
+   checkpoint of the supported families is far inside them. */
 #define PS__MAX_LAYERS 512
 #define PS__MAX_EMBD 65536
 #define PS__MAX_HEADS 1024
+#define PS__MAX_MLP (1 << 20)
 #define PS__MAX_CTX (1 << 20)
 #define PS__MAX_VOCAB (1 << 24)
+#define PS__MAX_SHARDS 1024
 
 /* A weight matrix W[rows][cols] (rows = inputs, cols = outputs), packed at load into
    panels of PS__NR columns: panel p holds W[0..rows)[p*NR .. p*NR+NR) row after row,
@@ -1430,23 +1461,52 @@ typedef struct ps__mat {
     int rows, cols;
 } ps__mat;
 
+/* Every family runs the same block; what differs is data chosen at load: which norm,
+   which activation, whether the MLP is gated, whether attention and MLP read the block's
+   input side by side, and how positions enter (a learned table or rotary phases).
+     x = resid_pre;   a = attn(norm1(x))                      -> attn_out
+     x = x + a                                                  -> resid_mid
+     m = mlp(norm2(parallel ? resid_pre : x))                   -> mlp_out
+     x = x + m                                                  -> resid_post
+   The attention's q | k | v come from one matmul (the loader packs a fused c_attn or
+   query_key_value and separate q_proj, k_proj, v_proj alike into one matrix), and so do a
+   gated MLP's gate | up. A NULL bias is no bias; LayerNorm has a bias, RMSNorm none. */
 typedef struct ps__block {
-    const float *ln1_w, *ln1_b, *attn_b, *proj_b, *ln2_w, *ln2_b, *fc_b, *fcproj_b;
-    ps__mat attn_w;   /* c_attn   [C][3C] (Conv1D: in x out) */
-    ps__mat proj_w;   /* c_proj   [C][C]  */
-    ps__mat fc_w;     /* c_fc     [C][4C] */
-    ps__mat fcproj_w; /* mlp proj [4C][C] */
+    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b; /* GPT-J's one norm is both */
+    ps__mat attn_w;   /* q | k | v   [C][q_width + 2 kv_width] */
+    ps__mat proj_w;   /* c_proj, o_proj, dense, out_proj   [q_width][C] */
+    ps__mat fc_w;     /* c_fc, fc_in, dense_h_to_4h [C][F]; gated: gate | up [C][2F] */
+    ps__mat fcproj_w; /* the MLP's output projection [F][C] */
+    const float *attn_b, *proj_b, *fc_b, *fcproj_b;
 } ps__block;
+
+enum { PS__NORM_LAYER, PS__NORM_RMS };
+enum { PS__ACT_GELU_TANH, PS__ACT_GELU, PS__ACT_SILU };
+
+/* token embeddings the model reads row by row from the checkpoint: [n_vocab][n_embd] */
+typedef struct ps__table {
+    const unsigned char *data; /* NULL: the embedding is tied to the unembedding (wte) */
+    int dtype;                 /* PS__ST_* */
+} ps__table;
 
 struct ps_model {
     ps_config cfg;
-    ps__mat wte;            /* the tied unembedding [n_embd][n_vocab]; column i embeds token i */
-    const float *wpe;       /* [n_ctx][n_embd] */
+    int norm, act, gated, parallel;  /* PS__NORM_*, PS__ACT_*, and the two flags above */
+    int rot_interleaved;             /* rotary pairs (2i, 2i+1) (GPT-J), else (i, i + rot/2) */
+    double *inv_freq;                /* [rotary_dim / 2] rotary frequencies, scaling applied */
+    float embed_scale;               /* Gemma: sqrt(n_embd) in the embedding's dtype; else 1 */
+    ps__mat wte;                     /* the unembedding [n_embd][n_vocab]; column i is token i */
+    const float *unembed_b;          /* GPT-J's lm_head.bias, else NULL */
+    ps__table embed;                 /* untied input embeddings, else data NULL */
+    const float *wpe;                /* GPT-2's learned positions [n_ctx][n_embd], else NULL */
     const float *lnf_w, *lnf_b;
     ps__block *blocks;
-    ps__file file;          /* the checkpoint, when we opened it */
-    void **owned;           /* buffers converted at load */
+    ps__st st;                       /* the checkpoint's tensors (all shards), by name */
+    ps__file *files;                 /* the files we opened: one, or the shards */
+    int n_files;
+    void **owned;                    /* buffers converted at load */
     int n_owned;
+    size_t owned_bytes;
 };
 
 static float ps__f16_to_f32(uint16_t h) {
@@ -1483,89 +1543,187 @@ static int ps__little_endian(void) {
     return *(const unsigned char *)&one == 1;
 }
 
-/* n elements of a safetensors entry as F32, read byte by byte (any alignment, any host) */
-static void ps__st_to_f32(const ps__st_entry *e, const unsigned char *p, float *out, size_t n) {
+/* n elements of a safetensors dtype (PS__ST_F32, F16, BF16) at p as F32, read byte by
+   byte (any alignment, any host) */
+static void ps__to_f32(int dtype, const unsigned char *p, float *out, size_t n) {
     size_t i;
     for (i = 0; i < n; i++) {
-        if (e->dtype == PS__ST_F32) {
+        if (dtype == PS__ST_F32) {
             uint32_t u = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
                          (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
             memcpy(&out[i], &u, 4);
         } else {
             uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
-            out[i] = e->dtype == PS__ST_F16 ? ps__f16_to_f32(h) : ps__bf16_to_f32(h);
+            out[i] = dtype == PS__ST_F16 ? ps__f16_to_f32(h) : ps__bf16_to_f32(h);
         }
     }
 }
 
-/* Hyperparameters as found; 0 means "not given". */
-typedef struct ps__hparams {
-    double n_layer, n_head, n_embd, n_ctx, n_vocab, eps;
-} ps__hparams;
+static int ps__ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
 
-static ps_status ps__config_json(const char *text, size_t len, ps__hparams *hp, ps_error *err) {
-    ps__json j;
-    char key[64], val[32];
-    int r;
-    double positions = 0, ctx = 0;
-    ps__json_init(&j, text, len);
-    if (ps__json_object(&j)) return ps__fail(err, PS_ERR_FORMAT, "config.json: %s", j.err);
-    while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
-        double *slot = NULL;
-        if (strcmp(key, "n_layer") == 0) slot = &hp->n_layer;
-        else if (strcmp(key, "n_head") == 0) slot = &hp->n_head;
-        else if (strcmp(key, "n_embd") == 0) slot = &hp->n_embd;
-        else if (strcmp(key, "n_positions") == 0) slot = &positions;
-        else if (strcmp(key, "n_ctx") == 0) slot = &ctx;
-        else if (strcmp(key, "vocab_size") == 0) slot = &hp->n_vocab;
-        else if (strcmp(key, "layer_norm_epsilon") == 0) slot = &hp->eps;
-        if (slot) {
-            if (ps__json_number(&j, slot, NULL)) break;
-            if (!(*slot > 0) || *slot > 1e9)
-                return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be a positive number below 1e9, not %g",
-                                key, *slot);
-        } else if (strcmp(key, "activation_function") == 0) {
-            /* other activations would silently change every number */
-            if (ps__json_string(&j, val, sizeof val, NULL)) break;
-            if (strcmp(val, "gelu_new") != 0 && strcmp(val, "gelu_pytorch_tanh") != 0)
-                return ps__fail(err, PS_ERR_CONFIG, "config.json: activation_function \"%s\" is not supported (only gelu_new)", val);
-        } else if (strcmp(key, "scale_attn_by_inverse_layer_idx") == 0 && ps__json_peek(&j) == 't') {
-            return ps__fail(err, PS_ERR_CONFIG, "config.json: scale_attn_by_inverse_layer_idx is not supported");
-        } else if (strcmp(key, "scale_attn_weights") == 0 && ps__json_peek(&j) == 'f') {
-            return ps__fail(err, PS_ERR_CONFIG, "config.json: scale_attn_weights=false is not supported");
-        } else if (ps__json_skip(&j)) {
-            break;
-        }
+/* --- config.json ------------------------------------------------------------------ */
+/* The config is read once into a list of keys and where their values start; families
+   then ask for the keys they know. An object's members are listed too, as "key.member"
+   (rope_scaling.factor), one level deep. Every other key is ignored. */
+typedef struct ps__hv {
+    char key[128];
+    const char *at; /* the value's first byte in the text */
+} ps__hv;
+
+typedef struct ps__hp {
+    ps__hv *v;
+    int n, cap;
+    const char *end; /* of the text */
+    char err[128];   /* a family's own refusal, kept for the message */
+} ps__hp;
+
+static ps_status ps__hp_add(ps__hp *hp, const char *prefix, const char *key, const char *at, ps_error *err) {
+    if (hp->n == hp->cap) {
+        int cap = hp->cap ? 2 * hp->cap : 64;
+        ps__hv *v;
+        if (cap > 65536) return ps__fail(err, PS_ERR_FORMAT, "config.json: too many keys");
+        if (!(v = (ps__hv *)PS_REALLOC(hp->v, (size_t)cap * sizeof *v))) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+        hp->v = v;
+        hp->cap = cap;
     }
-    if (r != 0 || ps__json_done(&j)) return ps__fail(err, PS_ERR_FORMAT, "config.json: %s", j.err);
-    hp->n_ctx = positions ? positions : ctx;
+    snprintf(hp->v[hp->n].key, sizeof hp->v[hp->n].key, "%s%s", prefix, key);
+    hp->v[hp->n++].at = at;
     return PS_OK;
 }
 
-/* Tensor names, with the "transformer." prefix when the file uses it. */
-static const ps__st_entry *ps__tensor(const ps__st *st, const char *prefix, const char *name,
-                                      ps_error *err) {
-    char full[96];
-    const ps__st_entry *e;
-    snprintf(full, sizeof full, "%s%s", prefix, name);
-    e = ps__st_find(st, full);
-    if (!e) ps__fail(err, PS_ERR_MISSING, "tensor %s is missing", full);
-    return e;
+static ps_status ps__hp_read(ps__hp *hp, const char *text, size_t len, ps_error *err) {
+    ps__json j;
+    char key[96], outer[100];
+    int r, r2;
+    ps_status s;
+    memset(hp, 0, sizeof *hp);
+    hp->end = text + len;
+    ps__json_init(&j, text, len);
+    if (ps__json_object(&j)) return ps__fail(err, PS_ERR_FORMAT, "config.json: %s", j.err);
+    while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
+        ps__json_peek(&j);
+        if ((s = ps__hp_add(hp, "", key, j.p, err))) return s;
+        if (*j.p != '{') {
+            if (ps__json_skip(&j)) break;
+            continue;
+        }
+        snprintf(outer, sizeof outer, "%s.", key);
+        if (ps__json_object(&j)) break;
+        while ((r2 = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
+            ps__json_peek(&j);
+            if ((s = ps__hp_add(hp, outer, key, j.p, err))) return s;
+            if (ps__json_skip(&j)) break;
+        }
+        if (r2) { r = -1; break; }
+    }
+    if (r != 0 || ps__json_done(&j)) return ps__fail(err, PS_ERR_FORMAT, "config.json: %s", j.err);
+    return PS_OK;
 }
 
-static ps_status ps__check_shape(const ps__st_entry *e, int rows, int cols, ps_error *err) {
-    int ok = e->dtype != PS__ST_OTHER;
-    if (!ok)
-        return ps__fail(err, PS_ERR_SHAPE, "tensor %s has dtype %s; patchscope.h reads F32, F16 and BF16", e->name,
-                        e->dtype_name);
+/* the value of key, or NULL when the key is absent or its value is null */
+static const char *ps__hp_get(const ps__hp *hp, const char *key) {
+    int i;
+    for (i = hp->n - 1; i >= 0; i--) /* the last of repeated keys wins, as in Python */
+        if (strcmp(hp->v[i].key, key) == 0) return strncmp(hp->v[i].at, "null", 4) == 0 ? NULL : hp->v[i].at;
+    return NULL;
+}
+
+/* a number in (lo, hi] (integers: also whole); *out keeps its default when absent */
+static ps_status ps__hp_num(const ps__hp *hp, const char *key, double lo, double hi, int whole, double *out,
+                            ps_error *err) {
+    const char *at = ps__hp_get(hp, key);
+    ps__json j;
+    double v;
+    if (!at) return PS_OK;
+    ps__json_init(&j, at, (size_t)(hp->end - at));
+    if (ps__json_number(&j, &v, NULL)) return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be a number", key);
+    if (!(v > lo) || v > hi) {
+        if (hi == 1e9) return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be a positive number below 1e9, not %g", key, v);
+        return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be in (%g, %g], not %g", key, lo, hi, v);
+    }
+    if (whole && v != floor(v)) return ps__fail(err, PS_ERR_CONFIG, "config.json: %s %g is not a whole number", key, v);
+    *out = v;
+    return PS_OK;
+}
+
+static ps_status ps__hp_int(const ps__hp *hp, const char *key, int *out, ps_error *err) {
+    double v = *out;
+    ps_status s = ps__hp_num(hp, key, 0, 1e9, 1, &v, err);
+    *out = (int)v;
+    return s;
+}
+
+/* true/false; *out keeps its default when absent */
+static ps_status ps__hp_bool(const ps__hp *hp, const char *key, int *out, ps_error *err) {
+    const char *at = ps__hp_get(hp, key);
+    if (!at) return PS_OK;
+    if (strncmp(at, "true", 4) == 0) *out = 1;
+    else if (strncmp(at, "false", 5) == 0) *out = 0;
+    else return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be true or false", key);
+    return PS_OK;
+}
+
+/* a string into out; "" when absent */
+static ps_status ps__hp_str(const ps__hp *hp, const char *key, char *out, size_t cap, ps_error *err) {
+    const char *at = ps__hp_get(hp, key);
+    ps__json j;
+    out[0] = 0;
+    if (!at) return PS_OK;
+    ps__json_init(&j, at, (size_t)(hp->end - at));
+    if (*at != '"' || ps__json_string(&j, out, cap, NULL))
+        return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be a short string", key);
+    return PS_OK;
+}
+
+/* --- binding tensors -------------------------------------------------------------- */
+/* What the loader carries while it binds one checkpoint to the model. */
+typedef struct ps__ld {
+    ps_model *m;
+    const ps__hp *hp;
+    const char *family; /* for messages */
+    const char *prefix; /* GPT-2: "transformer." when the file uses it */
+    ps_weights want;
+    double vocab;       /* config.json's vocab_size, 0 when it gives none */
+    int tied;           /* the unembedding is the input embedding */
+    ps_error *err;
+} ps__ld;
+
+static ps__st_entry *ps__st_lookup(ps__st *st, const char *name) {
+    return (ps__st_entry *)(void *)(size_t)ps__st_find(st, name);
+}
+
+/* a tensor of the given shape ([rows], or [rows][cols] when cols > 0), marked used */
+static ps__st_entry *ps__want(ps__ld *ld, const char *name, int rows, int cols) {
+    char full[160];
+    ps__st_entry *e;
+    int ok;
+    snprintf(full, sizeof full, "%s%s", ld->prefix, name);
+    if (!(e = ps__st_lookup(&ld->m->st, full))) {
+        ps__fail(ld->err, PS_ERR_MISSING, "tensor %s is missing (%s)", full, ld->family);
+        return NULL;
+    }
+    if (e->dtype == PS__ST_OTHER) {
+        ps__fail(ld->err, PS_ERR_SHAPE, "tensor %s has dtype %s; patchscope.h reads F32, F16 and BF16", e->name,
+                 e->dtype_name);
+        return NULL;
+    }
     if (cols == 0) ok = e->ndim == 1 && e->shape[0] == rows;
     else ok = e->ndim == 2 && e->shape[0] == rows && e->shape[1] == cols;
-    if (ok) return PS_OK;
-    if (cols == 0)
-        return ps__fail(err, PS_ERR_SHAPE, "tensor %s has %d dims (first %lld), expected [%d]", e->name,
-                        e->ndim, e->ndim ? e->shape[0] : 0, rows);
-    return ps__fail(err, PS_ERR_SHAPE, "tensor %s has shape [%lld, %lld] (%d dims), expected [%d, %d]",
-                    e->name, e->ndim > 0 ? e->shape[0] : 0, e->ndim > 1 ? e->shape[1] : 0, e->ndim, rows, cols);
+    if (!ok) {
+        if (cols == 0)
+            ps__fail(ld->err, PS_ERR_SHAPE, "tensor %s has %d dims (first %lld), expected [%d] (%s)", e->name, e->ndim,
+                     e->ndim ? e->shape[0] : 0, rows, ld->family);
+        else
+            ps__fail(ld->err, PS_ERR_SHAPE, "tensor %s has shape [%lld, %lld] (%d dims), expected [%d, %d] (%s)",
+                     e->name, e->ndim > 0 ? e->shape[0] : 0, e->ndim > 1 ? e->shape[1] : 0, e->ndim, rows, cols,
+                     ld->family);
+        return NULL;
+    }
+    e->used = 1;
+    return e;
 }
 
 static void *ps__own(ps_model *m, size_t bytes) {
@@ -1575,25 +1733,47 @@ static void *ps__own(ps_model *m, size_t bytes) {
     m->owned = list;
     p = ps__alloc(bytes);
     if (p) m->owned[m->n_owned++] = p;
+    if (p) m->owned_bytes += bytes;
     return p;
 }
 
-/* Vectors (LayerNorm, biases) and wpe are always converted to F32: they are small. */
-static ps_status ps__bind_vec(ps_model *m, const ps__st *st, const char *prefix, const char *name,
-                              int rows, int cols, const float **out, ps_error *err) {
-    const ps__st_entry *e = ps__tensor(st, prefix, name, err);
+static float *ps__own_floats(ps__ld *ld, size_t n) {
+    float *p = (float *)ps__own(ld->m, n * sizeof(float));
+    if (!p) ps__fail(ld->err, PS_ERR_NOMEM, "out of memory");
+    return p;
+}
+
+/* A vector (norm weights, biases; GPT-2's wpe) as F32: used in place when the file
+   holds aligned little-endian F32, else converted. cols > 0: a [rows][cols] table. */
+static ps_status ps__bind_vec(ps__ld *ld, const char *name, int rows, int cols, const float **out) {
+    ps__st_entry *e = ps__want(ld, name, rows, cols);
     size_t n = (size_t)rows * (size_t)(cols ? cols : 1);
     float *buf;
-    ps_status s;
-    if (!e) return PS_ERR_MISSING;
-    if ((s = ps__check_shape(e, rows, cols, err))) return s;
-    if (e->dtype == PS__ST_F32 && ps__little_endian() && ((uintptr_t)(st->data + e->begin) & 3) == 0) {
-        *out = (const float *)(const void *)(st->data + e->begin);
+    if (!e) return ld->err->code;
+    if (e->dtype == PS__ST_F32 && ps__little_endian() && ((uintptr_t)e->data & 3) == 0) {
+        *out = (const float *)(const void *)e->data;
         return PS_OK;
     }
-    if (!(buf = (float *)ps__own(m, n * sizeof(float))))
-        return ps__fail(err, PS_ERR_NOMEM, "out of memory converting %s", e->name);
-    ps__st_to_f32(e, st->data + e->begin, buf, n);
+    if (!(buf = ps__own_floats(ld, n))) return PS_ERR_NOMEM;
+    ps__to_f32(e->dtype, e->data, buf, n);
+    *out = buf;
+    return PS_OK;
+}
+
+/* Several vectors end to end in one owned buffer (the fused q | k | v bias); names[i]
+   has n[i] floats; a NULL name leaves zeros. */
+static ps_status ps__bind_vecs(ps__ld *ld, const char *const *names, const int *n, int k, const float **out) {
+    size_t total = 0, at = 0;
+    float *buf;
+    int i;
+    for (i = 0; i < k; i++) total += (size_t)n[i];
+    if (!(buf = ps__own_floats(ld, total))) return PS_ERR_NOMEM;
+    for (i = 0; i < k; at += (size_t)n[i], i++) {
+        ps__st_entry *e;
+        if (!names[i]) { memset(buf + at, 0, (size_t)n[i] * sizeof(float)); continue; }
+        if (!(e = ps__want(ld, names[i], n[i], 0))) return ld->err->code;
+        ps__to_f32(e->dtype, e->data, buf + at, (size_t)n[i]);
+    }
     *out = buf;
     return PS_OK;
 }
@@ -1603,73 +1783,245 @@ static size_t ps__dtype_size(ps_dtype t) { return t == PS_F32 ? 4 : 2; }
 /* bytes of one packed panel of w */
 static size_t ps__panel_bytes(const ps__mat *w) { return (size_t)w->rows * PS__NR * ps__dtype_size(w->dtype); }
 
-/* Matrices are packed into panels (see ps__mat) in the storage asked for: the file's
+/* One piece of a packed matrix: outputs [src, src + n) of a tensor become columns
+   [dst, dst + n) of W. A tensor is stored [out][in] (nn.Linear: transposed, one stored
+   row per output) or [in][out] (GPT-2's Conv1D). */
+typedef struct ps__seg {
+    const ps__st_entry *e;
+    int transposed, src, n, dst;
+} ps__seg;
+
+/* Packs W[rows][cols] from segments (see ps__mat) in the storage asked for: the file's
    dtype, F32, or BF16. The file's copy is not needed after that, so its pages are given
-   back as we go (the resident size stays near the file's, not twice it). A tensor stored
-   [cols][rows] (wte, [n_vocab][n_embd]) is transposed on the way. */
-static ps_status ps__bind_mat(ps_model *m, const ps__st *st, const char *prefix, const char *name,
-                              int rows, int cols, int transposed, ps_weights want, ps__mat *out,
-                              ps_error *err) {
-    const ps__st_entry *e = ps__tensor(st, prefix, name, err);
-    const unsigned char *p;
-    size_t panels = ((size_t)cols + PS__NR - 1) / PS__NR, esz, line, i, j, n_in, released = 0;
-    int keep_bits; /* half precision kept as is: copy the bits, no conversion */
+   back as we go (the resident size stays near the file's, not twice it). */
+static ps_status ps__pack(ps__ld *ld, const ps__seg *seg, int n_seg, int rows, int cols, ps__mat *out) {
+    size_t panels = ((size_t)cols + PS__NR - 1) / PS__NR, esz, i, j, pb;
     unsigned char *dst;
     float *fbuf;
     uint16_t *hbuf;
-    ps_status s;
-    if (!e) return PS_ERR_MISSING;
-    if ((s = transposed ? ps__check_shape(e, cols, rows, err) : ps__check_shape(e, rows, cols, err))) return s;
-    p = st->data + e->begin;
+    int s, same = 1;
+    for (s = 1; s < n_seg; s++) same &= seg[s].e->dtype == seg[0].e->dtype;
     out->rows = rows;
     out->cols = cols;
-    out->dtype = e->dtype == PS__ST_F32 ? PS_F32 : e->dtype == PS__ST_F16 ? PS_F16 : PS_BF16;
-    if (want == PS_WEIGHTS_F32) out->dtype = PS_F32;
-    if (want == PS_WEIGHTS_BF16) out->dtype = PS_BF16;
-    keep_bits = (e->dtype == PS__ST_F16 && out->dtype == PS_F16) || (e->dtype == PS__ST_BF16 && out->dtype == PS_BF16);
+    out->dtype = !same || seg[0].e->dtype == PS__ST_F32 ? PS_F32 : seg[0].e->dtype == PS__ST_F16 ? PS_F16 : PS_BF16;
+    if (ld->want == PS_WEIGHTS_F32) out->dtype = PS_F32;
+    if (ld->want == PS_WEIGHTS_BF16) out->dtype = PS_BF16;
     esz = ps__dtype_size(out->dtype);
-    n_in = transposed ? (size_t)rows : (size_t)cols; /* elements per stored row */
-    dst = (unsigned char *)ps__own(m, panels * ps__panel_bytes(out));
-    fbuf = (float *)ps__alloc(n_in * sizeof(float));
-    hbuf = (uint16_t *)ps__alloc(n_in * sizeof(uint16_t));
+    pb = ps__panel_bytes(out);
+    dst = (unsigned char *)ps__own(ld->m, panels * pb);
+    fbuf = (float *)ps__alloc((size_t)(rows > cols ? rows : cols) * sizeof(float));
+    hbuf = (uint16_t *)ps__alloc((size_t)(rows > cols ? rows : cols) * sizeof(uint16_t));
     if (!dst || !fbuf || !hbuf) {
         PS_FREE(fbuf);
         PS_FREE(hbuf);
-        return ps__fail(err, PS_ERR_NOMEM, "out of memory packing %s", e->name);
+        return ps__fail(ld->err, PS_ERR_NOMEM, "out of memory packing %s", seg[0].e->name);
     }
     if ((size_t)cols % PS__NR) /* the last panel's padding columns are zero */
         for (j = 0; j < (size_t)rows; j++)
-            memset(dst + (panels - 1) * ps__panel_bytes(out) + (j * PS__NR + (size_t)cols % PS__NR) * esz, 0,
+            memset(dst + (panels - 1) * pb + (j * PS__NR + (size_t)cols % PS__NR) * esz, 0,
                    (PS__NR - (size_t)cols % PS__NR) * esz);
-    line = (size_t)e->elem_size * n_in;
-    for (i = 0; i < (transposed ? (size_t)cols : (size_t)rows); i++) {
-        const unsigned char *src = p + i * line, *row = esz == 4 ? (const unsigned char *)fbuf : (const unsigned char *)hbuf;
-        if (keep_bits) for (j = 0; j < n_in; j++) hbuf[j] = (uint16_t)(src[2 * j] | src[2 * j + 1] << 8);
-        else if (e->dtype == PS__ST_F32 && ps__little_endian()) memcpy(fbuf, src, line);
-        else ps__st_to_f32(e, src, fbuf, n_in);
-        if (!keep_bits && out->dtype == PS_BF16) for (j = 0; j < n_in; j++) hbuf[j] = ps__f32_to_bf16(fbuf[j]);
-        /* element (row k, column c) of W lands in panel c / NR, row k, slot c % NR */
-        if (transposed) { /* stored row i is column i of W */
-            unsigned char *at = dst + i / PS__NR * ps__panel_bytes(out) + i % PS__NR * esz;
-            if (esz == 4) for (j = 0; j < n_in; j++) memcpy(at + j * PS__NR * 4, row + j * 4, 4);
-            else for (j = 0; j < n_in; j++) memcpy(at + j * PS__NR * 2, row + j * 2, 2);
-        } else { /* stored row i is row i of W: a run of NR columns per panel */
-            for (j = 0; j < n_in; j += PS__NR)
-                memcpy(dst + j / PS__NR * ps__panel_bytes(out) + i * PS__NR * esz, row + j * esz,
-                       (n_in - j < PS__NR ? n_in - j : PS__NR) * esz);
+    for (s = 0; s < n_seg; s++) {
+        const ps__st_entry *e = seg[s].e;
+        const ps__file *file = &ld->m->files[e->file];
+        int keep_bits = (e->dtype == PS__ST_F16 && out->dtype == PS_F16) || (e->dtype == PS__ST_BF16 && out->dtype == PS_BF16);
+        size_t n_in = seg[s].transposed ? (size_t)rows : (size_t)seg[s].n;  /* elements taken per stored row */
+        size_t stride = seg[s].transposed ? (size_t)rows : (size_t)e->shape[1]; /* elements per stored row */
+        size_t lines = seg[s].transposed ? (size_t)seg[s].n : (size_t)rows, released = 0, line;
+        const unsigned char *base = e->data + (seg[s].transposed ? (size_t)seg[s].src * stride : (size_t)seg[s].src) * (size_t)e->elem_size;
+        line = stride * (size_t)e->elem_size;
+        for (i = 0; i < lines; i++) {
+            const unsigned char *src = base + i * line;
+            const unsigned char *row = esz == 4 ? (const unsigned char *)fbuf : (const unsigned char *)hbuf;
+            if (keep_bits) for (j = 0; j < n_in; j++) hbuf[j] = (uint16_t)(src[2 * j] | src[2 * j + 1] << 8);
+            else if (e->dtype == PS__ST_F32 && ps__little_endian()) memcpy(fbuf, src, n_in * 4);
+            else ps__to_f32(e->dtype, src, fbuf, n_in);
+            if (!keep_bits && out->dtype == PS_BF16) for (j = 0; j < n_in; j++) hbuf[j] = ps__f32_to_bf16(fbuf[j]);
+            /* element (row k, column c) of W lands in panel c / NR, row k, slot c % NR */
+            if (seg[s].transposed) { /* stored row i is column dst + i of W */
+                size_t c = (size_t)seg[s].dst + i;
+                unsigned char *at = dst + c / PS__NR * pb + c % PS__NR * esz;
+                if (esz == 4) for (j = 0; j < n_in; j++) memcpy(at + j * PS__NR * 4, row + j * 4, 4);
+                else for (j = 0; j < n_in; j++) memcpy(at + j * PS__NR * 2, row + j * 2, 2);
+                if ((i + 1) * line - released >= ((size_t)1 << 22)) { /* every 4 MB read */
+                    ps__file_release(file, base + released, (i + 1) * line - released);
+                    released = (i + 1) * line;
+                }
+            } else { /* stored row i is row i of W: runs of columns within each panel */
+                for (j = 0; j < n_in;) {
+                    size_t c = (size_t)seg[s].dst + j, run = PS__NR - c % PS__NR;
+                    if (run > n_in - j) run = n_in - j;
+                    memcpy(dst + c / PS__NR * pb + (i * PS__NR + c % PS__NR) * esz, row + j * esz, run * esz);
+                    j += run;
+                }
+            }
         }
-        if (transposed && (i + 1) * line - released >= ((size_t)1 << 22)) { /* every 4 MB read */
-            ps__file_release(&m->file, p + released, (i + 1) * line - released);
-            released = (i + 1) * line;
-        }
+        if (seg[s].transposed) ps__file_release(file, base + released, lines * line - released);
     }
-    ps__file_release(&m->file, p + released, (size_t)(e->end - e->begin) - released);
+    for (s = 0; s < n_seg; s++) /* whole tensors: pages of a shared fused one go last */
+        ps__file_release(&ld->m->files[seg[s].e->file], seg[s].e->data, seg[s].e->end - seg[s].e->begin);
     PS_FREE(fbuf);
     PS_FREE(hbuf);
     out->data = dst;
     return PS_OK;
 }
 
+/* a whole tensor as W: [out][in] stored transposed (nn.Linear), or [in][out] (Conv1D) */
+static ps_status ps__bind_mat(ps__ld *ld, const char *name, int rows, int cols, int transposed, ps__mat *out) {
+    ps__seg seg;
+    if (!(seg.e = transposed ? ps__want(ld, name, cols, rows) : ps__want(ld, name, rows, cols))) return ld->err->code;
+    seg.transposed = transposed;
+    seg.src = seg.dst = 0;
+    seg.n = cols;
+    return ps__pack(ld, &seg, 1, rows, cols, out);
+}
+
+/* separate nn.Linear tensors side by side: W = [A | B | ...] (q | k | v, gate | up) */
+static ps_status ps__bind_cat(ps__ld *ld, const char *const *names, const int *n, int k, int rows, ps__mat *out) {
+    ps__seg seg[3];
+    int i, cols = 0;
+    for (i = 0; i < k; i++) {
+        if (!(seg[i].e = ps__want(ld, names[i], n[i], rows))) return ld->err->code;
+        seg[i].transposed = 1;
+        seg[i].src = 0;
+        seg[i].n = n[i];
+        seg[i].dst = cols;
+        cols += n[i];
+    }
+    return ps__pack(ld, seg, k, rows, cols, out);
+}
+
+/* RMSNorm weights that scale by (1 + w) (Gemma) become 1 + w in F32, as HF computes */
+static ps_status ps__bind_offset_norm(ps__ld *ld, const char *name, int n, const float **out) {
+    const char *names[1];
+    float *w;
+    int i;
+    ps_status s;
+    names[0] = name;
+    if ((s = ps__bind_vecs(ld, names, &n, 1, out))) return s;
+    w = (float *)(size_t)*out;
+    for (i = 0; i < n; i++) w[i] = 1.0f + w[i];
+    return PS_OK;
+}
+
+/* a norm's weight (and bias for LayerNorm) under a prefix: "<p>weight", "<p>bias" */
+static ps_status ps__bind_norm(ps__ld *ld, const char *p, int offset, const float **w, const float **b) {
+    char name[160];
+    ps_status s;
+    int C = ld->m->cfg.n_embd;
+    snprintf(name, sizeof name, "%sweight", p);
+    s = offset ? ps__bind_offset_norm(ld, name, C, w) : ps__bind_vec(ld, name, C, 0, w);
+    if (s || ld->m->norm != PS__NORM_LAYER) return s;
+    snprintf(name, sizeof name, "%sbias", p);
+    return ps__bind_vec(ld, name, C, 0, b);
+}
+
+/* the input embedding, read row by row from the file (untied models) */
+static ps_status ps__bind_embed(ps__ld *ld, const char *name) {
+    ps__st_entry *e = ps__want(ld, name, ld->m->cfg.n_vocab, ld->m->cfg.n_embd);
+    if (!e) return ld->err->code;
+    ld->m->embed.data = e->data;
+    ld->m->embed.dtype = e->dtype;
+    return PS_OK;
+}
+
+/* x to the nearest value with a bits-bit significand (11: F16, 8: BF16), ties to even */
+static double ps__round_bits(double x, int bits) {
+    int e;
+    double m = frexp(x, &e);
+    return ldexp(nearbyint(ldexp(m, bits)), e - bits);
+}
+
+/* --- the families ----------------------------------------------------------------- */
+/* Each family reads its hyperparameters (config), then names its tensors (bind). The
+   definitions are Hugging Face transformers' modeling_<family>.py, read and restated. */
+
+/* rotary frequencies inv_freq[i] = base^(-2i/dim), i < dim/2, then rope_scaling:
+   "linear" divides them all by factor; "llama3" (Llama 3.1+) divides the low ones
+   (wavelength 2 pi / f above original_max_position_embeddings / low_freq_factor) by
+   factor, keeps the high ones (wavelength below .../high_freq_factor), and blends
+   those between: (1 - s) f / factor + s f with s = (orig / wavelength - low) / (high - low).
+   The key is "rope_type", or "type" in older configs. */
+static ps_status ps__rope(ps__ld *ld, double base) {
+    ps_model *m = ld->m;
+    const ps__hp *hp = ld->hp;
+    int dim = m->cfg.rotary_dim, i;
+    char type[32];
+    ps_status s;
+    if (dim < 2 || dim % 2 || dim > m->cfg.d_head)
+        return ps__fail(ld->err, PS_ERR_CONFIG, "%s: rotary dims %d must be even and within head_dim %d", ld->family,
+                        dim, m->cfg.d_head);
+    if (!(m->inv_freq = (double *)ps__own(m, (size_t)dim / 2 * sizeof(double))))
+        return ps__fail(ld->err, PS_ERR_NOMEM, "out of memory");
+    for (i = 0; i < dim / 2; i++) m->inv_freq[i] = 1.0 / pow(base, 2.0 * i / dim);
+    if ((s = ps__hp_str(hp, "rope_scaling.rope_type", type, sizeof type, ld->err))) return s;
+    if (!type[0] && (s = ps__hp_str(hp, "rope_scaling.type", type, sizeof type, ld->err))) return s;
+    if (!type[0] || strcmp(type, "default") == 0) return PS_OK;
+    if (strcmp(type, "linear") == 0) {
+        double factor = 0;
+        if ((s = ps__hp_num(hp, "rope_scaling.factor", 0, 1e6, 0, &factor, ld->err))) return s;
+        if (!factor) return ps__fail(ld->err, PS_ERR_CONFIG, "config.json: rope_scaling \"linear\" needs a factor");
+        for (i = 0; i < dim / 2; i++) m->inv_freq[i] /= factor;
+        return PS_OK;
+    }
+    if (strcmp(type, "llama3") == 0) {
+        double factor = 0, lo = 0, hi = 0, orig = 0;
+        if ((s = ps__hp_num(hp, "rope_scaling.factor", 0, 1e6, 0, &factor, ld->err)) ||
+            (s = ps__hp_num(hp, "rope_scaling.low_freq_factor", 0, 1e6, 0, &lo, ld->err)) ||
+            (s = ps__hp_num(hp, "rope_scaling.high_freq_factor", 0, 1e6, 0, &hi, ld->err)) ||
+            (s = ps__hp_num(hp, "rope_scaling.original_max_position_embeddings", 0, 1e9, 0, &orig, ld->err)))
+            return s;
+        if (!factor || !lo || !hi || !orig || hi <= lo)
+            return ps__fail(ld->err, PS_ERR_CONFIG, "config.json: rope_scaling \"llama3\" needs factor, low_freq_factor < "
+                            "high_freq_factor and original_max_position_embeddings");
+        for (i = 0; i < dim / 2; i++) {
+            double f = m->inv_freq[i], wavelen = 2 * 3.14159265358979323846 / f, sm = (orig / wavelen - lo) / (hi - lo);
+            if (wavelen > orig / lo) m->inv_freq[i] = f / factor;
+            else if (!(wavelen < orig / hi)) m->inv_freq[i] = (1 - sm) * f / factor + sm * f;
+        }
+        return PS_OK;
+    }
+    return ps__fail(ld->err, PS_ERR_CONFIG, "%s: rope_scaling type \"%s\" is not supported (default, linear, llama3)",
+                    ld->family, type);
+}
+
+/* checks shared by every family once its sizes are known */
+static ps_status ps__check_sizes(ps__ld *ld) {
+    ps_config *c = &ld->m->cfg;
+    if (c->n_layer < 1 || c->n_layer > PS__MAX_LAYERS)
+        return ps__fail(ld->err, PS_ERR_CONFIG, "n_layer %d is outside 1..%d", c->n_layer, PS__MAX_LAYERS);
+    if (c->n_embd < 1 || c->n_embd > PS__MAX_EMBD || c->n_vocab < 1 || c->n_vocab > PS__MAX_VOCAB || c->n_ctx < 1 ||
+        c->n_ctx > PS__MAX_CTX || c->d_mlp < 1 || c->d_mlp > PS__MAX_MLP)
+        return ps__fail(ld->err, PS_ERR_CONFIG, "%s: width %d, vocabulary %d, positions %d or MLP width %d is out of "
+                        "bounds", ld->family, c->n_embd, c->n_vocab, c->n_ctx, c->d_mlp);
+    if (c->n_head < 1 || c->n_head > PS__MAX_HEADS || c->n_kv_head < 1 || c->n_head % c->n_kv_head)
+        return ps__fail(ld->err, PS_ERR_CONFIG, "%s: %d key/value heads do not divide %d heads", ld->family,
+                        c->n_kv_head, c->n_head);
+    if (c->d_head < 1 || (size_t)c->n_head * (size_t)c->d_head > PS__MAX_EMBD)
+        return ps__fail(ld->err, PS_ERR_CONFIG, "%s: head_dim %d is out of bounds", ld->family, c->d_head);
+    if (!(c->ln_eps > 0 && c->ln_eps < 1))
+        return ps__fail(ld->err, PS_ERR_CONFIG, "%s: the norm's epsilon %g is outside (0, 1) as a float", ld->family,
+                        (double)c->ln_eps);
+    return PS_OK;
+}
+
+/* the vocabulary from the embedding's rows, checked against config.json's vocab_size */
+static ps_status ps__vocab(ps__ld *ld, const char *embed) {
+    double said = ld->vocab;
+    char full[160];
+    const ps__st_entry *e;
+    snprintf(full, sizeof full, "%s%s", ld->prefix, embed);
+    if (!(e = ps__st_find(&ld->m->st, full))) return ps__fail(ld->err, PS_ERR_MISSING, "tensor %s is missing (%s)", full, ld->family);
+    if (e->ndim != 2 || e->shape[0] < 1 || e->shape[0] > PS__MAX_VOCAB)
+        return ps__fail(ld->err, PS_ERR_SHAPE, "tensor %s must be [n_vocab <= %d, n_embd]", e->name, PS__MAX_VOCAB);
+    ld->m->cfg.n_vocab = (int)e->shape[0];
+    if (said && said != e->shape[0])
+        return ps__fail(ld->err, PS_ERR_SHAPE, "tensor %s has %d rows but config.json says vocab_size %g", e->name,
+                        ld->m->cfg.n_vocab, said);
+    return PS_OK;
+}
+
+/* GPT-2: config.json (optional), else the safetensors metadata, else the shapes. Tensor
+   names with or without "transformer.". LayerNorm, learned positions, gelu_new. */
 static int ps__standard_heads(int n_embd) {
     switch (n_embd) {
     case 768: return 12;   /* gpt2 */
@@ -1680,94 +2032,427 @@ static int ps__standard_heads(int n_embd) {
     }
 }
 
-/* Resolve hyperparameters: config.json, else safetensors metadata, else the shapes. */
-static ps_status ps__resolve_config(ps_config *cfg, const ps__hparams *hp, const ps__st *st,
-                                    const char *prefix, ps_error *err) {
+static ps_status ps__gpt2_config(ps__ld *ld) {
+    ps_model *m = ld->m;
+    ps_config *cfg = &m->cfg;
+    const ps__hp *hp = ld->hp;
+    const ps__st *st = &m->st;
     const ps__st_entry *wte, *wpe;
-    double n_layer, n_head, eps;
-    if (!(wte = ps__tensor(st, prefix, "wte.weight", err)) || !(wpe = ps__tensor(st, prefix, "wpe.weight", err)))
-        return PS_ERR_MISSING; /* the message names the first missing */
-    if (wte->ndim != 2 || wte->shape[0] < 1 || wte->shape[1] < 1 || wte->shape[0] > PS__MAX_VOCAB ||
-        wte->shape[1] > PS__MAX_EMBD)
-        return ps__fail(err, PS_ERR_SHAPE, "tensor %s must be [n_vocab <= %d, n_embd <= %d]", wte->name,
+    double n_layer = 0, n_head = 0, n_embd = 0, positions = 0, ctx = 0, vocab = 0, eps = 0;
+    char act[32], name[48];
+    int flag;
+    ps_status s;
+    static const char *const nums[] = {"n_layer", "n_head", "n_embd", "n_positions", "n_ctx", "vocab_size",
+                                       "layer_norm_epsilon"};
+    double *slots[7];
+    int i;
+    slots[0] = &n_layer; slots[1] = &n_head; slots[2] = &n_embd; slots[3] = &positions; slots[4] = &ctx;
+    slots[5] = &vocab; slots[6] = &eps;
+    for (i = 0; i < 7; i++)
+        if ((s = ps__hp_num(hp, nums[i], 0, 1e9, 0, slots[i], ld->err))) return s;
+    if ((s = ps__hp_str(hp, "activation_function", act, sizeof act, ld->err))) return s;
+    if (act[0] && strcmp(act, "gelu_new") != 0 && strcmp(act, "gelu_pytorch_tanh") != 0) /* would change every number */
+        return ps__fail(ld->err, PS_ERR_CONFIG, "config.json: activation_function \"%s\" is not supported (only gelu_new)", act);
+    flag = 0;
+    if ((s = ps__hp_bool(hp, "scale_attn_by_inverse_layer_idx", &flag, ld->err))) return s;
+    if (flag) return ps__fail(ld->err, PS_ERR_CONFIG, "config.json: scale_attn_by_inverse_layer_idx is not supported");
+    flag = 1;
+    if ((s = ps__hp_bool(hp, "scale_attn_weights", &flag, ld->err))) return s;
+    if (!flag) return ps__fail(ld->err, PS_ERR_CONFIG, "config.json: scale_attn_weights=false is not supported");
+    ld->prefix = ps__st_find(st, "transformer.wte.weight") ? "transformer." : "";
+    if (*ld->prefix && ps__st_find(st, "wte.weight"))
+        return ps__fail(ld->err, PS_ERR_FORMAT, "both wte.weight and transformer.wte.weight are present");
+    ld->vocab = vocab;
+    if ((s = ps__vocab(ld, "wte.weight"))) return s;
+    wte = ps__st_find(st, *ld->prefix ? "transformer.wte.weight" : "wte.weight");
+    snprintf(name, sizeof name, "%swpe.weight", ld->prefix);
+    if (!(wpe = ps__st_find(st, name))) return ps__fail(ld->err, PS_ERR_MISSING, "tensor %s is missing", name);
+    if (wte->shape[1] < 1 || wte->shape[1] > PS__MAX_EMBD)
+        return ps__fail(ld->err, PS_ERR_SHAPE, "tensor %s must be [n_vocab <= %d, n_embd <= %d]", wte->name,
                         PS__MAX_VOCAB, PS__MAX_EMBD);
     if (wpe->ndim != 2 || wpe->shape[0] < 1 || wpe->shape[0] > PS__MAX_CTX)
-        return ps__fail(err, PS_ERR_SHAPE, "tensor %s must be [n_ctx <= %d, n_embd]", wpe->name, PS__MAX_CTX);
-    cfg->n_vocab = (int)wte->shape[0];
+        return ps__fail(ld->err, PS_ERR_SHAPE, "tensor %s must be [n_ctx <= %d, n_embd]", wpe->name, PS__MAX_CTX);
     cfg->n_embd = (int)wte->shape[1];
     cfg->n_ctx = (int)wpe->shape[0];
-    if (hp->n_vocab && hp->n_vocab != cfg->n_vocab)
-        return ps__fail(err, PS_ERR_SHAPE, "tensor %s has %d rows but config.json says vocab_size %g", wte->name, cfg->n_vocab, hp->n_vocab);
-    if (hp->n_embd && hp->n_embd != cfg->n_embd)
-        return ps__fail(err, PS_ERR_SHAPE, "tensor %s is %d wide but config.json says n_embd %g", wte->name, cfg->n_embd, hp->n_embd);
-    if (hp->n_ctx && hp->n_ctx != cfg->n_ctx)
-        return ps__fail(err, PS_ERR_SHAPE, "tensor %s has %d rows but config.json says n_positions %g", wpe->name, cfg->n_ctx, hp->n_ctx);
-    n_layer = hp->n_layer ? hp->n_layer : st->meta_n_layer;
+    if (n_embd && n_embd != cfg->n_embd)
+        return ps__fail(ld->err, PS_ERR_SHAPE, "tensor %s is %d wide but config.json says n_embd %g", wte->name, cfg->n_embd, n_embd);
+    ctx = positions ? positions : ctx;
+    if (ctx && ctx != cfg->n_ctx)
+        return ps__fail(ld->err, PS_ERR_SHAPE, "tensor %s has %d rows but config.json says n_positions %g", wpe->name, cfg->n_ctx, ctx);
+    if (!n_layer) n_layer = st->meta_n_layer;
     if (!n_layer) { /* count the blocks present */
-        char name[48];
         while (n_layer < PS__MAX_LAYERS) {
-            snprintf(name, sizeof name, "%sh.%d.ln_1.weight", prefix, (int)n_layer);
+            snprintf(name, sizeof name, "%sh.%d.ln_1.weight", ld->prefix, (int)n_layer);
             if (!ps__st_find(st, name)) break;
             n_layer++;
         }
     }
-    n_head = hp->n_head ? hp->n_head : st->meta_n_head ? st->meta_n_head : ps__standard_heads(cfg->n_embd);
-    eps = hp->eps ? hp->eps : st->meta_eps ? st->meta_eps : 1e-5;
+    if (!n_head) n_head = st->meta_n_head ? st->meta_n_head : ps__standard_heads(cfg->n_embd);
+    if (!eps) eps = st->meta_eps ? st->meta_eps : 1e-5;
     if (!n_head)
-        return ps__fail(err, PS_ERR_CONFIG, "cannot tell the number of heads: no config.json, no n_head in the "
+        return ps__fail(ld->err, PS_ERR_CONFIG, "cannot tell the number of heads: no config.json, no n_head in the "
                         "safetensors metadata, and width %d is not a standard GPT-2 width", cfg->n_embd);
     if (n_layer < 1 || n_layer > PS__MAX_LAYERS || n_layer != floor(n_layer))
-        return ps__fail(err, PS_ERR_CONFIG, "n_layer %g is outside 1..%d", n_layer, PS__MAX_LAYERS);
+        return ps__fail(ld->err, PS_ERR_CONFIG, "n_layer %g is outside 1..%d", n_layer, PS__MAX_LAYERS);
     if (n_head < 1 || n_head > PS__MAX_HEADS || n_head != floor(n_head) || cfg->n_embd % (int)n_head)
-        return ps__fail(err, PS_ERR_CONFIG, "n_head %g does not divide n_embd %d", n_head, cfg->n_embd);
+        return ps__fail(ld->err, PS_ERR_CONFIG, "n_head %g does not divide n_embd %d", n_head, cfg->n_embd);
     if (!((float)eps > 0 && eps < 1)) /* as a float: 1e-50 would be 0 */
-        return ps__fail(err, PS_ERR_CONFIG, "layer_norm_epsilon %g is outside (0, 1) as a float", eps);
-    {
-        char name[48]; /* a config that forgets blocks would silently drop them */
-        snprintf(name, sizeof name, "%sh.%d.ln_1.weight", prefix, (int)n_layer);
-        if (ps__st_find(st, name))
-            return ps__fail(err, PS_ERR_SHAPE, "the file has a block %s but n_layer is %g", name, n_layer);
-    }
+        return ps__fail(ld->err, PS_ERR_CONFIG, "layer_norm_epsilon %g is outside (0, 1) as a float", eps);
+    snprintf(name, sizeof name, "%sh.%d.ln_1.weight", ld->prefix, (int)n_layer);
+    if (ps__st_find(st, name)) /* a config that forgets blocks would silently drop them */
+        return ps__fail(ld->err, PS_ERR_SHAPE, "the file has a block %s but n_layer is %g", name, n_layer);
     cfg->n_layer = (int)n_layer;
-    cfg->n_head = (int)n_head;
+    cfg->n_head = cfg->n_kv_head = (int)n_head;
+    cfg->d_head = cfg->n_embd / cfg->n_head;
+    cfg->d_mlp = 4 * cfg->n_embd;
     cfg->ln_eps = (float)eps;
+    m->norm = PS__NORM_LAYER;
+    m->act = PS__ACT_GELU_TANH;
     return PS_OK;
 }
 
-/* the tensors of block l, in the order ps__bind and ps_model_check take them */
-static const char *ps__block_parts[12] = {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
-                                          "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
-                                          "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"};
-
-static ps_status ps__bind(ps_model *m, const ps__st *st, const char *prefix, ps_weights to, ps_error *err) {
-    int C = m->cfg.n_embd, l, i;
+static ps_status ps__gpt2_bind(ps__ld *ld) {
+    ps_model *m = ld->m;
+    int C = m->cfg.n_embd, l;
     ps_status s;
-    m->blocks = (ps__block *)ps__calloc((size_t)m->cfg.n_layer, sizeof *m->blocks);
-    if (!m->blocks) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
-    if ((s = ps__bind_mat(m, st, prefix, "wte.weight", C, m->cfg.n_vocab, 1, to, &m->wte, err)) ||
-        (s = ps__bind_vec(m, st, prefix, "wpe.weight", m->cfg.n_ctx, C, &m->wpe, err)) ||
-        (s = ps__bind_vec(m, st, prefix, "ln_f.weight", C, 0, &m->lnf_w, err)) ||
-        (s = ps__bind_vec(m, st, prefix, "ln_f.bias", C, 0, &m->lnf_b, err)))
+    if ((s = ps__bind_mat(ld, "wte.weight", C, m->cfg.n_vocab, 1, &m->wte)) ||
+        (s = ps__bind_vec(ld, "wpe.weight", m->cfg.n_ctx, C, &m->wpe)) ||
+        (s = ps__bind_norm(ld, "ln_f.", 0, &m->lnf_w, &m->lnf_b)))
         return s;
     for (l = 0; l < m->cfg.n_layer; l++) {
         ps__block *b = &m->blocks[l];
-        char n[12][48];
-        for (i = 0; i < 12; i++) snprintf(n[i], sizeof n[i], "h.%d.%s", l, ps__block_parts[i]);
-        if ((s = ps__bind_vec(m, st, prefix, n[0], C, 0, &b->ln1_w, err)) ||
-            (s = ps__bind_vec(m, st, prefix, n[1], C, 0, &b->ln1_b, err)) ||
-            (s = ps__bind_mat(m, st, prefix, n[2], C, 3 * C, 0, to, &b->attn_w, err)) ||
-            (s = ps__bind_vec(m, st, prefix, n[3], 3 * C, 0, &b->attn_b, err)) ||
-            (s = ps__bind_mat(m, st, prefix, n[4], C, C, 0, to, &b->proj_w, err)) ||
-            (s = ps__bind_vec(m, st, prefix, n[5], C, 0, &b->proj_b, err)) ||
-            (s = ps__bind_vec(m, st, prefix, n[6], C, 0, &b->ln2_w, err)) ||
-            (s = ps__bind_vec(m, st, prefix, n[7], C, 0, &b->ln2_b, err)) ||
-            (s = ps__bind_mat(m, st, prefix, n[8], C, 4 * C, 0, to, &b->fc_w, err)) ||
-            (s = ps__bind_vec(m, st, prefix, n[9], 4 * C, 0, &b->fc_b, err)) ||
-            (s = ps__bind_mat(m, st, prefix, n[10], 4 * C, C, 0, to, &b->fcproj_w, err)) ||
-            (s = ps__bind_vec(m, st, prefix, n[11], C, 0, &b->fcproj_b, err)))
+        char p[8][64];
+        static const char *const part[8] = {"attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+                                            "attn.c_proj.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
+                                            "mlp.c_proj.weight", "mlp.c_proj.bias"};
+        char ln1[24], ln2[24];
+        int i;
+        for (i = 0; i < 8; i++) snprintf(p[i], sizeof p[i], "h.%d.%s", l, part[i]);
+        snprintf(ln1, sizeof ln1, "h.%d.ln_1.", l);
+        snprintf(ln2, sizeof ln2, "h.%d.ln_2.", l);
+        if ((s = ps__bind_norm(ld, ln1, 0, &b->ln1_w, &b->ln1_b)) ||
+            (s = ps__bind_mat(ld, p[0], C, 3 * C, 0, &b->attn_w)) ||
+            (s = ps__bind_vec(ld, p[1], 3 * C, 0, &b->attn_b)) ||
+            (s = ps__bind_mat(ld, p[2], C, C, 0, &b->proj_w)) ||
+            (s = ps__bind_vec(ld, p[3], C, 0, &b->proj_b)) ||
+            (s = ps__bind_norm(ld, ln2, 0, &b->ln2_w, &b->ln2_b)) ||
+            (s = ps__bind_mat(ld, p[4], C, 4 * C, 0, &b->fc_w)) ||
+            (s = ps__bind_vec(ld, p[5], 4 * C, 0, &b->fc_b)) ||
+            (s = ps__bind_mat(ld, p[6], 4 * C, C, 0, &b->fcproj_w)) ||
+            (s = ps__bind_vec(ld, p[7], C, 0, &b->fcproj_b)))
             return s;
     }
     return PS_OK;
+}
+
+/* The sizes every family but GPT-2 names alike. */
+static ps_status ps__common_config(ps__ld *ld, const char *layers, const char *heads, const char *width,
+                                   const char *ctx, const char *eps_key, double eps) {
+    ps_config *c = &ld->m->cfg;
+    const ps__hp *hp = ld->hp;
+    ps_status s;
+    c->n_layer = c->n_head = c->n_embd = c->n_ctx = 0;
+    if ((s = ps__hp_int(hp, layers, &c->n_layer, ld->err)) || (s = ps__hp_int(hp, heads, &c->n_head, ld->err)) ||
+        (s = ps__hp_int(hp, width, &c->n_embd, ld->err)) || (s = ps__hp_int(hp, ctx, &c->n_ctx, ld->err)) ||
+        (s = ps__hp_num(hp, "vocab_size", 0, 1e9, 1, &ld->vocab, ld->err)) ||
+        (s = ps__hp_num(hp, eps_key, 0, 1, 0, &eps, ld->err)))
+        return s;
+    if (!c->n_layer || !c->n_head || !c->n_embd || !c->n_ctx)
+        return ps__fail(ld->err, PS_ERR_CONFIG, "%s: config.json must give %s, %s, %s and %s", ld->family, layers,
+                        heads, width, ctx);
+    c->ln_eps = (float)eps;
+    c->n_kv_head = c->n_head;
+    c->d_head = c->n_embd / c->n_head;
+    ld->m->embed_scale = 1;
+    return PS_OK;
+}
+
+/* the activation named by key: the tanh GELUs, the exact one, SiLU */
+static ps_status ps__activation(ps__ld *ld, const char *key, const char *dflt) {
+    char act[32];
+    ps_status s;
+    if ((s = ps__hp_str(ld->hp, key, act, sizeof act, ld->err))) return s;
+    if (!act[0]) strcpy(act, dflt);
+    if (strcmp(act, "gelu_new") == 0 || strcmp(act, "gelu_pytorch_tanh") == 0 || strcmp(act, "gelu_fast") == 0)
+        ld->m->act = PS__ACT_GELU_TANH;
+    else if (strcmp(act, "gelu") == 0) ld->m->act = PS__ACT_GELU;
+    else if (strcmp(act, "silu") == 0 || strcmp(act, "swish") == 0) ld->m->act = PS__ACT_SILU;
+    else
+        return ps__fail(ld->err, PS_ERR_CONFIG, "%s: %s \"%s\" is not supported (gelu, gelu_new, gelu_pytorch_tanh, "
+                        "silu)", ld->family, key, act);
+    return PS_OK;
+}
+
+/* Llama and its kin (mistral, qwen2, gemma): RMSNorm, rotate-half rotary over head_dim
+   with rope_theta, grouped-query attention, a gated MLP down(act(gate(x)) * up(x)).
+     llama    attention_bias (q, k, v, o), mlp_bias; hidden_act silu; untied by default
+     mistral  as llama; sliding_window W: a query sees the W latest positions, itself
+              included (HF masks key j for query i when i - j >= W)
+     qwen2    biases on q, k, v only; its use_sliding_window is refused
+     gemma    RMSNorm scales by (1 + w); the embedding is multiplied by sqrt(hidden_size)
+              rounded to the embedding's dtype (HF casts the normalizer so); GeGLU: the
+              activation is hidden_activation when given, else the tanh GELU whatever
+              hidden_act says (HF's rule since its first Gemma release, which read
+              hidden_act "gelu" as the exact GELU by mistake); tied by default. */
+static ps_status ps__llama_config(ps__ld *ld) {
+    ps_model *m = ld->m;
+    ps_config *c = &m->cfg;
+    const ps__hp *hp = ld->hp;
+    int gemma = strcmp(ld->family, "gemma") == 0, flag = 0;
+    double theta = 10000;
+    ps_status s;
+    ld->tied = gemma; /* each family's default */
+    if ((s = ps__common_config(ld, "num_hidden_layers", "num_attention_heads", "hidden_size",
+                               "max_position_embeddings", "rms_norm_eps", 1e-6)) ||
+        (s = ps__hp_int(hp, "num_key_value_heads", &c->n_kv_head, ld->err)) ||
+        (s = ps__hp_int(hp, "head_dim", &c->d_head, ld->err)) ||
+        (s = ps__hp_int(hp, "intermediate_size", &c->d_mlp, ld->err)) ||
+        (s = ps__hp_num(hp, "rope_theta", 0, 1e12, 0, &theta, ld->err)) ||
+        (s = ps__hp_bool(hp, "tie_word_embeddings", &ld->tied, ld->err)) ||
+        (s = ps__hp_int(hp, "sliding_window", &c->sliding_window, ld->err)))
+        return s;
+    if (strcmp(ld->family, "mistral") != 0) c->sliding_window = 0; /* qwen2 lists it unused */
+    if ((s = ps__hp_bool(hp, "use_sliding_window", &flag, ld->err))) return s;
+    if (flag) return ps__fail(ld->err, PS_ERR_CONFIG, "%s: use_sliding_window is not supported", ld->family);
+    if (!c->d_mlp) return ps__fail(ld->err, PS_ERR_CONFIG, "%s: config.json must give intermediate_size", ld->family);
+    m->norm = PS__NORM_RMS;
+    m->gated = 1;
+    c->rotary_dim = c->d_head;
+    if ((s = gemma ? ps__activation(ld, "hidden_activation", "gelu_pytorch_tanh") : ps__activation(ld, "hidden_act", "silu")))
+        return s;
+    if ((s = ps__vocab(ld, "model.embed_tokens.weight")) || (s = ps__check_sizes(ld)) || (s = ps__rope(ld, theta)))
+        return s;
+    return PS_OK;
+}
+
+static ps_status ps__llama_bind(ps__ld *ld) {
+    ps_model *m = ld->m;
+    const ps_config *c = &m->cfg;
+    int C = c->n_embd, qw = c->n_head * c->d_head, kvw = c->n_kv_head * c->d_head, F = c->d_mlp, l;
+    int gemma = strcmp(ld->family, "gemma") == 0, qwen = strcmp(ld->family, "qwen2") == 0;
+    int attn_bias = 0, mlp_bias = 0, tied = ld->tied;
+    ps_status s;
+    if ((s = ps__hp_bool(ld->hp, "attention_bias", &attn_bias, ld->err)) ||
+        (s = ps__hp_bool(ld->hp, "mlp_bias", &mlp_bias, ld->err)))
+        return s;
+    if (gemma) { /* sqrt(hidden_size) as the embedding's dtype holds it */
+        const ps__st_entry *e = ps__st_find(&m->st, "model.embed_tokens.weight");
+        double r = sqrt((double)C);
+        m->embed_scale = (float)(e->dtype == PS__ST_BF16 ? ps__round_bits(r, 8) : e->dtype == PS__ST_F16 ? ps__round_bits(r, 11) : r);
+    }
+    if ((s = ps__bind_mat(ld, tied ? "model.embed_tokens.weight" : "lm_head.weight", C, c->n_vocab, 1, &m->wte)) ||
+        (!tied && (s = ps__bind_embed(ld, "model.embed_tokens.weight"))) ||
+        (s = ps__bind_norm(ld, "model.norm.", gemma, &m->lnf_w, &m->lnf_b)))
+        return s;
+    for (l = 0; l < c->n_layer; l++) {
+        ps__block *b = &m->blocks[l];
+        char n[10][80], *qkv[3], *gu[2];
+        const char *qkv_b[3];
+        int qkv_n[3], gu_n[2], i;
+        static const char *const part[10] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                             "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
+                                             "input_layernorm.", "post_attention_layernorm.", ""};
+        for (i = 0; i < 9; i++) snprintf(n[i], sizeof n[i], "model.layers.%d.%s%s", l, part[i], i < 7 ? ".weight" : "");
+        qkv[0] = n[0]; qkv[1] = n[1]; qkv[2] = n[2];
+        qkv_n[0] = qw; qkv_n[1] = kvw; qkv_n[2] = kvw;
+        gu[0] = n[4]; gu[1] = n[5];
+        gu_n[0] = gu_n[1] = F;
+        if ((s = ps__bind_norm(ld, n[7], gemma, &b->ln1_w, &b->ln1_b)) ||
+            (s = ps__bind_cat(ld, (const char *const *)qkv, qkv_n, 3, C, &b->attn_w)) ||
+            (s = ps__bind_mat(ld, n[3], qw, C, 1, &b->proj_w)) ||
+            (s = ps__bind_norm(ld, n[8], gemma, &b->ln2_w, &b->ln2_b)) ||
+            (s = ps__bind_cat(ld, (const char *const *)gu, gu_n, 2, C, &b->fc_w)) ||
+            (s = ps__bind_mat(ld, n[6], F, C, 1, &b->fcproj_w)))
+            return s;
+        if (attn_bias || qwen) { /* the biases sit beside the weights: ".weight" -> ".bias" */
+            char bn[4][80];
+            for (i = 0; i < 4; i++) snprintf(bn[i], sizeof bn[i], "model.layers.%d.%s.bias", l, part[i]);
+            qkv_b[0] = bn[0]; qkv_b[1] = bn[1]; qkv_b[2] = bn[2];
+            if ((s = ps__bind_vecs(ld, qkv_b, qkv_n, 3, &b->attn_b)) ||
+                (attn_bias && (s = ps__bind_vec(ld, bn[3], C, 0, &b->proj_b))))
+                return s;
+        }
+        if (mlp_bias) {
+            char bn[3][80];
+            const char *gub[2];
+            for (i = 0; i < 3; i++) snprintf(bn[i], sizeof bn[i], "model.layers.%d.%s.bias", l, part[4 + i]);
+            gub[0] = bn[0]; gub[1] = bn[1];
+            if ((s = ps__bind_vecs(ld, gub, gu_n, 2, &b->fc_b)) || (s = ps__bind_vec(ld, bn[2], C, 0, &b->fcproj_b)))
+                return s;
+        }
+    }
+    return PS_OK;
+}
+
+/* GPT-NeoX (Pythia): LayerNorm with biases; query_key_value fused per head, its output
+   rows laid out [head 0: q k v][head 1: q k v]...; rotary (rotate-half) on the first
+   rotary_ndims = int(head_dim * rotary_pct) dims of each head, base rotary_emb_base
+   (rope_theta in newer configs); use_parallel_residual: x + attn(ln1(x)) + mlp(ln2(x)),
+   else sequential; hidden_act "gelu" is the exact GELU; embed_out untied. */
+static ps_status ps__neox_config(ps__ld *ld) {
+    ps_model *m = ld->m;
+    ps_config *c = &m->cfg;
+    const ps__hp *hp = ld->hp;
+    double pct = 0.25, base = 10000;
+    ps_status s;
+    m->parallel = 1;
+    if ((s = ps__common_config(ld, "num_hidden_layers", "num_attention_heads", "hidden_size",
+                               "max_position_embeddings", "layer_norm_eps", 1e-5)) ||
+        (s = ps__hp_int(hp, "intermediate_size", &c->d_mlp, ld->err)) ||
+        (s = ps__hp_num(hp, "rotary_pct", 0, 1, 0, &pct, ld->err)) ||
+        (s = ps__hp_num(hp, "partial_rotary_factor", 0, 1, 0, &pct, ld->err)) ||
+        (s = ps__hp_num(hp, "rotary_emb_base", 0, 1e12, 0, &base, ld->err)) ||
+        (s = ps__hp_num(hp, "rope_theta", 0, 1e12, 0, &base, ld->err)) ||
+        (s = ps__hp_bool(hp, "use_parallel_residual", &m->parallel, ld->err)) ||
+        (s = ps__hp_bool(hp, "tie_word_embeddings", &ld->tied, ld->err)) ||
+        (s = ps__activation(ld, "hidden_act", "gelu")))
+        return s;
+    if (ld->tied) return ps__fail(ld->err, PS_ERR_CONFIG, "gpt_neox: tie_word_embeddings is not supported");
+    if (!c->d_mlp) c->d_mlp = 4 * c->n_embd;
+    m->norm = PS__NORM_LAYER;
+    if ((s = ps__vocab(ld, "gpt_neox.embed_in.weight")) || (s = ps__check_sizes(ld))) return s;
+    if (c->n_embd % c->n_head) return ps__fail(ld->err, PS_ERR_CONFIG, "gpt_neox: %d heads do not divide hidden_size %d", c->n_head, c->n_embd);
+    c->rotary_dim = (int)(c->d_head * pct);
+    return ps__rope(ld, base);
+}
+
+static ps_status ps__neox_bind(ps__ld *ld) {
+    ps_model *m = ld->m;
+    const ps_config *c = &m->cfg;
+    int C = c->n_embd, H = c->n_head, D = c->d_head, F = c->d_mlp, l, h, k, bias = 1;
+    ps_status s;
+    if ((s = ps__hp_bool(ld->hp, "attention_bias", &bias, ld->err)) ||
+        (s = ps__bind_mat(ld, "embed_out.weight", C, c->n_vocab, 1, &m->wte)) ||
+        (s = ps__bind_embed(ld, "gpt_neox.embed_in.weight")) ||
+        (s = ps__bind_norm(ld, "gpt_neox.final_layer_norm.", 0, &m->lnf_w, &m->lnf_b)))
+        return s;
+    for (l = 0; l < c->n_layer; l++) {
+        ps__block *b = &m->blocks[l];
+        char n[8][80];
+        ps__seg seg[3 * PS__MAX_HEADS];
+        ps__st_entry *qkv;
+        static const char *const part[8] = {"input_layernorm.", "post_attention_layernorm.",
+                                            "attention.query_key_value.weight", "attention.query_key_value.bias",
+                                            "attention.dense.weight", "attention.dense.bias",
+                                            "mlp.dense_h_to_4h.", "mlp.dense_4h_to_h."};
+        int i;
+        for (i = 0; i < 8; i++) snprintf(n[i], sizeof n[i], "gpt_neox.layers.%d.%s", l, part[i]);
+        if ((s = ps__bind_norm(ld, n[0], 0, &b->ln1_w, &b->ln1_b)) || (s = ps__bind_norm(ld, n[1], 0, &b->ln2_w, &b->ln2_b)))
+            return s;
+        if (!(qkv = ps__want(ld, n[2], 3 * C, C))) return ld->err->code;
+        for (h = 0; h < H; h++) /* head h's q, k, v rows go to q, k and v's head h */
+            for (k = 0; k < 3; k++) {
+                ps__seg *g = &seg[3 * h + k];
+                g->e = qkv;
+                g->transposed = 1;
+                g->src = (3 * h + k) * D;
+                g->n = D;
+                g->dst = k * C + h * D;
+            }
+        if ((s = ps__pack(ld, seg, 3 * H, C, 3 * C, &b->attn_w)) || (s = ps__bind_mat(ld, n[4], C, C, 1, &b->proj_w)))
+            return s;
+        if (bias) {
+            const float *raw;
+            float *perm;
+            if ((s = ps__bind_vec(ld, n[3], 3 * C, 0, &raw)) || (s = ps__bind_vec(ld, n[5], C, 0, &b->proj_b))) return s;
+            if (!(perm = ps__own_floats(ld, (size_t)3 * C))) return PS_ERR_NOMEM;
+            for (h = 0; h < H; h++)
+                for (k = 0; k < 3; k++) memcpy(perm + k * C + h * D, raw + (3 * h + k) * D, (size_t)D * sizeof(float));
+            b->attn_b = perm;
+        }
+        {
+            char w1[96], b1[96], w2[96], b2[96];
+            snprintf(w1, sizeof w1, "%sweight", n[6]);
+            snprintf(b1, sizeof b1, "%sbias", n[6]);
+            snprintf(w2, sizeof w2, "%sweight", n[7]);
+            snprintf(b2, sizeof b2, "%sbias", n[7]);
+            if ((s = ps__bind_mat(ld, w1, C, F, 1, &b->fc_w)) || (s = ps__bind_vec(ld, b1, F, 0, &b->fc_b)) ||
+                (s = ps__bind_mat(ld, w2, F, C, 1, &b->fcproj_w)) || (s = ps__bind_vec(ld, b2, C, 0, &b->fcproj_b)))
+                return s;
+        }
+    }
+    return PS_OK;
+}
+
+/* GPT-J: one ln_1 feeds attention and MLP side by side (x + attn(ln_1(x)) +
+   mlp(ln_1(x))); q/k/v/out_proj without biases; rotary on the first rotary_dim dims of
+   each head with the pairs interleaved ((0,1), (2,3), ...: HF's rotate_every_two);
+   fc_in -> gelu_new -> fc_out; ln_f; lm_head with a bias. */
+static ps_status ps__gptj_config(ps__ld *ld) {
+    ps_model *m = ld->m;
+    ps_config *c = &m->cfg;
+    ps_status s;
+    c->rotary_dim = 64;
+    if ((s = ps__common_config(ld, "n_layer", "n_head", "n_embd", "n_positions", "layer_norm_epsilon", 1e-5)) ||
+        (s = ps__hp_int(ld->hp, "n_inner", &c->d_mlp, ld->err)) ||
+        (s = ps__hp_bool(ld->hp, "tie_word_embeddings", &ld->tied, ld->err)) ||
+        (s = ps__hp_int(ld->hp, "rotary_dim", &c->rotary_dim, ld->err)) ||
+        (s = ps__activation(ld, "activation_function", "gelu_new")))
+        return s;
+    if (ld->tied) return ps__fail(ld->err, PS_ERR_CONFIG, "gptj: tie_word_embeddings is not supported");
+    if (!c->d_mlp) c->d_mlp = 4 * c->n_embd;
+    m->norm = PS__NORM_LAYER;
+    m->parallel = 1;
+    m->rot_interleaved = 1;
+    if ((s = ps__vocab(ld, "transformer.wte.weight")) || (s = ps__check_sizes(ld))) return s;
+    if (c->n_embd % c->n_head) return ps__fail(ld->err, PS_ERR_CONFIG, "gptj: %d heads do not divide n_embd %d", c->n_head, c->n_embd);
+    return ps__rope(ld, 10000);
+}
+
+static ps_status ps__gptj_bind(ps__ld *ld) {
+    ps_model *m = ld->m;
+    const ps_config *c = &m->cfg;
+    int C = c->n_embd, F = c->d_mlp, l;
+    ps_status s;
+    if ((s = ps__bind_mat(ld, "lm_head.weight", C, c->n_vocab, 1, &m->wte)) ||
+        (s = ps__bind_vec(ld, "lm_head.bias", c->n_vocab, 0, &m->unembed_b)) ||
+        (s = ps__bind_embed(ld, "transformer.wte.weight")) ||
+        (s = ps__bind_norm(ld, "transformer.ln_f.", 0, &m->lnf_w, &m->lnf_b)))
+        return s;
+    for (l = 0; l < c->n_layer; l++) {
+        ps__block *b = &m->blocks[l];
+        char n[9][80], *qkv[3];
+        int qkv_n[3], i;
+        static const char *const part[9] = {"ln_1.", "attn.q_proj.weight", "attn.k_proj.weight",
+                                            "attn.v_proj.weight", "attn.out_proj.weight", "mlp.fc_in.weight",
+                                            "mlp.fc_in.bias", "mlp.fc_out.weight", "mlp.fc_out.bias"};
+        for (i = 0; i < 9; i++) snprintf(n[i], sizeof n[i], "transformer.h.%d.%s", l, part[i]);
+        qkv[0] = n[1]; qkv[1] = n[2]; qkv[2] = n[3];
+        qkv_n[0] = qkv_n[1] = qkv_n[2] = C;
+        if ((s = ps__bind_norm(ld, n[0], 0, &b->ln1_w, &b->ln1_b)) ||
+            (s = ps__bind_cat(ld, (const char *const *)qkv, qkv_n, 3, C, &b->attn_w)) ||
+            (s = ps__bind_mat(ld, n[4], C, C, 1, &b->proj_w)) ||
+            (s = ps__bind_mat(ld, n[5], C, F, 1, &b->fc_w)) || (s = ps__bind_vec(ld, n[6], F, 0, &b->fc_b)) ||
+            (s = ps__bind_mat(ld, n[7], F, C, 1, &b->fcproj_w)) || (s = ps__bind_vec(ld, n[8], C, 0, &b->fcproj_b)))
+            return s;
+        b->ln2_w = b->ln1_w; /* the one norm feeds both */
+        b->ln2_b = b->ln1_b;
+    }
+    return PS_OK;
+}
+
+typedef struct ps__family {
+    const char *name; /* config.json's model_type */
+    ps_status (*config)(ps__ld *ld);
+    ps_status (*bind)(ps__ld *ld);
+} ps__family;
+
+static const ps__family ps__families[] = {
+    {"gpt2", ps__gpt2_config, ps__gpt2_bind},
+    {"llama", ps__llama_config, ps__llama_bind},
+    {"mistral", ps__llama_config, ps__llama_bind},
+    {"qwen2", ps__llama_config, ps__llama_bind},
+    {"gemma", ps__llama_config, ps__llama_bind},
+    {"gpt_neox", ps__neox_config, ps__neox_bind},
+    {"gptj", ps__gptj_config, ps__gptj_bind},
+};
+#define PS__FAMILIES "gpt2, llama, mistral, qwen2, gemma, gpt_neox, gptj"
+
+/* buffers real checkpoints carry beside the weights, which nothing reads */
+static int ps__skipped(const char *name, int tied) {
+    return ps__ends_with(name, "attn.bias") || ps__ends_with(name, "attn.masked_bias") ||
+           ps__ends_with(name, "attention.bias") || ps__ends_with(name, "attention.masked_bias") ||
+           ps__ends_with(name, "rotary_emb.inv_freq") || (tied && ps__ends_with(name, "lm_head.weight"));
 }
 
 PSDEF void ps_model_free(ps_model *m) {
@@ -1776,28 +2461,59 @@ PSDEF void ps_model_free(ps_model *m) {
     for (i = 0; i < m->n_owned; i++) PS_FREE(m->owned[i]);
     PS_FREE(m->owned);
     PS_FREE(m->blocks);
-    if (m->file.data) ps__file_close(&m->file);
+    ps__st_free(&m->st);
+    for (i = 0; i < m->n_files; i++) ps__file_close(&m->files[i]);
+    PS_FREE(m->files);
     PS_FREE(m);
 }
 
-/* Everything after the bytes are in memory: parse, resolve, bind. */
-static ps_status ps__model_init(ps_model *m, const unsigned char *data, size_t size, const char *config,
-                                size_t config_len, const ps_load_opts *opts, ps_error *err) {
-    ps__hparams hp;
-    ps__st st;
+/* Everything after the tensors are indexed (m->st): the family from model_type (no
+   model_type: GPT-2, whose old configs and bare files carry none), its sizes, then its
+   tensors; a tensor nothing reads is an error, so that a checkpoint of another layout
+   is never half read. */
+static ps_status ps__model_init(ps_model *m, const char *config, size_t config_len, const ps_load_opts *opts,
+                                ps_error *err) {
+    ps__hp hp;
+    ps__ld ld;
+    char type[32];
+    const ps__family *f = NULL;
     ps_status s;
-    const char *prefix;
+    size_t i;
+    int k;
     memset(&hp, 0, sizeof hp);
-    if (config && (s = ps__config_json(config, config_len, &hp, err))) return s;
-    if ((s = ps__st_parse(&st, data, size, err))) return s;
-    prefix = ps__st_find(&st, "transformer.wte.weight") ? "transformer." : "";
-    if (*prefix && ps__st_find(&st, "wte.weight"))
-        s = ps__fail(err, PS_ERR_FORMAT, "both wte.weight and transformer.wte.weight are present");
-    else s = ps__resolve_config(&m->cfg, &hp, &st, prefix, err);
+    memset(&ld, 0, sizeof ld);
+    if (config && (s = ps__hp_read(&hp, config, config_len, err))) { PS_FREE(hp.v); return s; }
+    s = ps__hp_str(&hp, "model_type", type, sizeof type, err);
+    if (!s && !type[0]) strcpy(type, "gpt2");
+    for (i = 0; !s && i < sizeof ps__families / sizeof ps__families[0]; i++)
+        if (strcmp(type, ps__families[i].name) == 0) f = &ps__families[i];
+    if (!s && !f)
+        s = strncmp(type, "gemma", 5) == 0
+                ? ps__fail(err, PS_ERR_CONFIG, "model_type \"%s\" is not supported yet (its logit soft-capping and "
+                           "sliding windows are a later step; gemma 1 is supported)", type)
+                : ps__fail(err, PS_ERR_CONFIG, "model_type \"%s\" is not supported (supported: " PS__FAMILIES ")", type);
     if (!s && opts && (unsigned)opts->weights > PS_WEIGHTS_BF16)
         s = ps__fail(err, PS_ERR_ARG, "unknown weights option %d", (int)opts->weights);
-    if (!s) s = ps__bind(m, &st, prefix, opts ? opts->weights : PS_WEIGHTS_AS_STORED, err);
-    ps__st_free(&st);
+    if (!s) {
+        ld.m = m;
+        ld.hp = &hp;
+        ld.family = f->name;
+        ld.prefix = "";
+        ld.want = opts ? opts->weights : PS_WEIGHTS_AS_STORED;
+        ld.tied = 1;
+        ld.err = err;
+        m->embed_scale = 1;
+        snprintf(m->cfg.family, sizeof m->cfg.family, "%s", f->name);
+        s = f->config(&ld);
+    }
+    if (!s && !(m->blocks = (ps__block *)ps__calloc((size_t)m->cfg.n_layer, sizeof *m->blocks)))
+        s = ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    if (!s) s = f->bind(&ld);
+    for (k = 0; !s && k < m->st.n; k++)
+        if (!m->st.entries[k].used && !ps__skipped(m->st.entries[k].name, ld.tied))
+            s = ps__fail(err, PS_ERR_SHAPE, "tensor %s is not part of a %s model with %d layers", m->st.entries[k].name,
+                         f->name, m->cfg.n_layer);
+    PS_FREE(hp.v);
     return s;
 }
 
@@ -1808,48 +2524,181 @@ PSDEF ps_status ps_model_load_memory(ps_model **out, const void *data, size_t si
     ps_status s;
     if (!out || (!data && size)) return ps__fail(err, PS_ERR_ARG, "ps_model_load_memory: NULL argument");
     *out = NULL;
-    if (!(m = (ps_model *)ps__calloc(1, sizeof *m))) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
-    s = ps__model_init(m, (const unsigned char *)data, size, config_json, config_len, opts, err);
+    if (!(m = (ps_model *)ps__calloc(1, sizeof *m)) || !(m->files = (ps__file *)ps__calloc(1, sizeof *m->files))) {
+        PS_FREE(m);
+        return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    }
+    m->n_files = 0; /* the caller's bytes: nothing to close */
+    s = ps__st_parse(&m->st, (const unsigned char *)data, size, err);
+    if (!s) s = ps__model_init(m, config_json, config_len, opts, err);
     if (s) { ps_model_free(m); return s; }
     *out = m;
     ps__ok(err);
     return PS_OK;
 }
 
-static int ps__ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
+/* Adds the tensors of one more file (a shard) to m->st: names must not repeat across
+   shards. */
+static ps_status ps__st_merge(ps_model *m, ps__st *shard, int file, const char *shard_name, ps_error *err) {
+    ps__st *st = &m->st;
+    int i;
+    if (st->n + shard->n > st->cap) {
+        int cap = st->n + shard->n;
+        ps__st_entry *ne = (ps__st_entry *)PS_REALLOC(st->entries, (size_t)cap * sizeof *ne);
+        if (!ne) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+        st->entries = ne;
+        st->cap = cap;
+    }
+    for (i = 0; i < shard->n; i++) {
+        if (ps__st_find(st, shard->entries[i].name))
+            return ps__fail(err, PS_ERR_FORMAT, "tensor %s appears in two shards (again in %s)", shard->entries[i].name,
+                            shard_name);
+        shard->entries[i].file = file;
+    }
+    memcpy(st->entries + st->n, shard->entries, (size_t)shard->n * sizeof *shard->entries);
+    st->n += shard->n;
+    qsort(st->entries, (size_t)st->n, sizeof *st->entries, ps__st_by_name);
+    if (file == 0) {
+        st->meta_n_head = shard->meta_n_head;
+        st->meta_n_layer = shard->meta_n_layer;
+        st->meta_eps = shard->meta_eps;
+    }
+    return PS_OK;
+}
+
+/* A shard's name from the index: a plain file name in the index's folder (no path:
+   "../x" or "/etc/x" would read outside it), ending in .safetensors. */
+static int ps__shard_name_ok(const char *s) {
+    return s[0] && s[0] != '.' && !strchr(s, '/') && !strchr(s, '\\') && ps__ends_with(s, ".safetensors");
+}
+
+/* model.safetensors.index.json: {"metadata": {...}, "weight_map": {tensor: shard}}.
+   Every shard it names is opened (mapped) and validated like a single file; every tensor
+   it lists must be in the shard it says. */
+static ps_status ps__load_shards(ps_model *m, const char *dir, const char *index_path, int map, ps_error *err) {
+    ps__file idx;
+    ps__json j;
+    char key[160], val[256], path[4096];
+    char (*names)[256] = NULL;
+    int n_names = 0, r, r2, i, pass;
+    ps_status s;
+    if ((s = ps__file_read(&idx, index_path, 0, err))) return s;
+    for (pass = 0; pass < 2; pass++) { /* 1: the shards' names; 2: each tensor in its shard */
+        int seen_map = 0;
+        ps__json_init(&j, (const char *)idx.data, idx.size);
+        if (ps__json_object(&j)) goto bad;
+        while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
+            if (strcmp(key, "weight_map") != 0) {
+                if (ps__json_skip(&j)) goto bad;
+                continue;
+            }
+            seen_map = 1;
+            if (ps__json_object(&j)) goto bad;
+            while ((r2 = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
+                if (ps__json_peek(&j) != '"' || ps__json_string(&j, val, sizeof val, NULL)) goto bad;
+                if (!ps__shard_name_ok(val)) {
+                    s = ps__fail(err, PS_ERR_FORMAT, "%s: shard \"%s\" is not a .safetensors file in the model's folder",
+                                 index_path, val);
+                    goto done;
+                }
+                for (i = 0; i < n_names && strcmp(names[i], val) != 0; i++) {}
+                if (pass == 0 && i == n_names) {
+                    char (*nn)[256];
+                    if (n_names == PS__MAX_SHARDS) {
+                        s = ps__fail(err, PS_ERR_FORMAT, "%s names more than %d shards", index_path, PS__MAX_SHARDS);
+                        goto done;
+                    }
+                    if (!(nn = (char (*)[256])PS_REALLOC(names, (size_t)(n_names + 1) * sizeof *names))) {
+                        s = ps__fail(err, PS_ERR_NOMEM, "out of memory");
+                        goto done;
+                    }
+                    names = nn;
+                    strcpy(names[n_names++], val);
+                } else if (pass == 1) {
+                    const ps__st_entry *e = ps__st_find(&m->st, key);
+                    if (!e || e->file != i) {
+                        s = ps__fail(err, PS_ERR_FORMAT, "%s lists tensor %s in %s, which does not hold it", index_path,
+                                     key, val);
+                        goto done;
+                    }
+                }
+            }
+            if (r2) goto bad;
+        }
+        if (r || ps__json_done(&j)) goto bad;
+        if (!seen_map || !n_names) {
+            s = ps__fail(err, PS_ERR_FORMAT, "%s has no weight_map naming a shard", index_path);
+            goto done;
+        }
+        if (pass == 1) break;
+        if (!(m->files = (ps__file *)ps__calloc((size_t)n_names, sizeof *m->files))) {
+            s = ps__fail(err, PS_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (i = 0; i < n_names; i++) {
+            ps__st shard;
+            if (!ps__join(path, sizeof path, dir, names[i])) { s = ps__fail(err, PS_ERR_ARG, "path too long"); goto done; }
+            if ((s = ps__file_read(&m->files[i], path, map, err))) goto done;
+            m->n_files++;
+            if ((s = ps__st_parse(&shard, m->files[i].data, m->files[i].size, err))) {
+                char msg[256];
+                snprintf(msg, sizeof msg, "%s", err->msg);
+                s = ps__fail(err, s, "%s: %s", names[i], msg);
+                goto done;
+            }
+            s = ps__st_merge(m, &shard, i, names[i], err);
+            ps__st_free(&shard);
+            if (s) goto done;
+        }
+    }
+    s = PS_OK;
+    goto done;
+bad:
+    s = ps__fail(err, PS_ERR_FORMAT, "%s: %s", index_path, j.err);
+done:
+    PS_FREE(names);
+    ps__file_close(&idx);
+    return s;
 }
 
 PSDEF ps_status ps_model_load(ps_model **out, const char *path, const ps_load_opts *opts, ps_error *err) {
-    char weights[4096], cfg_path[4096];
+    char weights[4096], index[4096], cfg_path[4096], dir[4096];
     ps__file cfg;
     ps_model *m;
-    ps_status s;
-    int single = 0;
+    ps_status s = PS_OK;
+    int map = !(opts && opts->no_mmap), sharded = 0;
+    const char *slash;
     if (!out || !path) return ps__fail(err, PS_ERR_ARG, "ps_model_load: NULL argument");
     *out = NULL;
     memset(&cfg, 0, sizeof cfg);
-    /* a .safetensors path is one file, with the config.json beside it when there is one
-       (else hyperparameters from its metadata and shapes); anything else is a Hugging
-       Face model folder */
-    if (ps__ends_with(path, ".safetensors")) {
-        const char *slash = strrchr(path, '/');
-        single = 1;
-        if (strlen(path) >= sizeof weights) return ps__fail(err, PS_ERR_ARG, "path too long");
-        strcpy(weights, path);
-        sprintf(cfg_path, "%.*sconfig.json", slash ? (int)(slash + 1 - path) : 0, path);
-    } else if (!ps__join(weights, sizeof weights, path, "model.safetensors") ||
-               !ps__join(cfg_path, sizeof cfg_path, path, "config.json")) {
-        return ps__fail(err, PS_ERR_ARG, "path too long");
+    if (strlen(path) >= sizeof weights - 32) return ps__fail(err, PS_ERR_ARG, "path too long");
+    /* a .safetensors file or an index .json names the files, with the config.json of
+       their folder when there is one; anything else is a Hugging Face model folder,
+       holding model.safetensors or model.safetensors.index.json and its shards */
+    if (ps__ends_with(path, ".safetensors") || ps__ends_with(path, ".json")) {
+        slash = strrchr(path, '/');
+        sprintf(dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+        sharded = ps__ends_with(path, ".json");
+        strcpy(sharded ? index : weights, path);
+    } else {
+        strcpy(dir, path);
+        ps__join(weights, sizeof weights, path, "model.safetensors");
+        ps__join(index, sizeof index, path, "model.safetensors.index.json");
+        sharded = !ps__readable(weights) && ps__readable(index);
     }
+    ps__join(cfg_path, sizeof cfg_path, dir, "config.json");
     if (!(m = (ps_model *)ps__calloc(1, sizeof *m))) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
-    s = ps__file_read(&m->file, weights, !(opts && opts->no_mmap), err);
-    if (s == PS_ERR_IO && !single)
-        s = ps__fail(err, PS_ERR_IO, "no model.safetensors in %s (weights/download.sh fetches one)", path);
+    if (sharded) s = ps__load_shards(m, dir, index, map, err);
+    else if (!(m->files = (ps__file *)ps__calloc(1, sizeof *m->files))) s = ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    else if ((s = ps__file_read(&m->files[0], weights, map, err)) == PS_OK) {
+        m->n_files = 1;
+        s = ps__st_parse(&m->st, m->files[0].data, m->files[0].size, err);
+    } else if (s == PS_ERR_IO && strcmp(weights, path) != 0)
+        s = ps__fail(err, PS_ERR_IO, "no model.safetensors or model.safetensors.index.json in %s (weights/download.sh "
+                     "fetches one)", path);
     if (!s && ps__readable(cfg_path)) /* config.json is optional */
         s = ps__file_read(&cfg, cfg_path, 0, err);
-    if (!s) s = ps__model_init(m, m->file.data, m->file.size, (const char *)cfg.data, cfg.size, opts, err);
+    if (!s) s = ps__model_init(m, (const char *)cfg.data, cfg.size, opts, err);
     if (cfg.data) ps__file_close(&cfg);
     if (s) { ps_model_free(m); return s; }
     *out = m;
@@ -1860,11 +2709,21 @@ PSDEF ps_status ps_model_load(ps_model **out, const char *path, const ps_load_op
 PSDEF const ps_config *ps_model_config(const ps_model *m) { return &m->cfg; }
 PSDEF ps_dtype ps_model_dtype(const ps_model *m) { return m->blocks[0].attn_w.dtype; }
 
+PSDEF void ps_model_get_sizes(const ps_model *m, ps_model_sizes *out) {
+    int i;
+    memset(out, 0, sizeof *out);
+    out->n_files = m->n_files;
+    for (i = 0; i < m->n_files; i++) out->file_bytes += m->files[i].size;
+    out->own_bytes = m->owned_bytes;
+    for (i = 0; i < m->st.n; i++)
+        if (m->st.entries[i].used) out->n_params += (long long)((m->st.entries[i].end - m->st.entries[i].begin) / (size_t)m->st.entries[i].elem_size);
+}
+
 /* NaN and infinities have an exponent of all ones */
-static int ps__nonfinite(const unsigned char *x, ps_dtype dtype) {
+static int ps__nonfinite(const unsigned char *x, int dtype) {
     uint32_t u;
-    uint16_t h, ones = dtype == PS_F16 ? 0x7C00 : 0x7F80;
-    if (dtype == PS_F32) {
+    uint16_t h, ones = dtype == PS__ST_F16 ? 0x7C00 : 0x7F80;
+    if (dtype == PS__ST_F32) {
         memcpy(&u, x, 4);
         return (u & 0x7F800000u) == 0x7F800000u;
     }
@@ -1872,55 +2731,36 @@ static int ps__nonfinite(const unsigned char *x, ps_dtype dtype) {
     return (h & ones) == ones;
 }
 
-/* The weights of one tensor must be finite: n F32 values at vec, or the packed matrix w,
-   whose elements are counted in the file's order ([cols][rows] when transposed: wte). */
-static ps_status ps__check_tensor(const char *name, const float *vec, size_t n, const ps__mat *w, int transposed,
-                                  ps_error *err) {
-    size_t i;
-    if (w) n = (size_t)w->rows * (size_t)w->cols;
-    for (i = 0; i < n; i++) {
-        const unsigned char *x;
-        if (!w) x = (const unsigned char *)(vec + i);
-        else {
-            size_t r = transposed ? i % (size_t)w->rows : i / (size_t)w->cols;
-            size_t c = transposed ? i / (size_t)w->rows : i % (size_t)w->cols;
-            x = (const unsigned char *)w->data + c / PS__NR * ps__panel_bytes(w) +
-                (r * PS__NR + c % PS__NR) * ps__dtype_size(w->dtype);
-        }
-        if (ps__nonfinite(x, w ? w->dtype : PS_F32))
-            return ps__fail(err, PS_ERR_FORMAT, "tensor %s has a non-finite value at element %lu", name,
-                            (unsigned long)i);
-    }
-    return PS_OK;
+static int ps__st_by_place(const void *a, const void *b) {
+    const ps__st_entry *x = *(const ps__st_entry *const *)a, *y = *(const ps__st_entry *const *)b;
+    if (x->file != y->file) return x->file < y->file ? -1 : 1;
+    return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
+/* The weights the model reads, as the checkpoint holds them (the loader keeps the files
+   mapped, or in memory), in the files' order. */
 PSDEF ps_status ps_model_check(const ps_model *m, ps_error *err) {
-    size_t C;
-    int l, i;
-    ps_status s;
+    const ps__st_entry **order;
+    int i, n = 0;
+    ps_status s = PS_OK;
     if (!m) return ps__fail(err, PS_ERR_ARG, "ps_model_check: NULL model");
-    C = (size_t)m->cfg.n_embd;
-    if ((s = ps__check_tensor("wte.weight", NULL, 0, &m->wte, 1, err)) ||
-        (s = ps__check_tensor("wpe.weight", m->wpe, (size_t)m->cfg.n_ctx * C, NULL, 0, err)) ||
-        (s = ps__check_tensor("ln_f.weight", m->lnf_w, C, NULL, 0, err)) ||
-        (s = ps__check_tensor("ln_f.bias", m->lnf_b, C, NULL, 0, err)))
-        return s;
-    for (l = 0; l < m->cfg.n_layer; l++) {
-        const ps__block *b = &m->blocks[l];
-        /* in the order of ps__block_parts: a vector or a matrix each */
-        const float *vec[12] = {b->ln1_w, b->ln1_b, NULL, b->attn_b, NULL, b->proj_b,
-                                b->ln2_w, b->ln2_b, NULL, b->fc_b, NULL, b->fcproj_b};
-        const ps__mat *mat[12] = {NULL, NULL, &b->attn_w, NULL, &b->proj_w, NULL,
-                                  NULL, NULL, &b->fc_w, NULL, &b->fcproj_w, NULL};
-        size_t n[12] = {C, C, 0, 3 * C, 0, C, C, C, 0, 4 * C, 0, C};
-        for (i = 0; i < 12; i++) {
-            char name[48];
-            snprintf(name, sizeof name, "h.%d.%s", l, ps__block_parts[i]);
-            if ((s = ps__check_tensor(name, vec[i], n[i], mat[i], 0, err))) return s;
-        }
+    if (!(order = (const ps__st_entry **)ps__calloc((size_t)m->st.n + 1, sizeof *order)))
+        return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    for (i = 0; i < m->st.n; i++)
+        if (m->st.entries[i].used) order[n++] = &m->st.entries[i];
+    qsort(order, (size_t)n, sizeof *order, ps__st_by_place);
+    for (i = 0; !s && i < n; i++) {
+        const ps__st_entry *e = order[i];
+        size_t k, count = (e->end - e->begin) / (size_t)e->elem_size;
+        for (k = 0; k < count; k++)
+            if (ps__nonfinite(e->data + k * (size_t)e->elem_size, e->dtype)) {
+                s = ps__fail(err, PS_ERR_FORMAT, "tensor %s has a non-finite value at element %lu", e->name, (unsigned long)k);
+                break;
+            }
     }
-    ps__ok(err);
-    return PS_OK;
+    PS_FREE(order);
+    if (!s) ps__ok(err);
+    return s;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -2060,10 +2900,17 @@ static void ps__mat_col(const ps__mat *w, int c, float *out) {
     }
 }
 
+/* row id of the input embedding: from the checkpoint when untied, else wte's column */
+static void ps__embedding(const ps_model *m, int id, float *out) {
+    size_t C = (size_t)m->cfg.n_embd;
+    if (!m->embed.data) ps__mat_col(&m->wte, id, out);
+    else ps__to_f32(m->embed.dtype, m->embed.data + (size_t)id * C * (m->embed.dtype == PS__ST_F32 ? 4 : 2), out, C);
+}
+
 PSDEF ps_status ps_model_embedding(const ps_model *m, int id, float *out) {
     if (!m || !out) return PS_ERR_ARG;
     if (id < 0 || id >= m->cfg.n_vocab) return PS_ERR_RANGE;
-    ps__mat_col(&m->wte, id, out);
+    ps__embedding(m, id, out);
     return PS_OK;
 }
 
@@ -2243,9 +3090,11 @@ static float ps__dot(const float *a, const float *b, int n) {
    row alone (ps__dot's order; values in order of j), so the grouping changes no bit. */
 #define PS__AR 4
 
-/* floats of scratch a context keeps per thread: the scores of PS__AR rows */
+/* floats of scratch a context keeps per thread: the scores of PS__AR rows (or a row's
+   rotary cos and sin) */
 static size_t ps__scratch_floats(const ps_config *cfg) {
-    return (size_t)PS__AR * (size_t)(cfg->n_ctx > cfg->n_embd ? cfg->n_ctx : cfg->n_embd);
+    size_t n = (size_t)(cfg->n_ctx > cfg->n_embd ? cfg->n_ctx : cfg->n_embd);
+    return (size_t)PS__AR * (n > (size_t)cfg->rotary_dim ? n : (size_t)cfg->rotary_dim);
 }
 
 
@@ -2417,28 +3266,53 @@ static void ps__layernorm_forward(float *out, const float *x, const float *w, co
     }
 }
 
+/* RMSNorm over each row: x / sqrt(mean(x^2) + eps) * w, no mean taken out, no bias; the
+   mean in double as for LayerNorm */
+static void ps__rmsnorm_forward(float *out, const float *x, const float *w, int rows, int C, float eps) {
+    int r, i, k;
+    for (r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * C;
+        float *o = out + (size_t)r * C, inv_f;
+        double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (i = 0; i + 8 <= C; i += 8)
+            for (k = 0; k < 8; k++) s[k] += (double)xr[i + k] * xr[i + k];
+        for (; i < C; i++) s[0] += (double)xr[i] * xr[i];
+        inv_f = (float)(1.0 / sqrt((((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) / C + eps));
+        i = 0;
+#ifdef PS__VL
+        for (; i + PS__VL <= C; i += PS__VL)
+            ps__vstore(o + i, ps__vmul(ps__vmul(ps__vload(xr + i), ps__vdup(inv_f)), ps__vload(w + i)));
+#endif
+        for (; i < C; i++) o[i] = xr[i] * inv_f * w[i];
+    }
+}
+
 /* The row-wise steps run on the pool as tasks of rows: each is cheap, but left serial
    they would cap the speed-up on many cores. Rows are independent, so how they are
    spread changes no bit. */
 typedef struct ps__rows {
-    float *out;              /* LayerNorm: out = LN(in); add: out += in; GELU: out in place */
-    const float *in, *w, *b; /* LayerNorm's weight and bias */
-    int width;
+    float *out;              /* norm: out = norm(in); add: out += in; activation: out in place */
+    const float *in, *w, *b; /* the norm's weight and bias (NULL: RMSNorm); gated: in = up */
+    int width, kind;         /* PS__NORM_* or PS__ACT_* */
+    size_t ld_in;            /* floats between rows of in (the activation's up) */
     float eps;
 } ps__rows;
 
-static void ps__layernorm_task(void *arg, int r0, int r1, int thread) {
+static void ps__norm_task(void *arg, int r0, int r1, int thread) {
     const ps__rows *a = (const ps__rows *)arg;
     size_t at = (size_t)r0 * a->width;
     (void)thread;
-    ps__layernorm_forward(a->out + at, a->in + at, a->w, a->b, r1 - r0, a->width, a->eps);
+    if (a->kind == PS__NORM_RMS) ps__rmsnorm_forward(a->out + at, a->in + at, a->w, r1 - r0, a->width, a->eps);
+    else ps__layernorm_forward(a->out + at, a->in + at, a->w, a->b, r1 - r0, a->width, a->eps);
 }
 
-static void ps__layernorm(ps_pool *pool, float *out, const float *x, const float *w, const float *b, int rows,
-                          int C, float eps) {
+/* the model's norm (LayerNorm or RMSNorm) of rows of x into out */
+static void ps__norm(ps_pool *pool, const ps_model *m, float *out, const float *x, const float *w, const float *b,
+                     int rows) {
     ps__rows a;
-    a.out = out; a.in = x; a.w = w; a.b = b; a.width = C; a.eps = eps;
-    ps__parallel(pool, rows, ps__layernorm_task, &a);
+    a.out = out; a.in = x; a.w = w; a.b = b; a.width = m->cfg.n_embd; a.kind = m->norm; a.ld_in = 0;
+    a.eps = m->cfg.ln_eps;
+    ps__parallel(pool, rows, ps__norm_task, &a);
 }
 
 static void ps__add_task(void *arg, int r0, int r1, int thread) {
@@ -2451,39 +3325,48 @@ static void ps__add_task(void *arg, int r0, int r1, int thread) {
 /* the residual stream x[rows][C] += y */
 static void ps__residual_add(ps_pool *pool, float *x, const float *y, int rows, int C) {
     ps__rows a;
-    a.out = x; a.in = y; a.w = a.b = NULL; a.width = C; a.eps = 0;
+    a.out = x; a.in = y; a.w = a.b = NULL; a.width = C; a.kind = 0; a.ld_in = 0; a.eps = 0;
     ps__parallel(pool, rows, ps__add_task, &a);
 }
 
-/* GELU, tanh approximation ("gelu_new"), as GPT-2 was trained with:
-   0.5 v (1 + tanh(u)) with u = sqrt(2/pi) (v + 0.044715 v^3), which is v / (1 + e^(-2u)) */
-static void ps__gelu_task(void *arg, int r0, int r1, int thread) {
+/* The activations, in place, then times the up projection in a gated MLP:
+     gelu_new (tanh)  0.5 v (1 + tanh(u)), u = sqrt(2/pi) (v + 0.044715 v^3) = v / (1 + e^(-2u))
+     gelu (exact)     0.5 v (1 + erf(v / sqrt 2))
+     silu             v / (1 + e^(-v)) */
+static void ps__act_task(void *arg, int r0, int r1, int thread) {
     const ps__rows *a = (const ps__rows *)arg;
     const float k = 0.7978845608028654f; /* sqrt(2/pi) */
     int r, i;
     (void)thread;
     for (r = r0; r < r1; r++) {
         float *x = a->out + (size_t)r * a->width;
+        const float *up = a->in ? a->in + (size_t)r * a->ld_in : NULL;
         i = 0;
 #ifdef PS__VL
-        for (; i + PS__VL <= a->width; i += PS__VL) {
-            ps__v v = ps__vload(x + i);
-            ps__v u = ps__vmul(ps__vdup(-2.0f * k), ps__vfma(ps__vmul(ps__vdup(0.044715f), v), ps__vmul(v, v), v));
-            ps__vstore(x + i, ps__vdiv(v, ps__vadd(ps__vdup(1.0f), ps__vexp(u))));
-        }
+        if (a->kind != PS__ACT_GELU)
+            for (; i + PS__VL <= a->width; i += PS__VL) {
+                ps__v v = ps__vload(x + i), u;
+                if (a->kind == PS__ACT_SILU) u = ps__vsub(ps__vzero(), v);
+                else u = ps__vmul(ps__vdup(-2.0f * k), ps__vfma(ps__vmul(ps__vdup(0.044715f), v), ps__vmul(v, v), v));
+                v = ps__vdiv(v, ps__vadd(ps__vdup(1.0f), ps__vexp(u)));
+                ps__vstore(x + i, up ? ps__vmul(v, ps__vload(up + i)) : v);
+            }
 #endif
         for (; i < a->width; i++) {
             float v = x[i];
-            x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+            if (a->kind == PS__ACT_SILU) v = v / (1.0f + expf(-v));
+            else if (a->kind == PS__ACT_GELU) v = (float)(0.5 * v * (1.0 + erf(v * 0.70710678118654752)));
+            else v = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+            x[i] = up ? v * up[i] : v;
         }
     }
 }
 
-/* x[rows][width] = GELU(x), in place */
-static void ps__gelu(ps_pool *pool, float *x, int rows, int width) {
+/* x[rows][width] = act(x), times up[rows][ld_up] (its first width columns) when up is given */
+static void ps__activate(ps_pool *pool, int kind, float *x, const float *up, size_t ld_up, int rows, int width) {
     ps__rows a;
-    a.out = x; a.in = a.w = a.b = NULL; a.width = width; a.eps = 0;
-    ps__parallel(pool, rows, ps__gelu_task, &a);
+    a.out = x; a.in = up; a.w = a.b = NULL; a.width = width; a.kind = kind; a.ld_in = ld_up; a.eps = 0;
+    ps__parallel(pool, rows, ps__act_task, &a);
 }
 
 /* 1 / sum_i e^(x[i] - x[best]): the softmax probability of the largest of n logits
@@ -2527,7 +3410,7 @@ PSDEF void ps_softmax(const float *logits, int n, float *probs) {
 /* A sequence's keys and values. A fork shares its first n_shared positions with a root
    sequence (parent) instead of copying them, so a grid of cells that differ only after
    a common prefix stores that prefix once. Own positions [n_shared, len) live in kv,
-   laid out [layer][k or v][cap][n_embd]. */
+   laid out [layer][k or v][cap][n_kv_head * d_head]. */
 typedef struct ps__seq {
     int len, cap;
     int parent, n_shared, n_children;
@@ -2558,7 +3441,9 @@ struct ps_ctx {
     /* rows of the current pass: (sequence, position, token) and their activations */
     int cap_rows;
     int *rseq, *rpos, *rtok;
-    float *x, *xn, *q, *k, *v, *z, *out, *h; /* [rows][C] each, h [rows][4C] */
+    float *x, *xn, *xm;      /* [rows][C]: the stream, attention's and the MLP's inputs */
+    float *q, *k, *v, *z;    /* [rows][n_head*D], k and v [rows][n_kv_head*D] */
+    float *out, *h, *big;    /* [rows][C]; the MLP's neurons [rows][F]; a matmul's fused output */
     float *pattern;          /* [rows][n_head][n_keys], only while a pattern hook runs */
     size_t cap_pattern;
     float *scratch;          /* per thread: attention scores */
@@ -2620,8 +3505,11 @@ PSDEF void ps_ctx_free(ps_ctx *c) {
 
 /* --- sequences -------------------------------------------------------------------- */
 
+/* floats of one position's keys (or values) */
+static size_t ps__kv_width(const ps_config *cfg) { return (size_t)cfg->n_kv_head * (size_t)cfg->d_head; }
+
 static float *ps__kv_own(const ps_ctx *c, const ps__seq *s, int layer, int kind, int index) {
-    return s->kv + (((size_t)layer * 2 + (size_t)kind) * (size_t)s->cap + (size_t)index) * (size_t)c->m->cfg.n_embd;
+    return s->kv + (((size_t)layer * 2 + (size_t)kind) * (size_t)s->cap + (size_t)index) * ps__kv_width(&c->m->cfg);
 }
 
 /* key (kind 0) or value (kind 1) of position j of a sequence, wherever it lives */
@@ -2650,12 +3538,13 @@ static ps_status ps__seq_get(ps_ctx *c, int id, ps__seq **out) {
 
 /* room for `own` own positions, keeping the ones computed */
 static ps_status ps__seq_reserve(ps_ctx *c, ps__seq *s, int own) {
-    int L = c->m->cfg.n_layer, C = c->m->cfg.n_embd, used = s->len - s->n_shared, cap, l, kind;
+    int L = c->m->cfg.n_layer, used = s->len - s->n_shared, cap, l, kind;
+    size_t C = ps__kv_width(&c->m->cfg);
     ps__seq old = *s;
     if (own <= s->cap) return PS_OK;
     cap = s->cap * 2 > own ? s->cap * 2 : own; /* exact at first, doubling as it grows */
     if (cap > c->m->cfg.n_ctx) cap = c->m->cfg.n_ctx;
-    s->kv = (float *)ps__calloc((size_t)L * 2 * (size_t)cap * (size_t)C, sizeof(float));
+    s->kv = (float *)ps__calloc((size_t)L * 2 * (size_t)cap * C, sizeof(float));
     if (!s->kv) {
         *s = old;
         return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for the KV cache (%d positions)", cap);
@@ -2665,19 +3554,20 @@ static ps_status ps__seq_reserve(ps_ctx *c, ps__seq *s, int own) {
         for (kind = 0; kind < 2; kind++)
             if (used > 0)
                 memcpy(ps__kv_own(c, s, l, kind, 0), ps__kv_own(c, &old, l, kind, 0),
-                       (size_t)used * (size_t)C * sizeof(float));
+                       (size_t)used * C * sizeof(float));
     PS_FREE(old.kv);
     return PS_OK;
 }
 
 /* a fork takes its own copy of the shared prefix (before its root changes under it) */
 static ps_status ps__seq_detach(ps_ctx *c, ps__seq *s) {
-    int L = c->m->cfg.n_layer, C = c->m->cfg.n_embd, used = s->len - s->n_shared, l, kind, j;
+    int L = c->m->cfg.n_layer, used = s->len - s->n_shared, l, kind, j;
+    size_t C = ps__kv_width(&c->m->cfg);
     ps__seq old = *s;
     const ps__seq *root;
     if (s->parent < 0) return PS_OK;
     root = &c->seqs[s->parent];
-    s->kv = (float *)ps__calloc((size_t)L * 2 * (size_t)(s->len ? s->len : 1) * (size_t)C, sizeof(float));
+    s->kv = (float *)ps__calloc((size_t)L * 2 * (size_t)(s->len ? s->len : 1) * C, sizeof(float));
     if (!s->kv) {
         *s = old;
         return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory copying a shared prefix");
@@ -2688,10 +3578,10 @@ static ps_status ps__seq_detach(ps_ctx *c, ps__seq *s) {
     for (l = 0; l < L; l++)
         for (kind = 0; kind < 2; kind++) {
             for (j = 0; j < old.n_shared; j++)
-                memcpy(ps__kv_own(c, s, l, kind, j), ps__kv_own(c, root, l, kind, j), (size_t)C * sizeof(float));
+                memcpy(ps__kv_own(c, s, l, kind, j), ps__kv_own(c, root, l, kind, j), C * sizeof(float));
             if (used > 0)
                 memcpy(ps__kv_own(c, s, l, kind, old.n_shared), ps__kv_own(c, &old, l, kind, 0),
-                       (size_t)used * (size_t)C * sizeof(float));
+                       (size_t)used * C * sizeof(float));
         }
     c->seqs[old.parent].n_children--;
     PS_FREE(old.kv);
@@ -2766,7 +3656,7 @@ PSDEF ps_status ps_seq_fork(ps_ctx *c, int src, int dst, int len) {
         for (kind = 0; kind < 2; kind++)
             if (len > shared)
                 memcpy(ps__kv_own(c, d, l, kind, 0), ps__kv_own(c, sp, l, kind, shared - sp->n_shared),
-                       (size_t)(len - shared) * (size_t)c->m->cfg.n_embd * sizeof(float));
+                       (size_t)(len - shared) * ps__kv_width(&c->m->cfg) * sizeof(float));
     if (shared > 0) {
         d->parent = root;
         c->seqs[root].n_children++;
@@ -2807,7 +3697,9 @@ static int ps__layerless(ps_point p) { return p == PS_EMBED || p == PS_LN_FINAL 
 
 PSDEF int ps_point_width(const ps_model *m, ps_point p, int n_keys) {
     switch (p) {
-    case PS_MLP_PRE: case PS_MLP_POST: return 4 * m->cfg.n_embd;
+    case PS_MLP_PRE: case PS_MLP_POST: return m->cfg.d_mlp;
+    case PS_Q: case PS_Z: return m->cfg.n_head * m->cfg.d_head;
+    case PS_K: case PS_V: return m->cfg.n_kv_head * m->cfg.d_head;
     case PS_PATTERN: return m->cfg.n_head * n_keys;
     case PS_LOGITS: return m->cfg.n_vocab;
     default: return m->cfg.n_embd;
@@ -2881,8 +3773,8 @@ static ps_status ps__fire(ps_ctx *c, ps_point point, int layer, float *data, int
     ev.pos = pos;
     ev.data = data;
     ev.width = ps_point_width(c->m, point, n_keys);
-    ev.n_head = c->m->cfg.n_head;
-    ev.d_head = c->m->cfg.n_embd / c->m->cfg.n_head;
+    ev.n_head = point == PS_K || point == PS_V ? c->m->cfg.n_kv_head : c->m->cfg.n_head;
+    ev.d_head = c->m->cfg.d_head;
     ev.n_keys = point == PS_PATTERN ? n_keys : 0;
     for (i = 0; i < c->n_hooks; i++) {
         const ps__hook *h = &c->hooks[i];
@@ -2897,7 +3789,10 @@ static ps_status ps__fire(ps_ctx *c, ps_point point, int layer, float *data, int
 /* --- the blocks ------------------------------------------------------------------- */
 
 static ps_status ps__reserve_rows(ps_ctx *c, int n) {
-    size_t C = (size_t)c->m->cfg.n_embd, per_row = 11 * C;
+    const ps_config *cfg = &c->m->cfg;
+    size_t C = (size_t)cfg->n_embd, Q = (size_t)cfg->n_head * cfg->d_head, KV = ps__kv_width(cfg);
+    size_t F = (size_t)cfg->d_mlp, big = Q + 2 * KV > (c->m->gated ? 2 : 1) * F ? Q + 2 * KV : (c->m->gated ? 2 : 1) * F;
+    size_t per_row = 4 * C + 2 * Q + 2 * KV + F + big;
     float *x;
     int *r;
     if (n <= c->cap_rows) return PS_OK;
@@ -2911,13 +3806,15 @@ static ps_status ps__reserve_rows(ps_ctx *c, int n) {
     PS_FREE(c->x);
     PS_FREE(c->rseq);
     c->x = x;
-    c->xn = x + (size_t)n * C;
-    c->q = c->xn + (size_t)n * C;
-    c->k = c->q + (size_t)n * C;
-    c->v = c->k + (size_t)n * C;
-    c->z = c->v + (size_t)n * C;
-    c->out = c->z + (size_t)n * C;
-    c->h = c->out + (size_t)n * C; /* 4C wide; also holds q|k|v straight from c_attn */
+    c->xn = c->x + (size_t)n * C;
+    c->xm = c->xn + (size_t)n * C;
+    c->out = c->xm + (size_t)n * C;
+    c->q = c->out + (size_t)n * C;
+    c->z = c->q + (size_t)n * Q;
+    c->k = c->z + (size_t)n * Q;
+    c->v = c->k + (size_t)n * KV;
+    c->h = c->v + (size_t)n * KV;
+    c->big = c->h + (size_t)n * F;     /* q | k | v, or gate | up, straight from a matmul */
     c->rseq = r;
     c->rpos = r + n;
     c->rtok = r + 2 * n;
@@ -2926,10 +3823,12 @@ static ps_status ps__reserve_rows(ps_ctx *c, int n) {
 }
 
 /* Causal self-attention of every (row, head): softmax(q.k_j / sqrt(d_head)) over the
-   positions j <= pos of the row's own sequence, then the weighted sum of v_j.
-   mode 0 does it all at once; with a pattern hook, mode 1 writes the probabilities to
-   c->pattern (the hook may edit them) and mode 2 applies them. A task is one head for
-   a block of PS__AR rows; runs of rows of one sequence share the reads of its cache. */
+   positions j <= pos of the row's own sequence (the latest sliding_window of them when
+   the model has a window), then the weighted sum of v_j. Query head h reads key/value
+   head h / (n_head / n_kv_head). mode 0 does it all at once; with a pattern hook, mode 1
+   writes the probabilities to c->pattern (the hook may edit them) and mode 2 applies
+   them. A task is one head for a block of PS__AR rows; runs of rows of one sequence
+   share the reads of its cache. */
 typedef struct ps__attn {
     ps_ctx *c;
     int layer, n_keys, mode;
@@ -2939,11 +3838,13 @@ typedef struct ps__attn {
 static void ps__attention_task(void *arg, int t0, int t1, int thread) {
     const ps__attn *a = (const ps__attn *)arg;
     ps_ctx *c = a->c;
-    int H = c->m->cfg.n_head, C = c->m->cfg.n_embd, D = C / H, t, i, j;
-    size_t stride = ps__scratch_floats(&c->m->cfg) / PS__AR;
+    const ps_config *cfg = &c->m->cfg;
+    int H = cfg->n_head, D = cfg->d_head, group = cfg->n_head / cfg->n_kv_head, W = cfg->sliding_window, t, i, j;
+    size_t stride = ps__scratch_floats(cfg) / PS__AR, Q = (size_t)H * D, KV = ps__kv_width(cfg);
     float scale = 1.0f / sqrtf((float)D);
     for (t = t0; t < t1; t++) {
         int h = t / a->n_blocks, r0 = t % a->n_blocks * PS__AR, r1 = r0 + PS__AR < a->n ? r0 + PS__AR : a->n, r, m;
+        size_t kvh = (size_t)(h / group) * D;
         for (r = r0; r < r1; r += m) {
             /* a run: rows r .. r+m-1 of one sequence at consecutive positions */
             const ps__seq *s = &c->seqs[c->rseq[r]];
@@ -2960,25 +3861,29 @@ static void ps__attention_task(void *arg, int t0, int t1, int thread) {
             }
             if (a->mode != 2) {
                 float *p2[PS__AR];
-                const float *q = c->q + (size_t)r * C + (size_t)h * D;
+                const float *q = c->q + (size_t)r * Q + (size_t)h * D;
                 for (i = 0; i < m; i++) p2[i] = p[i] + n_sh;
-                if (n_sh) ps__scores(p, q, (size_t)C, m, ps__kv_at(c, s, a->layer, 0, 0) + (size_t)h * D, (size_t)C, n_sh, D, scale);
-                ps__scores(p2, q, (size_t)C, m, ps__kv_at(c, s, a->layer, 0, n_sh) + (size_t)h * D, (size_t)C, pos + m - n_sh, D, scale);
+                if (n_sh) ps__scores(p, q, Q, m, ps__kv_at(c, s, a->layer, 0, 0) + kvh, KV, n_sh, D, scale);
+                ps__scores(p2, q, Q, m, ps__kv_at(c, s, a->layer, 0, n_sh) + kvh, KV, pos + m - n_sh, D, scale);
                 for (i = 0; i < m; i++) {
-                    ps__softmax_row(p[i], pos + i + 1);
+                    /* keys before the window get probability 0, exactly: the sums below
+                       then equal sums over the window alone */
+                    int lo = W && pos + i + 1 > W ? pos + i + 1 - W : 0;
+                    ps__softmax_row(p[i] + lo, pos + i + 1 - lo);
+                    for (j = 0; j < lo; j++) p[i][j] = 0;
                     if (a->mode == 1) for (j = pos + i + 1; j < a->n_keys; j++) p[i][j] = 0;
                 }
             }
             if (a->mode != 1) {
                 const float *pc[PS__AR];
-                float *z = c->z + (size_t)r * C + (size_t)h * D;
+                float *z = c->z + (size_t)r * Q + (size_t)h * D;
                 for (i = 0; i < m; i++) {
-                    memset(z + (size_t)i * C, 0, (size_t)D * sizeof(float));
+                    memset(z + (size_t)i * Q, 0, (size_t)D * sizeof(float));
                     pc[i] = p[i];
                 }
-                if (n_sh) ps__mix(z, (size_t)C, pc, cnt, m, ps__kv_at(c, s, a->layer, 1, 0) + (size_t)h * D, (size_t)C, D);
+                if (n_sh) ps__mix(z, Q, pc, cnt, m, ps__kv_at(c, s, a->layer, 1, 0) + kvh, KV, D);
                 for (i = 0; i < m; i++) pc[i] = p[i] + n_sh;
-                ps__mix(z, (size_t)C, pc, own, m, ps__kv_at(c, s, a->layer, 1, n_sh) + (size_t)h * D, (size_t)C, D);
+                ps__mix(z, Q, pc, own, m, ps__kv_at(c, s, a->layer, 1, n_sh) + kvh, KV, D);
             }
         }
     }
@@ -3015,16 +3920,57 @@ static ps_status ps__attention_forward(ps_ctx *c, int layer, int n) {
     return PS_OK;
 }
 
-/* the fused qkv rows of c->h into c->q, c->k, c->v (where the hooks see them) */
-static void ps__split_qkv_task(void *arg, int r0, int r1, int thread) {
-    ps_ctx *c = (ps_ctx *)arg;
-    int C = c->m->cfg.n_embd, r;
+/* rows of c->big split into column ranges: q | k | v after the attention's matmul, the
+   gate after a gated MLP's (where the hooks see them) */
+typedef struct ps__split {
+    ps_ctx *c;
+    size_t ld;              /* floats per row of big */
+    int n_parts;
+    float *dst[3];
+    size_t width[3];
+} ps__split;
+
+static void ps__split_task(void *arg, int r0, int r1, int thread) {
+    const ps__split *a = (const ps__split *)arg;
+    int r, i;
     (void)thread;
     for (r = r0; r < r1; r++) {
-        const float *qkv = c->h + (size_t)r * 3 * C;
-        memcpy(c->q + (size_t)r * C, qkv, (size_t)C * sizeof(float));
-        memcpy(c->k + (size_t)r * C, qkv + C, (size_t)C * sizeof(float));
-        memcpy(c->v + (size_t)r * C, qkv + 2 * C, (size_t)C * sizeof(float));
+        const float *src = a->c->big + (size_t)r * a->ld;
+        for (i = 0; i < a->n_parts; src += a->width[i], i++)
+            memcpy(a->dst[i] + (size_t)r * a->width[i], src, a->width[i] * sizeof(float));
+    }
+}
+
+/* Rotary embeddings: the pairs of each head's first rotary_dim dims turn by the angle
+   pos * inv_freq[i] (cos and sin in double, per row: rows may join a pass at any layer,
+   as the grid runner's do). Pair i is (i, i + rotary_dim/2) -- "rotate half", Llama and
+   NeoX -- or (2i, 2i+1) -- GPT-J. */
+static void ps__rotate(const ps_model *m, float *x, int heads, const float *cs) {
+    int half = m->cfg.rotary_dim / 2, D = m->cfg.d_head, h, i;
+    int step = m->rot_interleaved ? 2 : 1, off = m->rot_interleaved ? 1 : half;
+    for (h = 0; h < heads; h++) {
+        float *xh = x + (size_t)h * D;
+        for (i = 0; i < half; i++) {
+            float a = xh[i * step], b = xh[i * step + off], co = cs[2 * i], si = cs[2 * i + 1];
+            xh[i * step] = a * co - b * si;
+            xh[i * step + off] = b * co + a * si;
+        }
+    }
+}
+
+static void ps__rope_task(void *arg, int r0, int r1, int thread) {
+    ps_ctx *c = (ps_ctx *)arg;
+    const ps_config *cfg = &c->m->cfg;
+    float *cs = c->scratch + (size_t)thread * ps__scratch_floats(cfg); /* [rotary_dim / 2][cos, sin] */
+    int r, i;
+    for (r = r0; r < r1; r++) {
+        for (i = 0; i < cfg->rotary_dim / 2; i++) {
+            double angle = (double)c->rpos[r] * c->m->inv_freq[i];
+            cs[2 * i] = (float)cos(angle);
+            cs[2 * i + 1] = (float)sin(angle);
+        }
+        ps__rotate(c->m, c->q + (size_t)r * cfg->n_head * cfg->d_head, cfg->n_head, cs);
+        ps__rotate(c->m, c->k + (size_t)r * ps__kv_width(cfg), cfg->n_kv_head, cs);
     }
 }
 
@@ -3034,32 +3980,44 @@ typedef struct ps__kvput { ps_ctx *c; int layer; } ps__kvput;
 static void ps__cache_kv_task(void *arg, int r0, int r1, int thread) {
     const ps__kvput *a = (const ps__kvput *)arg;
     ps_ctx *c = a->c;
-    int C = c->m->cfg.n_embd, r;
+    size_t KV = ps__kv_width(&c->m->cfg);
+    int r;
     (void)thread;
     for (r = r0; r < r1; r++) {
         ps__seq *se = &c->seqs[c->rseq[r]];
         int at = c->rpos[r] - se->n_shared;
-        memcpy(ps__kv_own(c, se, a->layer, 0, at), c->k + (size_t)r * C, (size_t)C * sizeof(float));
-        memcpy(ps__kv_own(c, se, a->layer, 1, at), c->v + (size_t)r * C, (size_t)C * sizeof(float));
+        memcpy(ps__kv_own(c, se, a->layer, 0, at), c->k + (size_t)r * KV, KV * sizeof(float));
+        memcpy(ps__kv_own(c, se, a->layer, 1, at), c->v + (size_t)r * KV, KV * sizeof(float));
     }
 }
 
-/* One transformer block on the n rows in c->x (the residual stream), in place. */
+/* One transformer block on the n rows in c->x (the residual stream), in place; the
+   family's choices are the model's data (see ps__block). */
 static ps_status ps__block_forward(ps_ctx *c, int l, int n) {
-    const ps__block *b = &c->m->blocks[l];
-    int C = c->m->cfg.n_embd;
-    float eps = c->m->cfg.ln_eps;
+    const ps_model *m = c->m;
+    const ps__block *b = &m->blocks[l];
+    const ps_config *cfg = &m->cfg;
+    int C = cfg->n_embd, F = cfg->d_mlp;
+    size_t Q = (size_t)cfg->n_head * cfg->d_head, KV = ps__kv_width(cfg);
     const int *sq = c->rseq, *ps = c->rpos;
     ps__kvput kv;
+    ps__split sp;
     ps_status s;
     if ((s = ps__fire(c, PS_RESID_PRE, l, c->x, n, sq, ps, 0))) return s;
     /* attention */
-    ps__layernorm(c->pool, c->xn, c->x, b->ln1_w, b->ln1_b, n, C, eps);
-    ps__matmul(c->pool, c->h, c->xn, &b->attn_w, b->attn_b, n);
-    ps__parallel(c->pool, n, ps__split_qkv_task, c);
+    ps__norm(c->pool, m, c->xn, c->x, b->ln1_w, b->ln1_b, n);
+    if (m->parallel) ps__norm(c->pool, m, c->xm, c->x, b->ln2_w, b->ln2_b, n); /* the MLP reads the input too */
+    ps__matmul(c->pool, c->big, c->xn, &b->attn_w, b->attn_b, n);
+    sp.c = c;
+    sp.ld = Q + 2 * KV;
+    sp.n_parts = 3;
+    sp.dst[0] = c->q; sp.dst[1] = c->k; sp.dst[2] = c->v;
+    sp.width[0] = Q; sp.width[1] = sp.width[2] = KV;
+    ps__parallel(c->pool, n, ps__split_task, &sp);
     if ((s = ps__fire(c, PS_Q, l, c->q, n, sq, ps, 0)) || (s = ps__fire(c, PS_K, l, c->k, n, sq, ps, 0)) ||
         (s = ps__fire(c, PS_V, l, c->v, n, sq, ps, 0)))
         return s;
+    if (cfg->rotary_dim) ps__parallel(c->pool, n, ps__rope_task, c);
     kv.c = c;
     kv.layer = l;
     ps__parallel(c->pool, n, ps__cache_kv_task, &kv);
@@ -3069,10 +4027,17 @@ static ps_status ps__block_forward(ps_ctx *c, int l, int n) {
     ps__residual_add(c->pool, c->x, c->out, n, C);
     if ((s = ps__fire(c, PS_RESID_MID, l, c->x, n, sq, ps, 0))) return s;
     /* MLP */
-    ps__layernorm(c->pool, c->xn, c->x, b->ln2_w, b->ln2_b, n, C, eps);
-    ps__matmul(c->pool, c->h, c->xn, &b->fc_w, b->fc_b, n);
+    if (!m->parallel) ps__norm(c->pool, m, c->xm, c->x, b->ln2_w, b->ln2_b, n);
+    ps__matmul(c->pool, m->gated ? c->big : c->h, c->xm, &b->fc_w, b->fc_b, n);
+    if (m->gated) { /* the gate out of gate | up */
+        sp.ld = 2 * (size_t)F;
+        sp.n_parts = 1;
+        sp.dst[0] = c->h;
+        sp.width[0] = (size_t)F;
+        ps__parallel(c->pool, n, ps__split_task, &sp);
+    }
     if ((s = ps__fire(c, PS_MLP_PRE, l, c->h, n, sq, ps, 0))) return s;
-    ps__gelu(c->pool, c->h, n, 4 * C);
+    ps__activate(c->pool, m->act, c->h, m->gated ? c->big + F : NULL, 2 * (size_t)F, n, F);
     if ((s = ps__fire(c, PS_MLP_POST, l, c->h, n, sq, ps, 0))) return s;
     ps__matmul(c->pool, c->out, c->h, &b->fcproj_w, b->fcproj_b, n);
     if ((s = ps__fire(c, PS_MLP_OUT, l, c->out, n, sq, ps, 0))) return s;
@@ -3106,12 +4071,12 @@ static ps_status ps__reserve_logits(ps_ctx *c, int k) {
     return PS_OK;
 }
 
-/* logits[k][V] = lx[k][C] . wte^T */
+/* logits[k][V] = lx[k][C] . W_U (+ GPT-J's bias) */
 static void ps__unembed_forward(ps_ctx *c, int k) {
-    ps__matmul(c->pool, c->logits, c->lx, &c->m->wte, NULL, k);
+    ps__matmul(c->pool, c->logits, c->lx, &c->m->wte, c->m->unembed_b, k);
 }
 
-/* ln_f and the tied unembedding for the rows that need logits: all of them, or the
+/* the final norm and the unembedding for the rows that need logits: all of them, or the
    last row of each sequence (rows come grouped by sequence) */
 static ps_status ps__logits_forward(ps_ctx *c, int n, int all) {
     int C = c->m->cfg.n_embd, k = 0, r;
@@ -3126,7 +4091,7 @@ static ps_status ps__logits_forward(ps_ctx *c, int n, int all) {
             memcpy(c->lx + (size_t)k * C, c->x + (size_t)r * C, (size_t)C * sizeof(float));
             k++;
         }
-    ps__layernorm(c->pool, c->lx, c->lx, c->m->lnf_w, c->m->lnf_b, k, C, c->m->cfg.ln_eps);
+    ps__norm(c->pool, c->m, c->lx, c->lx, c->m->lnf_w, c->m->lnf_b, k);
     if ((s = ps__fire(c, PS_LN_FINAL, -1, c->lx, k, c->lseq, c->lpos, 0))) return s;
     ps__unembed_forward(c, k);
     if ((s = ps__fire(c, PS_LOGITS, -1, c->logits, k, c->lseq, c->lpos, 0))) return s;
@@ -3134,16 +4099,17 @@ static ps_status ps__logits_forward(ps_ctx *c, int n, int all) {
     return PS_OK;
 }
 
-/* x = wte[token] + wpe[position] for each row */
+/* x = the token's embedding (* Gemma's scale) (+ GPT-2's wpe[position]) for each row */
 static void ps__embed_task(void *arg, int r0, int r1, int thread) {
     ps_ctx *c = (ps_ctx *)arg;
-    int C = c->m->cfg.n_embd, r, i;
+    const ps_model *m = c->m;
+    int C = m->cfg.n_embd, r, i;
     (void)thread;
     for (r = r0; r < r1; r++) {
         float *x = c->x + (size_t)r * C;
-        const float *p = c->m->wpe + (size_t)c->rpos[r] * C;
-        ps__mat_col(&c->m->wte, c->rtok[r], x);
-        for (i = 0; i < C; i++) x[i] += p[i];
+        ps__embedding(m, c->rtok[r], x);
+        if (m->embed_scale != 1.0f) for (i = 0; i < C; i++) x[i] *= m->embed_scale;
+        if (m->wpe) for (i = 0; i < C; i++) x[i] += m->wpe[(size_t)c->rpos[r] * C + i];
     }
 }
 
@@ -4520,7 +5486,7 @@ PSDEF ps_status ps_lens(ps_ctx *c, const float *h, int n, float *probs) {
     V = c->m->cfg.n_vocab;
     if ((s = ps__reserve_logits(c, n))) return s;
     memcpy(c->lx, h, (size_t)n * C * sizeof(float));
-    ps__layernorm(c->pool, c->lx, c->lx, c->m->lnf_w, c->m->lnf_b, n, C, c->m->cfg.ln_eps);
+    ps__norm(c->pool, c->m, c->lx, c->lx, c->m->lnf_w, c->m->lnf_b, n);
     ps__unembed_forward(c, n);
     c->n_logits = n;
     for (i = 0; i < n; i++) ps_softmax(c->logits + (size_t)i * V, V, probs + (size_t)i * V);
@@ -4634,7 +5600,7 @@ PSDEF ps_status ps_fit_affine(const float *x, int d_src, const float *y, int d_t
 /* heads a point splits into, and their width: q and z have the attention heads, k and v
    the key/value heads */
 static int ps__point_heads(const ps_model *m, ps_point p, int *d_head) {
-    *d_head = m->cfg.n_embd / m->cfg.n_head;
+    *d_head = m->cfg.d_head;
     return ps_point_width(m, p, 0) / *d_head;
 }
 

@@ -88,7 +88,10 @@ static inline int example_open(example *e, const char *model_arg, const char *re
         if (slash) *slash = 0;
         else strcpy(tok_dir, ".");
     }
-    if (ps_tokenizer_load(&e->t, tok_dir, &err) && ps_tokenizer_load(&e->t, "weights", &err)) {
+    /* GPT-2's files beside the model, else (GPT-2 models only) the ones in weights/; the
+       other families' tokenizer.json is not read yet: e->t stays NULL, ids still work */
+    if (ps_tokenizer_load(&e->t, tok_dir, &err) && strcmp(ps_model_config(e->m)->family, "gpt2") == 0 &&
+        ps_tokenizer_load(&e->t, "weights", &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
@@ -106,8 +109,12 @@ static inline void example_close(example *e) {
     ps_model_free(e->m);
 }
 
-/* ids of text (malloc'd); exits on failure, which only a broken tokenizer can cause */
+/* ids of text (malloc'd); exits on failure, which only a broken or missing tokenizer can cause */
 static inline int *example_encode(const example *e, const char *text, int *n) {
+    if (!e->t) {
+        fprintf(stderr, "%s: no tokenizer patchscope.h can read (vocab.json + merges.txt)\n", e->dir);
+        exit(1);
+    }
     int *ids;
     ps_encode(e->t, text, strlen(text), 0, NULL, 0, n);
     ids = (int *)malloc((size_t)(*n ? *n : 1) * sizeof(int));

@@ -35,7 +35,7 @@ static float *golden_f32(const golden *g, const char *name, size_t *n) {
     }
     *n = (e->end - e->begin) / 4;
     out = (float *)malloc(*n * sizeof(float) + 1);
-    ps__st_to_f32(e, g->st.data + e->begin, out, *n);
+    ps__to_f32(e->dtype, e->data, out, *n);
     return out;
 }
 

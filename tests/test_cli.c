@@ -112,6 +112,75 @@ static void test_generate(void) {
     golden_close(&g);
 }
 
+
+/* the interface of the families issue on every family: run --all-logits --dump resid_post and
+   generate, against the float64 oracle; without a tokenizer, text prompts are refused */
+static void test_families(void) {
+    static const char *const names[] = {"llama", "llama-tied", "mistral", "qwen2", "pythia", "neox-seq", "gptj", "gemma"};
+    static float got[9 * 100 * 3 + 16];
+    int f, i;
+    for (f = 0; f < 8; f++) {
+        golden g;
+        int T, n_gen, status, *ids, *gen, L, C, n;
+        char cmd[512], list[128], what[96], *out;
+        size_t k, at = 0;
+        float *want;
+        if (!golden_open(&g, names[f])) { CHECK(0); return; }
+        ids = golden_i32(&g, "ids", &T);
+        gen = golden_i32(&g, "gen.ids", &n_gen);
+        for (i = 0; i < T; i++) at += (size_t)snprintf(list + at, sizeof list - at, i ? ",%d" : "%d", ids[i]);
+        snprintf(cmd, sizeof cmd, "build/patchscope run --model tests/data/families/%s --ids %s --all-logits --dump resid_post --json",
+                 names[f], list);
+        out = run(cmd, &status);
+        CHECK(status == 0);
+        want = golden_f32(&g, "logits", &k);
+        snprintf(what, sizeof what, "%s: CLI logits vs the oracle", names[f]);
+        CHECK(json_numbers(out, "logits", got, (int)k) == (int)k);
+        CHECK_CLOSE(got, want, k, 1e-4, what);
+        free(want);
+        {
+            ps__json j;
+            char key[32];
+            const char *d = strstr(out, "\"dump\"");
+            CHECK(d != NULL);
+            want = golden_f32(&g, "resid_post.0", &k);
+            C = (int)k / T;
+            ps__json_init(&j, d + 7, strlen(d + 7));
+            n = 0;
+            CHECK(ps__json_object(&j) == 0 && ps__json_key(&j, key, sizeof key, NULL) == 1);
+            CHECK(numbers(&j, got, (int)(sizeof got / sizeof got[0]), &n) == 0);
+            L = n / (T * C);
+            snprintf(what, sizeof what, "%s: CLI resid_post of the last layer vs the oracle", names[f]);
+            free(want);
+            snprintf(key, sizeof key, "resid_post.%d", L - 1);
+            want = golden_f32(&g, key, &k);
+            CHECK_CLOSE(got + (size_t)(L - 1) * T * C, want, k, 1e-4, what);
+            free(want);
+        }
+        free(out);
+        snprintf(cmd, sizeof cmd, "build/patchscope generate --model tests/data/families/%s --ids %d,%d,%d,%d -n %d --json",
+                 names[f], gen[0], gen[1], gen[2], gen[3], n_gen - 4);
+        out = run(cmd, &status);
+        CHECK(status == 0 && strstr(out, "\"text\": null") != NULL);
+        CHECK(json_numbers(out, "ids", got, 32) == n_gen);
+        for (i = 0; i < n_gen; i++) CHECK_MSG(got[i] == gen[i], "CLI greedy ids == oracle");
+        free(out);
+        free(ids);
+        free(gen);
+        golden_close(&g);
+    }
+    {
+        int status;
+        char *out = run("build/patchscope run --model tests/data/families/llama --prompt hello --json 2>/dev/null", &status);
+        CHECK_MSG(status != 0 && out[0] == 0, "a text prompt without a tokenizer fails, printing nothing");
+        free(out);
+        out = run("build/patchscope info --model tests/data/families/llama-tied --json", &status);
+        CHECK(status == 0 && strstr(out, "\"family\": \"llama\"") && strstr(out, "\"files\": 3") &&
+              strstr(out, "\"n_kv_head\": 2") && strstr(out, "\"d_head\": 12") && strstr(out, "\"dtype\": \"BF16\""));
+        free(out);
+    }
+}
+
 static void test_grid(void) {
     golden g;
     int n_src, *src, n_tgt, *tgt, n, *want, status, i, src_pos;
@@ -386,6 +455,7 @@ int main(void) {
     test_patch();
     test_run();
     test_generate();
+    test_families();
     test_grid();
     test_tokenizer_and_errors();
     test_utf8_replacement();

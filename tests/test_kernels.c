@@ -24,7 +24,8 @@ static void pack_random(packed *p, int K, int N, ps_weights want, float *w) {
     char hdr[160];
     size_t hlen, i;
     unsigned char *file;
-    ps__st st;
+    ps__ld ld;
+    ps__file none;
     ps_error e;
     int k;
     snprintf(hdr, sizeof hdr, "{\"w\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[0,%lu]}}", K, N,
@@ -38,11 +39,19 @@ static void pack_random(packed *p, int K, int N, ps_weights want, float *w) {
         memcpy(file + 8 + hlen + 4 * i, &w[i], 4);
     }
     memset(&p->m, 0, sizeof p->m);
-    CHECK(ps__st_parse(&st, file, 8 + hlen + (size_t)K * N * 4, &e) == PS_OK);
-    CHECK(ps__bind_mat(&p->m, &st, "", "w", K, N, 0, want, &p->mat, &e) == PS_OK);
+    memset(&ld, 0, sizeof ld);
+    memset(&none, 0, sizeof none);
+    ld.m = &p->m;
+    ld.family = "test";
+    ld.prefix = "";
+    ld.want = want;
+    ld.err = &e;
+    p->m.files = &none;
+    CHECK(ps__st_parse(&p->m.st, file, 8 + hlen + (size_t)K * N * 4, &e) == PS_OK);
+    CHECK(ps__bind_mat(&ld, "w", K, N, 0, &p->mat) == PS_OK);
     if (p->mat.dtype == PS_BF16)
         for (i = 0; i < (size_t)K * N; i++) w[i] = ps__bf16_to_f32(ps__f32_to_bf16(w[i]));
-    ps__st_free(&st);
+    ps__st_free(&p->m.st);
     free(file);
 }
 
@@ -181,7 +190,7 @@ static void test_pointwise(void) {
     }
 #endif
     for (i = 0; i < n; i++) v[i] = g[i] = 8 * frand();
-    ps__gelu(NULL, g, 1, n);
+    ps__activate(NULL, PS__ACT_GELU_TANH, g, NULL, 0, 1, n);
     for (i = 0; i < n; i++)
         want[i] = (float)(0.5 * v[i] * (1 + tanh(0.7978845608028654 * (v[i] + 0.044715 * (double)v[i] * v[i] * v[i]))));
     CHECK_CLOSE(g, want, (size_t)n, 2e-6, "GELU vs double");

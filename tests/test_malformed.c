@@ -298,13 +298,13 @@ static void run_files(const bytes *tiny) {
     write_file("build/malformed/configdir/model.safetensors", tiny->p, tiny->n);
     for (no_mmap = 0; no_mmap < 2; no_mmap++) {
         expect_path("build/malformed/empty.safetensors", no_mmap, PS_ERR_FORMAT, "file of 0 bytes is too short");
-        expect_path("build/malformed/emptydir", no_mmap, PS_ERR_FORMAT, "config.json: expected '{' at byte 0");
-        expect_path("build/malformed/nomodel", no_mmap, PS_ERR_IO, "no model.safetensors in build/malformed/nomodel");
-        expect_path("build/malformed/configonly", no_mmap, PS_ERR_IO, "no model.safetensors in build/malformed/configonly");
-        expect_path("build/malformed/modeldir", no_mmap, PS_ERR_IO, "no model.safetensors in build/malformed/modeldir");
+        expect_path("build/malformed/emptydir", no_mmap, PS_ERR_FORMAT, "file of 0 bytes is too short for safetensors");
+        expect_path("build/malformed/nomodel", no_mmap, PS_ERR_IO, "no model.safetensors or model.safetensors.index.json in build/malformed/nomodel");
+        expect_path("build/malformed/configonly", no_mmap, PS_ERR_IO, "no model.safetensors or model.safetensors.index.json in build/malformed/configonly");
+        expect_path("build/malformed/modeldir", no_mmap, PS_ERR_IO, "no model.safetensors or model.safetensors.index.json in build/malformed/modeldir");
         expect_path("build/malformed/configdir", no_mmap, PS_ERR_IO, "cannot read build/malformed/configdir/config.json");
         expect_path("build/malformed/dir.safetensors", no_mmap, PS_ERR_IO, "build/malformed/dir.safetensors");
-        expect_path("build/models/no-such-model", no_mmap, PS_ERR_IO, "no model.safetensors in build/models/no-such-model");
+        expect_path("build/models/no-such-model", no_mmap, PS_ERR_IO, "no model.safetensors or model.safetensors.index.json in build/models/no-such-model");
         expect_path("build/models/none.safetensors", no_mmap, PS_ERR_IO, "cannot open build/models/none.safetensors");
     }
 }

@@ -1,6 +1,6 @@
 /* What the commands of build/patchscope share: the command table's types, the parsed
    arguments, and small printing helpers. main.c parses and dispatches; each command
-   lives in the file of its group (run.c: run, generate, tokenize, decode; scope.c:
+   lives in the file of its group (run.c: run, generate, tokenize, decode, info; scope.c:
    grid, inspect, lens, fit; interv.c: patch). A new command is a function, an options table and one
    line in main.c's table. */
 #ifndef PS_CLI_H
@@ -67,7 +67,8 @@ int cmd_inspect(example *e);
 int cmd_lens(example *e);
 int cmd_fit(example *e);
 int cmd_patch(example *e);
+int cmd_info(example *e);
 extern const cli_opt run_opts[], generate_opts[], tokenize_opts[], decode_opts[], grid_opts[], inspect_opts[],
-    lens_opts[], fit_opts[], patch_opts[];
+    lens_opts[], fit_opts[], patch_opts[], info_opts[];
 
 #endif

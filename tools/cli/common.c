@@ -93,6 +93,11 @@ int *prompt_ids(const example *e, const char *ids_name, const char *text_name, i
         return NULL;
     } else len = strlen(text);
     out = NULL;
+    if (!e->t) {
+        free(buf);
+        die("%s has no tokenizer patchscope.h reads yet (only GPT-2's vocab.json + merges.txt): give %s", e->dir, ids_name);
+        return NULL;
+    }
     if (ps_encode(e->t, buf ? buf : text, len, 0, NULL, 0, n) == PS_ERR_RANGE || *n == 0) {
         out = (int *)malloc((size_t)(*n ? *n : 1) * sizeof(int));
         if (out && ps_encode(e->t, buf ? buf : text, len, 0, out, *n, n)) free(out), out = NULL;

@@ -20,7 +20,7 @@
 /* --- option groups several commands take ------------------------------------------------ */
 
 const cli_opt cli_common[] = {
-    {"--model", "PATH", "weights/gpt2 when downloaded, else weights/tiny", "the model: a folder as the hub ships it, or one .safetensors file"},
+    {"--model", "PATH", "weights/gpt2 when downloaded, else weights/tiny", "the model: a folder as the hub ships it (one file or an index and its shards), one .safetensors file, or an index .json"},
     {"--threads", "N", "0, every online CPU", "threads of the matmul pool"},
     {"--json", NULL, NULL, "print one JSON object (floats in %.9g: they read back bit for bit)"},
     {NULL, NULL, NULL, NULL}};
@@ -60,6 +60,7 @@ static const cli_opt *const inspect_groups[] = {cli_common, cli_source, cli_targ
 static const cli_opt *const lens_groups[] = {cli_common, cli_prompt, lens_opts, NULL};
 static const cli_opt *const fit_groups[] = {cli_common, fit_opts, NULL};
 static const cli_opt *const patch_groups[] = {cli_common, patch_opts, NULL};
+static const cli_opt *const info_groups[] = {cli_common, info_opts, NULL};
 
 static const cli_cmd commands[] = {
     {"run", "one forward pass: the top tokens, logits and any hook point", "", run_groups, CLI_MODEL, cmd_run,
@@ -87,6 +88,8 @@ static const cli_cmd commands[] = {
      patch_groups, CLI_MODEL, cmd_patch,
      "patchscope patch --clean-prompt \"The capital of Poland is\" --corrupted-prompt \"The capital of France is\" "
      "--answer \" Warsaw\" --wrong \" Paris\" --svg patching.svg"},
+    {"info", "what a model is: family, sizes, dtype, files, memory", "", info_groups, CLI_MODEL, cmd_info,
+     "patchscope info --model weights/tiny-llama --json"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

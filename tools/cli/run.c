@@ -1,4 +1,5 @@
-/* run, generate, tokenize, decode: one pass, greedy decoding, and the tokenizer both ways. */
+/* run, generate, tokenize, decode, info: one pass, greedy decoding, the tokenizer both
+   ways, and what a model is. */
 #include "cli.h"
 
 #include <stdio.h>
@@ -19,6 +20,8 @@ const cli_opt tokenize_opts[] = {
     {"--file", "F", NULL, "read the text from F instead (- or no TEXT: standard input)"},
     {"--json", NULL, NULL, "print the ids as a JSON list"},
     {NULL, NULL, NULL, NULL}};
+
+const cli_opt info_opts[] = {{NULL, NULL, NULL, NULL}};
 
 const cli_opt decode_opts[] = {
     {"--model", "DIR", "the committed GPT-2 tokenizer in weights/", "the folder whose tokenizer to use"},
@@ -100,14 +103,16 @@ int cmd_generate(example *e) {
     if (!all) return die("out of memory");
     memcpy(all, ids, (size_t)n * sizeof(int));
     if (ps_generate(e->c, ids, n, n_new, all + n)) return die("%s", ps_ctx_error(e->c));
-    ps_decode(e->t, all, n + n_new, NULL, 0, &len);
+    len = 0; /* without a tokenizer there is no text: "text" is null */
+    if (e->t) ps_decode(e->t, all, n + n_new, NULL, 0, &len);
     text = (char *)malloc(len + 1);
-    if (!text || ps_decode(e->t, all, n + n_new, text, len, &len)) return die("cannot decode the ids");
+    if (!text || (e->t && ps_decode(e->t, all, n + n_new, text, len, &len))) return die("cannot decode the ids");
     if (json) { /* "text" is valid UTF-8 (U+FFFD for what is not); the ids are exact */
         printf("{\"ids\": ");
         print_ints(all, n + n_new);
         printf(", \"text\": ");
-        print_json_bytes(text, len);
+        if (e->t) print_json_bytes(text, len);
+        else printf("null");
         printf("}\n");
     } else {
         for (i = 0; i < n + n_new; i++) printf(i ? ",%d" : "%d", all[i]);
@@ -167,5 +172,30 @@ int cmd_decode(example *e) {
         free(ids);
     }
     printf(json ? "]\n" : "\n");
+    return 0;
+}
+
+int cmd_info(example *e) {
+    const ps_config *c = ps_model_config(e->m);
+    static const char *const dtypes[] = {"F32", "F16", "BF16"};
+    ps_model_sizes z;
+    ps_model_get_sizes(e->m, &z);
+    if (!json) {
+        printf("%s: %s, %d layers, width %d, %d heads (%d key/value) of %d, MLP %d, vocabulary %d, %d positions\n",
+               e->dir, c->family, c->n_layer, c->n_embd, c->n_head, c->n_kv_head, c->d_head, c->d_mlp, c->n_vocab,
+               c->n_ctx);
+        printf("%lld parameters in %d file(s), %.1f MB; matrices %s; %.1f MB converted at load\n", z.n_params,
+               z.n_files, z.file_bytes / 1e6, dtypes[ps_model_dtype(e->m)], z.own_bytes / 1e6);
+        return 0;
+    }
+    printf("{\"family\": ");
+    print_json_string(c->family);
+    printf(", \"n_layer\": %d, \"n_embd\": %d, \"n_head\": %d, \"n_kv_head\": %d, \"d_head\": %d, "
+           "\"d_mlp\": %d, \"n_vocab\": %d, \"n_ctx\": %d, \"norm_eps\": %.9g, \"rotary_dim\": %d, "
+           "\"sliding_window\": %d, \"dtype\": \"%s\", \"n_params\": %lld, \"files\": %d, \"file_bytes\": %lu, "
+           "\"converted_bytes\": %lu, \"tokenizer\": %s}\n",
+           c->n_layer, c->n_embd, c->n_head, c->n_kv_head, c->d_head, c->d_mlp, c->n_vocab, c->n_ctx,
+           (double)c->ln_eps, c->rotary_dim, c->sliding_window, dtypes[ps_model_dtype(e->m)], z.n_params, z.n_files,
+           (unsigned long)z.file_bytes, (unsigned long)z.own_bytes, e->t ? "true" : "false");
     return 0;
 }

@@ -70,6 +70,7 @@ static int source_side(example *tgt, side *s, ps_point site) {
     }
     if (!(s->ids = prompt_ids(s->e, "--source-ids", "--source-prompt", &s->n))) return CLI_USAGE;
     if (token) {
+        if (!s->e->t) return die("%s has no tokenizer patchscope.h reads yet: give --source-pos", s->e->dir);
         if ((s->pos = ps_find_text(s->e->t, s->ids, s->n, token)) < 0) return die("\"%s\" is not in the source prompt", token);
     } else if (!int_opt("--source-pos", -1, &s->pos)) return CLI_USAGE;
     if (ps_source_run(s->e->c, s->ids, s->n, site, &s->pos, 1, &s->src)) return die("%s", ps_ctx_error(s->e->c));

@@ -232,7 +232,7 @@ static float frand(void) { /* uniform in [-1, 1) */
     return (float)((rng_state >> 40) * (1.0 / 8388608.0) - 1.0);
 }
 
-typedef struct tensor { char name[48]; int rows, cols; int kind; } tensor; /* kind 0 random, 1 ones, 2 zeros */
+typedef struct tensor { char name[64]; int rows, cols; int kind; } tensor; /* kind 0 random, 1 ones, 2 zeros */
 
 static int tensors(const shape *s, tensor *t) {
     static const char *parts[12] = {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
@@ -253,6 +253,31 @@ static int tensors(const shape *s, tensor *t) {
         }
     snprintf(t[n].name, sizeof t[n].name, "ln_f.weight"); t[n].rows = C; t[n].cols = 0; t[n++].kind = 1;
     snprintf(t[n].name, sizeof t[n].name, "ln_f.bias"); t[n].rows = C; t[n].cols = 0; t[n++].kind = 2;
+    return n;
+}
+
+/* A Llama-shaped checkpoint (TinyLlama-1.1B's shapes: GQA, SwiGLU, untied head), HF names */
+typedef struct lshape { int L, C, H, KV, F, V, n_ctx; } lshape;
+static const lshape tinyllama = {22, 2048, 32, 4, 5632, 32000, 2048};
+
+static int llama_tensors(const lshape *s, tensor *t) {
+    static const char *parts[9] = {"input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+                                   "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+                                   "post_attention_layernorm.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
+                                   "mlp.down_proj.weight"};
+    int C = s->C, D = C / s->H, n = 0, l, i;
+    const int rows[9] = {C, C, s->KV * D, s->KV * D, C, C, s->F, s->F, C};
+    const int cols[9] = {0, C, C, C, C, 0, C, C, s->F};
+    snprintf(t[n].name, sizeof t[n].name, "model.embed_tokens.weight"); t[n].rows = s->V; t[n].cols = C; t[n++].kind = 0;
+    for (l = 0; l < s->L; l++)
+        for (i = 0; i < 9; i++) {
+            snprintf(t[n].name, sizeof t[n].name, "model.layers.%d.%s", l, parts[i]);
+            t[n].rows = rows[i];
+            t[n].cols = cols[i];
+            t[n++].kind = cols[i] ? 0 : 1;
+        }
+    snprintf(t[n].name, sizeof t[n].name, "model.norm.weight"); t[n].rows = C; t[n].cols = 0; t[n++].kind = 1;
+    snprintf(t[n].name, sizeof t[n].name, "lm_head.weight"); t[n].rows = s->V; t[n].cols = C; t[n++].kind = 0;
     return n;
 }
 
@@ -288,9 +313,8 @@ static void fill(const tensor *t, float *out) {
     for (i = 0; i < n; i++) out[i] = t->kind == 1 ? 1.0f : t->kind == 2 ? 0.0f : 0.035f * frand();
 }
 
-static unsigned char *model_bytes(const shape *s, size_t *size) {
-    tensor *t = (tensor *)malloc(sizeof(tensor) * (size_t)(12 * s->L + 4));
-    int n = tensors(s, t), i;
+static unsigned char *tensor_bytes(tensor *t, int n, size_t *size) {
+    int i;
     size_t hlen, dlen, at;
     char *h = st_header(t, n, &hlen, &dlen);
     unsigned char *buf = (unsigned char *)malloc(hlen + dlen);
@@ -303,6 +327,32 @@ static unsigned char *model_bytes(const shape *s, size_t *size) {
     free(t);
     *size = hlen + dlen;
     return buf;
+}
+
+static unsigned char *model_bytes(const shape *s, size_t *size) {
+    tensor *t = (tensor *)malloc(sizeof(tensor) * (size_t)(12 * s->L + 4));
+    return tensor_bytes(t, tensors(s, t), size);
+}
+
+/* the Llama-shaped model, its matrices kept in BF16 (as most Llama checkpoints are) */
+static ps_model *llama_model(const lshape *s, unsigned char **bytes) {
+    tensor *t = (tensor *)malloc(sizeof(tensor) * (size_t)(9 * s->L + 4));
+    char cfg[512];
+    size_t size;
+    ps_model *m;
+    ps_error e;
+    ps_load_opts o;
+    *bytes = tensor_bytes(t, llama_tensors(s, t), &size);
+    memset(&o, 0, sizeof o);
+    o.weights = PS_WEIGHTS_BF16;
+    snprintf(cfg, sizeof cfg, "{\"model_type\": \"llama\", \"num_hidden_layers\": %d, \"hidden_size\": %d, "
+             "\"num_attention_heads\": %d, \"num_key_value_heads\": %d, \"intermediate_size\": %d, "
+             "\"vocab_size\": %d, \"max_position_embeddings\": %d}", s->L, s->C, s->H, s->KV, s->F, s->V, s->n_ctx);
+    if (ps_model_load_memory(&m, *bytes, size, cfg, strlen(cfg), &o, &e)) {
+        fprintf(stderr, "bench: %s\n", e.msg);
+        exit(1);
+    }
+    return m;
 }
 
 /* a model from checkpoint bytes (which must outlive it), matrices stored as w asks */
@@ -349,9 +399,18 @@ static size_t write_model_file(const shape *s, const char *path) {
 
 /* --- the model: forward, decode, grid, peak, bandwidth, memory ----------------------------- */
 
-static double forward_flops(const shape *s, int T) {
-    double P = 12.0 * s->L * (double)s->C * s->C;
-    return 2 * P * T + 2.0 * s->L * s->C * (double)T * T + 2.0 * T * s->C * (double)s->V;
+/* multiply-adds of one token through one block's matrices */
+static double block_macs(const ps_config *g) {
+    double C = g->n_embd, Q = (double)g->n_head * g->d_head, KV = (double)g->n_kv_head * g->d_head;
+    int gated = strcmp(g->family, "gpt2") && strcmp(g->family, "gpt_neox") && strcmp(g->family, "gptj");
+    return C * (Q + 2 * KV) + Q * C + (gated ? 3.0 : 2.0) * C * g->d_mlp;
+}
+
+/* FLOPs of a pass over T tokens with logits everywhere: the matrices, attention, the head */
+static double forward_flops(const ps_model *m, int T) {
+    const ps_config *g = ps_model_config(m);
+    return 2 * block_macs(g) * g->n_layer * T + 2.0 * g->n_layer * g->n_head * g->d_head * (double)T * T +
+           2.0 * T * g->n_embd * (double)g->n_vocab;
 }
 
 static void run_or_die(ps_ctx *c, ps_status s) {
@@ -399,8 +458,8 @@ static double time_decode(const ps_model *m, int ctx, int threads, double *cpu_m
 static double decode_bytes(const ps_model *m, int ctx) {
     const ps_config *g = ps_model_config(m);
     double C = g->n_embd, el = ps_model_dtype(m) == PS_F32 ? 4 : 2;
-    return el * (12.0 * g->n_layer * C * C + (double)g->n_vocab * C) + 4.0 * (13.0 * g->n_layer * C + 2 * C) +
-           4.0 * 2 * g->n_layer * (double)ctx * C;
+    return el * (block_macs(g) * g->n_layer + (double)g->n_vocab * C) + 4.0 * (13.0 * g->n_layer * C + 2 * C) +
+           4.0 * 2 * g->n_layer * (double)ctx * g->n_kv_head * g->d_head;
 }
 
 /* copy bandwidth in GB/s, STREAM's count (bytes read + bytes written), on the pool */
@@ -564,8 +623,8 @@ int main(int argc, char **argv) {
     unsigned char *bytes;
     size_t size;
     ps_model *m, *m16, *medium;
-    fwd_row fwd[8];
-    dec_row dec[4];
+    fwd_row fwd[12];
+    dec_row dec[6];
     double peak[3], peak_cpu[3], bw[3], rss_mb, file_mb, grid_ms, grid_cpu_ms, naive_ms, err16, scale;
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) json = 1;
@@ -604,7 +663,7 @@ int main(int argc, char **argv) {
             f->T = Ts[i];
             f->threads = j;
             f->ms = time_forward(m, Ts[i], j, &f->cpu_ms);
-            f->gflops = forward_flops(&gpt2_small, Ts[i]) / f->ms * 1e-6;
+            f->gflops = forward_flops(m, Ts[i]) / f->ms * 1e-6;
         }
     for (j = 0; j < 4; j++) {
         const ps_model *dm = j < 2 ? m : m16;
@@ -624,8 +683,25 @@ int main(int argc, char **argv) {
     fwd[n_fwd].T = 64;
     fwd[n_fwd].threads = 2;
     fwd[n_fwd].ms = time_forward(medium, 64, 2, &fwd[n_fwd].cpu_ms);
-    fwd[n_fwd].gflops = forward_flops(&gpt2_medium, 64) / fwd[n_fwd].ms * 1e-6;
+    fwd[n_fwd].gflops = forward_flops(medium, 64) / fwd[n_fwd].ms * 1e-6;
     n_fwd++;
+    ps_model_free(medium);
+    free(bytes);
+    medium = llama_model(&tinyllama, &bytes); /* TinyLlama-1.1B's shapes, BF16 */
+    for (i = 1; i < 3; i++) {
+        fwd[n_fwd].model = "tinyllama-bf16";
+        fwd[n_fwd].T = Ts[i];
+        fwd[n_fwd].threads = 2;
+        fwd[n_fwd].ms = time_pass(medium, 0, Ts[i], PS_ALL_LOGITS, 2, reps < 2 ? reps : 2, &fwd[n_fwd].cpu_ms);
+        fwd[n_fwd].gflops = forward_flops(medium, Ts[i]) / fwd[n_fwd].ms * 1e-6;
+        n_fwd++;
+    }
+    for (j = 4; j < 6; j++) {
+        dec[j].dtype = "tinyllama-bf16";
+        dec[j].threads = j - 3;
+        dec[j].ms = time_pass(medium, 128, 1, 0, dec[j].threads, reps, &dec[j].cpu_ms);
+        dec[j].bound_ms = decode_bytes(medium, 128) / (bw[dec[j].threads] * 1e9) * 1e3;
+    }
     ps_model_free(medium);
     free(bytes);
 
@@ -637,7 +713,7 @@ int main(int argc, char **argv) {
                    i ? ", " : "", fwd[i].model, fwd[i].T, fwd[i].threads, fwd[i].ms, fwd[i].gflops,
                    fwd[i].gflops / peak[fwd[i].threads], fwd[i].cpu_ms);
         printf("], \"decode\": [");
-        for (i = 0; i < 4; i++)
+        for (i = 0; i < 6; i++)
             printf("%s{\"dtype\": \"%s\", \"threads\": %d, \"ms_per_token\": %.2f, \"bound_ms\": %.2f, \"cpu_ms\": %.2f}",
                    i ? ", " : "", dec[i].dtype, dec[i].threads, dec[i].ms, dec[i].bound_ms, dec[i].cpu_ms);
         printf("], \"grid\": {\"efficient_ms\": %.1f, \"naive_ms\": %.1f, \"cpu_ms\": %.1f}", grid_ms, naive_ms,
@@ -653,13 +729,13 @@ int main(int argc, char **argv) {
     printf("peak (own matmul kernel, 1536^3): %.1f GFLOP/s on 1 thread, %.1f on 2 (%.1f and %.1f per CPU-second)\n",
            peak[1], peak[2], peak_cpu[1], peak_cpu[2]);
     printf("copy bandwidth: %.1f GB/s on 1 thread, %.1f on 2\n\n", bw[1], bw[2]);
-    printf("%-12s %5s %7s %10s %8s %6s %10s\n", "forward", "T", "threads", "ms", "GFLOP/s", "peak", "CPU ms");
+    printf("%-14s %5s %7s %10s %8s %6s %10s\n", "forward", "T", "threads", "ms", "GFLOP/s", "peak", "CPU ms");
     for (i = 0; i < n_fwd; i++)
-        printf("%-12s %5d %7d %10.2f %8.1f %5.0f%% %10.2f\n", fwd[i].model, fwd[i].T, fwd[i].threads, fwd[i].ms,
+        printf("%-14s %5d %7d %10.2f %8.1f %5.0f%% %10.2f\n", fwd[i].model, fwd[i].T, fwd[i].threads, fwd[i].ms,
                fwd[i].gflops, 100 * fwd[i].gflops / peak[fwd[i].threads], fwd[i].cpu_ms);
-    printf("\n%-12s %7s %12s %10s %6s %10s\n", "decode@128", "threads", "ms/token", "bound ms", "ratio", "CPU ms");
-    for (i = 0; i < 4; i++)
-        printf("%-12s %7d %12.2f %10.2f %6.2f %10.2f\n", dec[i].dtype, dec[i].threads, dec[i].ms, dec[i].bound_ms,
+    printf("\n%-14s %7s %12s %10s %6s %10s\n", "decode@128", "threads", "ms/token", "bound ms", "ratio", "CPU ms");
+    for (i = 0; i < 6; i++)
+        printf("%-14s %7d %12.2f %10.2f %6.2f %10.2f\n", dec[i].dtype, dec[i].threads, dec[i].ms, dec[i].bound_ms,
                dec[i].ms / dec[i].bound_ms, dec[i].cpu_ms);
     printf("\ngrid 12x12 (2 threads): efficient %.1f ms (CPU %.1f ms), naive %.1f ms (%.1fx)\n", grid_ms, grid_cpu_ms,
            naive_ms, naive_ms / grid_ms);

@@ -3,6 +3,8 @@
 # writes (make fuzz-seeds runs it). The seeds are committed; rerun this after changing
 # a harness's input format or gen_models' micro models. Files named regress-* are
 # findings of the fuzzers, kept as seeds so every run replays them: this leaves them.
+# The family-* safetensors seeds (micro Llama, Mistral, Gemma, NeoX, GPT-J checkpoints with their
+# configs) come from tools/reference/families_ref.py (its third argument); this leaves them too.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 M=build/models

@@ -6,7 +6,7 @@ It shares no code with patchscope.h. It also writes the small random checkpoints
 tensor names, nn.Linear weights [out, in], the buffers real files carry, F32/F16/BF16, one 3-shard
 checkpoint with model.safetensors.index.json.
 
-    /usr/bin/python3 tools/reference/families_ref.py tests/data/families tests/data/golden
+    /usr/bin/python3 tools/reference/families_ref.py tests/data/families tests/data/golden [tests/fuzz/seeds/safetensors]
 
 It also writes pythia-to-llama.safetensors, a cross-family affine Patchscope (see cross_family), and
 tiny-llama.safetensors, the trained weights/tiny-llama through this oracle (see trained_llama).
@@ -481,6 +481,31 @@ def trained_llama(goldendir, path="weights/tiny-llama"):
                        f"resid_post.{m.L - 1}": cache[f"resid_post.{m.L - 1}"].numpy().astype(np.float32)})
 
 
+def fuzz_seeds(seeddir):
+    """micro checkpoints of each family as seeds for tests/fuzz/safetensors.c: an options byte 01,
+    config.json, a NUL, the .safetensors bytes (vocabulary 16, width 8)"""
+    global VOCAB
+    saved, VOCAB = VOCAB, 16
+    micro = {"llama": ("llama", 1, 8, 2, 1, None, 12, "F32", SPECS["llama"][8]),
+             "gemma": ("gemma", 1, 8, 2, 1, 4, 12, "BF16", {}),
+             "mistral": ("mistral", 1, 8, 2, 2, None, 12, "F16", {"sliding_window": 2}),
+             "pythia": ("gpt_neox", 1, 8, 2, 2, None, 16, "F16", {"rotary_pct": 0.5, "use_parallel_residual": True}),
+             "gptj": ("gptj", 1, 8, 2, 2, None, 32, "F32", {"rotary_dim": 2})}
+    tmp = os.path.join(seeddir, ".tmp.safetensors")
+    for i, (name, spec) in enumerate(micro.items()):
+        W = make_weights(name, spec, np.random.default_rng(50 + i))
+        W = {k: v for k, v in W.items() if not k.endswith(("attn.bias", "attention.bias"))}  # keep seeds small
+        cfg = config_of(name, spec)
+        cfg["max_position_embeddings" if "n_positions" not in cfg else "n_positions"] = 8
+        write_st(tmp, W, spec[7])
+        with open(tmp, "rb") as f:
+            body = f.read()
+        with open(os.path.join(seeddir, f"family-{name}"), "wb") as f:
+            f.write(b"\x01" + json.dumps(cfg).encode() + b"\x00" + body)
+    os.remove(tmp)
+    VOCAB = saved
+
+
 def main(modeldir, goldendir):
     models = {}
     for i, (name, spec) in enumerate(SPECS.items()):
@@ -499,3 +524,5 @@ def main(modeldir, goldendir):
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2])
+    if len(sys.argv) > 3:
+        fuzz_seeds(sys.argv[3])

@@ -304,6 +304,13 @@ typedef struct ps_capture {
 } ps_capture;
 PSDEF ps_status ps_run_with_cache(ps_ctx *c, const int *tokens, int n, int flags,
                                   const ps_capture *caps, int n_caps);
+/* ps_generate capturing as it goes: out of each capture receives a row for every position
+   the generation runs, the prompt's and then each generated token's but the last (which
+   is never run): n_prompt + n_new - 1 rows (n_prompt when n_new is 0); for PS_PATTERN the
+   width is n_head * (the length after the last pass). The same values as one
+   ps_run_with_cache over the prompt followed by the generated tokens. */
+PSDEF ps_status ps_generate_with_cache(ps_ctx *c, const int *prompt, int n_prompt, int n_new, int *out,
+                                       const ps_capture *caps, int n_caps);
 /* floats one row of a point takes in a context whose longest sequence has n_keys tokens */
 PSDEF int ps_point_width(const ps_model *m, ps_point p, int n_keys);
 
@@ -4243,16 +4250,17 @@ static int ps__capture_hook(const ps_event *ev, void *user) {
     return 0;
 }
 
-PSDEF ps_status ps_run_with_cache(ps_ctx *c, const int *tokens, int n, int flags, const ps_capture *caps,
-                                  int n_caps) {
+/* Runs n tokens on sequence 0 (then n_new greedy steps into out) with the captures'
+   hooks in place; n_rows: the positions that run in all. */
+static ps_status ps__captured(ps_ctx *c, const int *tokens, int n, int flags, int n_new, int *out, int n_rows,
+                              const ps_capture *caps, int n_caps) {
     ps__cap *k;
     int *handles, i, added = 0;
     ps_status s = PS_OK;
-    if (!c) return PS_ERR_ARG;
-    if (n_caps < 0 || (n_caps > 0 && !caps)) return ps__ctx_fail(c, PS_ERR_ARG, "ps_run_with_cache: bad captures");
-    if (n < 1) return ps__ctx_fail(c, PS_ERR_ARG, "ps_run_with_cache: %d tokens", n);
-    if (n > c->m->cfg.n_ctx - ps_seq_len(c, 0)) /* checked before the widths are reckoned from n */
-        return ps__ctx_fail(c, PS_ERR_RANGE, "%d tokens after %d do not fit the model's %d positions", n,
+    if (n_caps < 0 || (n_caps > 0 && !caps)) return ps__ctx_fail(c, PS_ERR_ARG, "bad captures");
+    if (n < 1) return ps__ctx_fail(c, PS_ERR_ARG, "%d tokens", n);
+    if (n_rows > c->m->cfg.n_ctx - ps_seq_len(c, 0)) /* checked before the widths are reckoned from n */
+        return ps__ctx_fail(c, PS_ERR_RANGE, "%d tokens after %d do not fit the model's %d positions", n_rows,
                             ps_seq_len(c, 0), c->m->cfg.n_ctx);
     k = (ps__cap *)ps__calloc((size_t)(n_caps ? n_caps : 1), sizeof *k);
     handles = (int *)ps__calloc((size_t)(n_caps ? n_caps : 1), sizeof *handles);
@@ -4260,17 +4268,33 @@ PSDEF ps_status ps_run_with_cache(ps_ctx *c, const int *tokens, int n, int flags
     for (i = 0; !s && i < n_caps; i++) {
         k[i].cap = &caps[i];
         k[i].first = ps_seq_len(c, 0);
-        k[i].n = n;
-        k[i].n_keys = k[i].first + n;
+        k[i].n = n_rows;
+        k[i].n_keys = k[i].first + n_rows;
         k[i].width = ps_point_width(c->m, caps[i].point, k[i].n_keys);
         if (!caps[i].out) s = ps__ctx_fail(c, PS_ERR_ARG, "capture %d has no output buffer", i);
         else if (!(s = ps_add_hook(c, caps[i].point, caps[i].layer, ps__capture_hook, &k[i], &handles[i]))) added++;
     }
     if (!s) s = ps_forward(c, tokens, n, flags);
+    if (!s && n_new) s = ps__decode(c, n_new, out);
     for (i = 0; i < added; i++) ps_remove_hook(c, handles[i]);
     PS_FREE(k);
     PS_FREE(handles);
     return s;
+}
+
+PSDEF ps_status ps_run_with_cache(ps_ctx *c, const int *tokens, int n, int flags, const ps_capture *caps,
+                                  int n_caps) {
+    if (!c) return PS_ERR_ARG;
+    return ps__captured(c, tokens, n, flags, 0, NULL, n, caps, n_caps);
+}
+
+PSDEF ps_status ps_generate_with_cache(ps_ctx *c, const int *prompt, int n_prompt, int n_new, int *out,
+                                       const ps_capture *caps, int n_caps) {
+    ps_status s;
+    if (!c) return PS_ERR_ARG;
+    if (n_new > 0 && !out) return ps__ctx_fail(c, PS_ERR_ARG, "ps_generate_with_cache: NULL output buffer");
+    if ((s = ps__check_room(c, ps_seq_len(c, 0), n_prompt, n_new))) return s;
+    return ps__captured(c, prompt, n_prompt, 0, n_new, out, n_prompt + (n_new > 0 ? n_new - 1 : 0), caps, n_caps);
 }
 
 /* ---------------------------------------------------------------------------------- */

@@ -124,6 +124,39 @@ static int write_back(const ps_event *ev, void *user) {
     return 0;
 }
 
+/* capture during generation: the same values as one run over the prompt and what it generated */
+static void check_generate_capture(const char *name, ps_model *m, const int *ids) {
+    const ps_config *cfg = ps_model_config(m);
+    enum { P = 4, N = 5, ROWS = P + N - 1 };
+    int gen[N], all[ROWS], i;
+    size_t wr = (size_t)cfg->n_layer * ROWS * cfg->n_embd, wp = (size_t)ROWS * ps_point_width(m, PS_PATTERN, ROWS);
+    size_t wk = (size_t)ROWS * ps_point_width(m, PS_K, 0);
+    float *a[3], *b[3];
+    ps_capture ca[3], cb[3];
+    ps_ctx *c;
+    char what[96];
+    for (i = 0; i < 3; i++) {
+        size_t w = i == 0 ? wr : i == 1 ? wp : wk;
+        a[i] = (float *)calloc(w, sizeof(float));
+        b[i] = (float *)calloc(w, sizeof(float));
+    }
+    ca[0].point = PS_RESID_POST; ca[0].layer = PS_ALL_LAYERS;
+    ca[1].point = PS_PATTERN; ca[1].layer = cfg->n_layer - 1;
+    ca[2].point = PS_K; ca[2].layer = 0;
+    for (i = 0; i < 3; i++) { cb[i] = ca[i]; ca[i].out = a[i]; cb[i].out = b[i]; }
+    CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK);
+    CHECK(ps_generate_with_cache(c, ids, P, N, gen, ca, 3) == PS_OK);
+    memcpy(all, ids, P * sizeof(int));
+    memcpy(all + P, gen, (N - 1) * sizeof(int));
+    ps_ctx_reset(c);
+    CHECK(ps_run_with_cache(c, all, ROWS, 0, cb, 3) == PS_OK);
+    snprintf(what, sizeof what, "%s: resid_post, pattern and k captured while generating == one run", name);
+    CHECK_MSG(!memcmp(a[0], b[0], wr * 4) && !memcmp(a[1], b[1], wp * 4) && !memcmp(a[2], b[2], wk * 4), what);
+    CHECK(a[0][wr - 1] != 0 && a[1][wp - 1] != 0 && a[2][wk - 1] != 0); /* the last rows were written */
+    for (i = 0; i < 3; i++) { free(a[i]); free(b[i]); }
+    ps_ctx_free(c);
+}
+
 /* greedy ids, a Patchscope, an identity hook and the grid runner */
 static void check_scope(const char *name, ps_model *m, const golden *g) {
     const ps_config *cfg = ps_model_config(m);
@@ -435,6 +468,7 @@ int main(void) {
         ids = golden_i32(&g, "ids", &T);
         check_points(names[i], m, &g, ids, T);
         check_passes(names[i], m, ids, T);
+        check_generate_capture(names[i], m, ids);
         check_scope(names[i], m, &g);
         free(ids);
         ps_model_free(m);

@@ -1613,7 +1613,7 @@ static ps_status ps__hp_read(ps__hp *hp, const char *text, size_t len, ps_error 
     while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
         ps__json_peek(&j);
         if ((s = ps__hp_add(hp, "", key, j.p, err))) return s;
-        if (*j.p != '{') {
+        if (j.p >= j.end || *j.p != '{') {
             if (ps__json_skip(&j)) break;
             continue;
         }
@@ -1630,11 +1630,17 @@ static ps_status ps__hp_read(ps__hp *hp, const char *text, size_t len, ps_error 
     return PS_OK;
 }
 
+/* whether the text at `at` starts with word (never reading past the end) */
+static int ps__hp_is(const ps__hp *hp, const char *at, const char *word) {
+    size_t n = strlen(word);
+    return (size_t)(hp->end - at) >= n && memcmp(at, word, n) == 0;
+}
+
 /* the value of key, or NULL when the key is absent or its value is null */
 static const char *ps__hp_get(const ps__hp *hp, const char *key) {
     int i;
     for (i = hp->n - 1; i >= 0; i--) /* the last of repeated keys wins, as in Python */
-        if (strcmp(hp->v[i].key, key) == 0) return strncmp(hp->v[i].at, "null", 4) == 0 ? NULL : hp->v[i].at;
+        if (strcmp(hp->v[i].key, key) == 0) return ps__hp_is(hp, hp->v[i].at, "null") ? NULL : hp->v[i].at;
     return NULL;
 }
 
@@ -1667,8 +1673,8 @@ static ps_status ps__hp_int(const ps__hp *hp, const char *key, int *out, ps_erro
 static ps_status ps__hp_bool(const ps__hp *hp, const char *key, int *out, ps_error *err) {
     const char *at = ps__hp_get(hp, key);
     if (!at) return PS_OK;
-    if (strncmp(at, "true", 4) == 0) *out = 1;
-    else if (strncmp(at, "false", 5) == 0) *out = 0;
+    if (ps__hp_is(hp, at, "true")) *out = 1;
+    else if (ps__hp_is(hp, at, "false")) *out = 0;
     else return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be true or false", key);
     return PS_OK;
 }
@@ -1680,7 +1686,7 @@ static ps_status ps__hp_str(const ps__hp *hp, const char *key, char *out, size_t
     out[0] = 0;
     if (!at) return PS_OK;
     ps__json_init(&j, at, (size_t)(hp->end - at));
-    if (*at != '"' || ps__json_string(&j, out, cap, NULL))
+    if (!ps__hp_is(hp, at, "\"") || ps__json_string(&j, out, cap, NULL))
         return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be a short string", key);
     return PS_OK;
 }

@@ -1,7 +1,7 @@
 /* libFuzzer harness: the JSON cursor parser, through every reader built on it.
 
    The input is JSON text. It goes through the generic grammar (skip every value), the
-   config.json reader, and, wrapped in a safetensors file with no data, the header
+   config.json reader (its key list and typed getters), and, wrapped in a safetensors file with no data, the header
    parser. A value the grammar accepts must be consumed to the end with the depth back
    at 0; the readers must fail cleanly or succeed. */
 #define PATCHSCOPE_IMPLEMENTATION
@@ -11,7 +11,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ps__json j;
-    ps__hparams hp;
+    ps__hp hp;
     ps__st st;
     ps_error e;
     ps_status s;
@@ -31,10 +31,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (ps__json_string(&j, small, sizeof small, &len) == 0) REQUIRE(len < sizeof small && strlen(small) <= len);
     }
 
-    /* config.json */
-    memset(&hp, 0, sizeof hp);
-    s = ps__config_json((const char *)data, size, &hp, &e);
-    REQUIRE(s == PS_OK || ((s == PS_ERR_FORMAT || s == PS_ERR_CONFIG) && e.msg[0]));
+    /* config.json: the key list, then every key read back as each kind of value */
+    s = ps__hp_read(&hp, (const char *)data, size, &e);
+    REQUIRE(s == PS_OK || ((s == PS_ERR_FORMAT || s == PS_ERR_NOMEM) && e.msg[0]));
+    for (i = 0; s == PS_OK && i < hp.n; i++) {
+        double v = 0;
+        int b = 0;
+        char str[16];
+        ps_status r = ps__hp_num(&hp, hp.v[i].key, 0, 1e9, 0, &v, &e);
+        REQUIRE(r == PS_OK ? v >= 0 && v <= 1e9 : r == PS_ERR_CONFIG && e.msg[0] != 0);
+        r = ps__hp_bool(&hp, hp.v[i].key, &b, &e);
+        REQUIRE(r == PS_OK || r == PS_ERR_CONFIG);
+        r = ps__hp_str(&hp, hp.v[i].key, str, sizeof str, &e);
+        REQUIRE(r == PS_OK ? strlen(str) < sizeof str : r == PS_ERR_CONFIG);
+    }
+    PS_FREE(hp.v);
 
     /* a safetensors header with no data section */
     file = (unsigned char *)malloc(size + 8);

@@ -63,8 +63,9 @@
      never a crash. Bounds (PS__MAX_* and friends; every GPT-2 is far inside them):
        safetensors header   100 MiB, 8 dims a tensor, every byte range inside the data
        JSON                 nesting 64 deep; config.json numbers below 1e9
-       model                512 layers, 1024 heads, n_embd 65536, n_ctx 2^20 positions,
-                            n_vocab 2^24 tokens
+       model                512 layers, 1024 heads, n_embd (and n_head * d_head) 65536,
+                            MLP width 2^20, n_ctx 2^20 positions, n_vocab 2^24 tokens
+       checkpoint index     1024 shards, each a plain .safetensors name in the folder
        context, pool        65536 sequences; 256 threads
        tokenizer files      tokens and merge lines under 1 KiB
      Token ids outside the vocabulary and prompts past n_ctx are PS_ERR_RANGE. Loading
@@ -183,9 +184,9 @@ PSDEF ps_status ps_model_load_memory(ps_model **out, const void *data, size_t si
 PSDEF void ps_model_free(ps_model *m);
 PSDEF const ps_config *ps_model_config(const ps_model *m);
 PSDEF ps_dtype ps_model_dtype(const ps_model *m);  /* storage type of the matrices */
-/* What a loaded model holds (any argument may be NULL): its files (one, or the shards),
-   their bytes, the parameters it reads, and the bytes it converted or packed at load
-   (its own memory beside the mapped files). */
+/* What a loaded model holds: its files (one, or the shards), their bytes, the parameters
+   it reads, and the bytes it converted or packed at load (its own memory beside the
+   mapped files). */
 typedef struct ps_model_sizes {
     int n_files;
     size_t file_bytes, own_bytes;
@@ -1490,12 +1491,6 @@ typedef struct ps__block {
 enum { PS__NORM_LAYER, PS__NORM_RMS };
 enum { PS__ACT_GELU_TANH, PS__ACT_GELU, PS__ACT_SILU };
 
-/* token embeddings the model reads row by row from the checkpoint: [n_vocab][n_embd] */
-typedef struct ps__table {
-    const unsigned char *data; /* NULL: the embedding is tied to the unembedding (wte) */
-    int dtype;                 /* PS__ST_* */
-} ps__table;
-
 struct ps_model {
     ps_config cfg;
     int norm, act, gated, parallel;  /* PS__NORM_*, PS__ACT_*, and the two flags above */
@@ -1504,7 +1499,8 @@ struct ps_model {
     float embed_scale;               /* Gemma: sqrt(n_embd) in the embedding's dtype; else 1 */
     ps__mat wte;                     /* the unembedding [n_embd][n_vocab]; column i is token i */
     const float *unembed_b;          /* GPT-J's lm_head.bias, else NULL */
-    ps__table embed;                 /* untied input embeddings, else data NULL */
+    const ps__st_entry *embed;       /* untied: the input embeddings [n_vocab][n_embd] in the
+                                        checkpoint, read row by row; NULL: wte's columns */
     const float *wpe;                /* GPT-2's learned positions [n_ctx][n_embd], else NULL */
     const float *lnf_w, *lnf_b;
     ps__block *blocks;
@@ -1584,7 +1580,6 @@ typedef struct ps__hp {
     ps__hv *v;
     int n, cap;
     const char *end; /* of the text */
-    char err[128];   /* a family's own refusal, kept for the message */
 } ps__hp;
 
 static ps_status ps__hp_add(ps__hp *hp, const char *prefix, const char *key, const char *at, ps_error *err) {
@@ -1705,7 +1700,8 @@ typedef struct ps__ld {
 } ps__ld;
 
 static ps__st_entry *ps__st_lookup(ps__st *st, const char *name) {
-    return (ps__st_entry *)(void *)(size_t)ps__st_find(st, name);
+    const ps__st_entry *e = ps__st_find(st, name);
+    return e ? st->entries + (e - st->entries) : NULL;
 }
 
 /* a tensor of the given shape ([rows], or [rows][cols] when cols > 0), marked used */
@@ -1774,7 +1770,7 @@ static ps_status ps__bind_vec(ps__ld *ld, const char *name, int rows, int cols, 
 }
 
 /* Several vectors end to end in one owned buffer (the fused q | k | v bias); names[i]
-   has n[i] floats; a NULL name leaves zeros. */
+   has n[i] floats. */
 static ps_status ps__bind_vecs(ps__ld *ld, const char *const *names, const int *n, int k, const float **out) {
     size_t total = 0, at = 0;
     float *buf;
@@ -1782,9 +1778,8 @@ static ps_status ps__bind_vecs(ps__ld *ld, const char *const *names, const int *
     for (i = 0; i < k; i++) total += (size_t)n[i];
     if (!(buf = ps__own_floats(ld, total))) return PS_ERR_NOMEM;
     for (i = 0; i < k; at += (size_t)n[i], i++) {
-        ps__st_entry *e;
-        if (!names[i]) { memset(buf + at, 0, (size_t)n[i] * sizeof(float)); continue; }
-        if (!(e = ps__want(ld, names[i], n[i], 0))) return ld->err->code;
+        ps__st_entry *e = ps__want(ld, names[i], n[i], 0);
+        if (!e) return ld->err->code;
         ps__to_f32(e->dtype, e->data, buf + at, (size_t)n[i]);
     }
     *out = buf;
@@ -1905,14 +1900,14 @@ static ps_status ps__bind_cat(ps__ld *ld, const char *const *names, const int *n
 
 /* RMSNorm weights that scale by (1 + w) (Gemma) become 1 + w in F32, as HF computes */
 static ps_status ps__bind_offset_norm(ps__ld *ld, const char *name, int n, const float **out) {
-    const char *names[1];
+    ps__st_entry *e = ps__want(ld, name, n, 0);
     float *w;
     int i;
-    ps_status s;
-    names[0] = name;
-    if ((s = ps__bind_vecs(ld, names, &n, 1, out))) return s;
-    w = (float *)(size_t)*out;
+    if (!e) return ld->err->code;
+    if (!(w = ps__own_floats(ld, (size_t)n))) return PS_ERR_NOMEM;
+    ps__to_f32(e->dtype, e->data, w, (size_t)n);
     for (i = 0; i < n; i++) w[i] = 1.0f + w[i];
+    *out = w;
     return PS_OK;
 }
 
@@ -1930,10 +1925,7 @@ static ps_status ps__bind_norm(ps__ld *ld, const char *p, int offset, const floa
 
 /* the input embedding, read row by row from the file (untied models) */
 static ps_status ps__bind_embed(ps__ld *ld, const char *name) {
-    ps__st_entry *e = ps__want(ld, name, ld->m->cfg.n_vocab, ld->m->cfg.n_embd);
-    if (!e) return ld->err->code;
-    ld->m->embed.data = e->data;
-    ld->m->embed.dtype = e->dtype;
+    if (!(ld->m->embed = ps__want(ld, name, ld->m->cfg.n_vocab, ld->m->cfg.n_embd))) return ld->err->code;
     return PS_OK;
 }
 
@@ -2176,7 +2168,6 @@ static ps_status ps__common_config(ps__ld *ld, const char *layers, const char *h
     c->ln_eps = (float)eps;
     c->n_kv_head = c->n_head;
     c->d_head = c->n_embd / c->n_head;
-    ld->m->embed_scale = 1;
     return PS_OK;
 }
 
@@ -2259,12 +2250,12 @@ static ps_status ps__llama_bind(ps__ld *ld) {
         return s;
     for (l = 0; l < c->n_layer; l++) {
         ps__block *b = &m->blocks[l];
-        char n[10][80], *qkv[3], *gu[2];
+        char n[9][80], *qkv[3], *gu[2];
         const char *qkv_b[3];
         int qkv_n[3], gu_n[2], i;
-        static const char *const part[10] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                                             "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
-                                             "input_layernorm.", "post_attention_layernorm.", ""};
+        static const char *const part[9] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                            "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
+                                            "input_layernorm.", "post_attention_layernorm."};
         for (i = 0; i < 9; i++) snprintf(n[i], sizeof n[i], "model.layers.%d.%s%s", l, part[i], i < 7 ? ".weight" : "");
         qkv[0] = n[0]; qkv[1] = n[1]; qkv[2] = n[2];
         qkv_n[0] = qw; qkv_n[1] = kvw; qkv_n[2] = kvw;
@@ -2916,8 +2907,8 @@ static void ps__mat_col(const ps__mat *w, int c, float *out) {
 /* row id of the input embedding: from the checkpoint when untied, else wte's column */
 static void ps__embedding(const ps_model *m, int id, float *out) {
     size_t C = (size_t)m->cfg.n_embd;
-    if (!m->embed.data) ps__mat_col(&m->wte, id, out);
-    else ps__to_f32(m->embed.dtype, m->embed.data + (size_t)id * C * (m->embed.dtype == PS__ST_F32 ? 4 : 2), out, C);
+    if (!m->embed) ps__mat_col(&m->wte, id, out);
+    else ps__to_f32(m->embed->dtype, m->embed->data + (size_t)id * C * (size_t)m->embed->elem_size, out, C);
 }
 
 PSDEF ps_status ps_model_embedding(const ps_model *m, int id, float *out) {
@@ -3245,27 +3236,34 @@ static void ps__softmax_row(float *p, int n) {
     for (; i < n; i++) p[i] /= sum;
 }
 
+/* sum over i < C of (x[i] - center)^2 in double, in eight fixed partial sums (which
+   compilers vectorise): LayerNorm's variance (center: the mean), RMSNorm's (center 0) */
+static double ps__sum_sq(const float *x, int C, double center) {
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, d;
+    int i, k;
+    for (i = 0; i + 8 <= C; i += 8)
+        for (k = 0; k < 8; k++) {
+            d = x[i + k] - center;
+            s[k] += d * d;
+        }
+    for (; i < C; i++) s[0] += (x[i] - center) * (x[i] - center);
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
 /* LayerNorm over each row: statistics in double (the oracle is float64), summed in
-   eight fixed partial sums (which compilers vectorise), then a float pass */
+   eight fixed partial sums, then a float pass */
 static void ps__layernorm_forward(float *out, const float *x, const float *w, const float *b, int rows,
                                   int C, float eps) {
     int r, i, k;
     for (r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * C;
         float *o = out + (size_t)r * C, mean_f, inv_f;
-        double s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, mean, var, d;
+        double s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, mean, var;
         for (i = 0; i + 8 <= C; i += 8)
             for (k = 0; k < 8; k++) s[k] += xr[i + k];
         for (; i < C; i++) s[0] += xr[i];
         mean = (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) / C;
-        for (k = 0; k < 8; k++) s[k] = 0;
-        for (i = 0; i + 8 <= C; i += 8)
-            for (k = 0; k < 8; k++) {
-                d = xr[i + k] - mean;
-                s[k] += d * d;
-            }
-        for (; i < C; i++) s[0] += (xr[i] - mean) * (xr[i] - mean);
-        var = (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) / C;
+        var = ps__sum_sq(xr, C, mean) / C;
         mean_f = (float)mean;
         inv_f = (float)(1.0 / sqrt(var + eps));
         i = 0;
@@ -3282,15 +3280,10 @@ static void ps__layernorm_forward(float *out, const float *x, const float *w, co
 /* RMSNorm over each row: x / sqrt(mean(x^2) + eps) * w, no mean taken out, no bias; the
    mean in double as for LayerNorm */
 static void ps__rmsnorm_forward(float *out, const float *x, const float *w, int rows, int C, float eps) {
-    int r, i, k;
+    int r, i;
     for (r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * C;
-        float *o = out + (size_t)r * C, inv_f;
-        double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (i = 0; i + 8 <= C; i += 8)
-            for (k = 0; k < 8; k++) s[k] += (double)xr[i + k] * xr[i + k];
-        for (; i < C; i++) s[0] += (double)xr[i] * xr[i];
-        inv_f = (float)(1.0 / sqrt((((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) / C + eps));
+        float *o = out + (size_t)r * C, inv_f = (float)(1.0 / sqrt(ps__sum_sq(xr, C, 0) / C + eps));
         i = 0;
 #ifdef PS__VL
         for (; i + PS__VL <= C; i += PS__VL)

@@ -15,11 +15,10 @@ static const char *const families[] = {"llama", "llama", "mistral", "qwen2", "gp
 
 #define TOL 1e-4
 
-static ps_model *load_family(const char *name, int threads_unused) {
+static ps_model *load_family(const char *name) {
     char path[256];
     ps_model *m = NULL;
     ps_error e;
-    (void)threads_unused;
     snprintf(path, sizeof path, "tests/data/families/%s", name);
     if (ps_model_load(&m, path, NULL, &e)) {
         printf("FAIL load %s: %s\n", name, e.msg);
@@ -383,7 +382,7 @@ static void check_malformed(void) {
 /* a Patchscope across families and widths: Pythia's h_1 through an affine map into Llama */
 static void check_cross(void) {
     golden g;
-    ps_model *src = load_family("pythia", 1), *tgt = load_family("llama", 1);
+    ps_model *src = load_family("pythia"), *tgt = load_family("llama");
     ps_ctx *cs, *ct;
     ps_source s;
     ps_patch p;
@@ -461,7 +460,7 @@ int main(void) {
         int T, *ids;
         char what[64];
         if (!golden_open(&g, names[i])) return 1;
-        m = load_family(names[i], 1);
+        m = load_family(names[i]);
         snprintf(what, sizeof what, "%s is a %s model", names[i], families[i]);
         CHECK_MSG(strcmp(ps_model_config(m)->family, families[i]) == 0, what);
         CHECK(ps_model_check(m, NULL) == PS_OK);

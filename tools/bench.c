@@ -35,6 +35,7 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../patchscope.h"
+#include <stdarg.h>
 #include <time.h>
 #include <sys/resource.h>
 
@@ -234,6 +235,17 @@ static float frand(void) { /* uniform in [-1, 1) */
 
 typedef struct tensor { char name[64]; int rows, cols; int kind; } tensor; /* kind 0 random, 1 ones, 2 zeros */
 
+/* t[*n] = a tensor named by fmt, [rows] (cols 0) or [rows][cols] */
+static void put(tensor *t, int *n, int rows, int cols, int kind, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t[*n].name, sizeof t[*n].name, fmt, ap);
+    va_end(ap);
+    t[*n].rows = rows;
+    t[*n].cols = cols;
+    t[(*n)++].kind = kind;
+}
+
 static int tensors(const shape *s, tensor *t) {
     static const char *parts[12] = {"ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
                                     "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
@@ -242,17 +254,12 @@ static int tensors(const shape *s, tensor *t) {
     const int rows[12] = {C, C, C, 3 * C, C, C, C, C, C, 4 * C, 4 * C, C};
     const int cols[12] = {0, 0, 3 * C, 0, C, 0, 0, 0, 4 * C, 0, C, 0};
     const int kind[12] = {1, 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0};
-    snprintf(t[n].name, sizeof t[n].name, "wte.weight"); t[n].rows = s->V; t[n].cols = C; t[n++].kind = 0;
-    snprintf(t[n].name, sizeof t[n].name, "wpe.weight"); t[n].rows = s->n_ctx; t[n].cols = C; t[n++].kind = 0;
+    put(t, &n, s->V, C, 0, "wte.weight");
+    put(t, &n, s->n_ctx, C, 0, "wpe.weight");
     for (l = 0; l < s->L; l++)
-        for (i = 0; i < 12; i++) {
-            snprintf(t[n].name, sizeof t[n].name, "h.%d.%s", l, parts[i]);
-            t[n].rows = rows[i];
-            t[n].cols = cols[i];
-            t[n++].kind = kind[i];
-        }
-    snprintf(t[n].name, sizeof t[n].name, "ln_f.weight"); t[n].rows = C; t[n].cols = 0; t[n++].kind = 1;
-    snprintf(t[n].name, sizeof t[n].name, "ln_f.bias"); t[n].rows = C; t[n].cols = 0; t[n++].kind = 2;
+        for (i = 0; i < 12; i++) put(t, &n, rows[i], cols[i], kind[i], "h.%d.%s", l, parts[i]);
+    put(t, &n, C, 0, 1, "ln_f.weight");
+    put(t, &n, C, 0, 2, "ln_f.bias");
     return n;
 }
 
@@ -268,16 +275,11 @@ static int llama_tensors(const lshape *s, tensor *t) {
     int C = s->C, D = C / s->H, n = 0, l, i;
     const int rows[9] = {C, C, s->KV * D, s->KV * D, C, C, s->F, s->F, C};
     const int cols[9] = {0, C, C, C, C, 0, C, C, s->F};
-    snprintf(t[n].name, sizeof t[n].name, "model.embed_tokens.weight"); t[n].rows = s->V; t[n].cols = C; t[n++].kind = 0;
+    put(t, &n, s->V, C, 0, "model.embed_tokens.weight");
     for (l = 0; l < s->L; l++)
-        for (i = 0; i < 9; i++) {
-            snprintf(t[n].name, sizeof t[n].name, "model.layers.%d.%s", l, parts[i]);
-            t[n].rows = rows[i];
-            t[n].cols = cols[i];
-            t[n++].kind = cols[i] ? 0 : 1;
-        }
-    snprintf(t[n].name, sizeof t[n].name, "model.norm.weight"); t[n].rows = C; t[n].cols = 0; t[n++].kind = 1;
-    snprintf(t[n].name, sizeof t[n].name, "lm_head.weight"); t[n].rows = s->V; t[n].cols = C; t[n++].kind = 0;
+        for (i = 0; i < 9; i++) put(t, &n, rows[i], cols[i], cols[i] ? 0 : 1, "model.layers.%d.%s", l, parts[i]);
+    put(t, &n, C, 0, 1, "model.norm.weight");
+    put(t, &n, s->V, C, 0, "lm_head.weight");
     return n;
 }
 

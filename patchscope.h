@@ -46,7 +46,8 @@
      - Layers are 0-based. h_l is the output of block l (the residual stream after block
        l, hook point PS_RESID_POST), BEFORE the final norm, for every l including
        the last. (Hugging Face's last hidden_states entry has the final norm applied; we do not.)
-     - No BOS token is ever prepended: position 0 is the first token you pass.
+     - No BOS token is prepended unless asked (PS_ENCODE_BOS): position 0 is the first
+       token you pass.
      - Positions may be negative: -1 is the last token of the prompt in question.
      - A source position named by text is the last token of its last occurrence.
      - Readouts (ps_inspect, grids) are the softmax at the LAST target position.
@@ -90,7 +91,8 @@
      5. Kernels         SIMD primitives, matmul on packed weights, attention,
                         LayerNorm, RMSNorm, activations, softmax
      6. Forward pass    contexts, KV cache, sequences, hooks, rotary, the block, generation
-     7. Tokenizer       GPT-2's pre-tokenizer and byte-level BPE (== tiktoken "gpt2")
+     7. Tokenizer       GPT-2's pre-tokenizer and byte-level BPE (== tiktoken "gpt2"),
+                        then tokenizer.json (== Hugging Face tokenizers, Llama 2 style)
      8. Patchscopes     sources, patches, inspect, the grid runner, figures (CSV, SVG),
                         the lens, readouts, affine fits
      9. Interventions   activation patching, ablation, steering
@@ -316,12 +318,21 @@ PSDEF ps_status ps_generate_with_cache(ps_ctx *c, const int *prompt, int n_promp
 PSDEF int ps_point_width(const ps_model *m, ps_point p, int n_keys);
 
 /* --- tokenizer -------------------------------------------------------------------- */
-/* GPT-2's byte-level BPE, token for token the same as tiktoken's "gpt2" encoding. Any
-   bytes are accepted: invalid UTF-8 is split byte by byte, and decode(encode(x)) == x. */
+/* GPT-2's byte-level BPE, token for token the same as tiktoken's "gpt2" encoding (any
+   bytes are accepted: invalid UTF-8 is split byte by byte, and decode(encode(x)) == x),
+   or a tokenizer.json (below). */
 typedef struct ps_tokenizer ps_tokenizer;
 
-/* dir holds vocab.json + merges.txt (Hugging Face names) or encoder.json + vocab.bpe (OpenAI names) */
+/* dir holds tokenizer.json (preferred), vocab.json + merges.txt (Hugging Face names) or
+   encoder.json + vocab.bpe (OpenAI names); a path ending in .json is a tokenizer.json */
 PSDEF ps_status ps_tokenizer_load(ps_tokenizer **out, const char *dir, ps_error *err);
+/* Hugging Face's tokenizer.json, token for token as its tokenizers library encodes. This
+   version runs the SentencePiece-style BPE of Llama 2, Mistral and TinyLlama (normalizer
+   Prepend/Replace, no pre-tokenizer, byte fallback, added tokens, TemplateProcessing,
+   decoder Replace/ByteFallback/Fuse/Strip); any other part is PS_ERR_FORMAT naming it.
+   Text must be valid UTF-8 (ps_encode returns PS_ERR_FORMAT otherwise). */
+PSDEF ps_status ps_tokenizer_load_json(ps_tokenizer **out, const char *path, ps_error *err);
+PSDEF ps_status ps_tokenizer_load_json_memory(ps_tokenizer **out, const char *json, size_t len, ps_error *err);
 /* the two files by path, either naming */
 PSDEF ps_status ps_tokenizer_load_files(ps_tokenizer **out, const char *vocab_path,
                                         const char *merges_path, ps_error *err);
@@ -331,7 +342,8 @@ PSDEF ps_status ps_tokenizer_load_memory(ps_tokenizer **out, const char *vocab_j
 PSDEF void ps_tokenizer_free(ps_tokenizer *t);
 PSDEF int ps_tokenizer_vocab_size(const ps_tokenizer *t);    /* 50257 for GPT-2 */
 
-#define PS_ENCODE_SPECIAL 1  /* recognise "<|endoftext|>" as the special token 50256; by default it is ordinary text, like tiktoken's encode_ordinary */
+#define PS_ENCODE_SPECIAL 1  /* recognise special tokens' strings ("<|endoftext|>", "<s>") as those tokens; by default they are ordinary text, like tiktoken's encode_ordinary (tokenizer.json's non-special added tokens are always recognised) */
+#define PS_ENCODE_BOS     2  /* add what the tokenizer's post-processor puts around one text, as Hugging Face's tokenizer(text) does: Llama's and Mistral's BOS; nothing for GPT-2 */
 
 /* ids: up to cap ids are written; *n_ids gets the number the text needs; PS_ERR_RANGE when cap was too small (call with cap 0 to learn the size) */
 PSDEF ps_status ps_encode(const ps_tokenizer *t, const char *text, size_t len, int flags,
@@ -4299,7 +4311,8 @@ PSDEF ps_status ps_generate_with_cache(ps_ctx *c, const int *prompt, int n_promp
 /* ---------------------------------------------------------------------------------- */
 /* 7. Tokenizer: GPT-2's byte-level BPE, token for token the same as tiktoken's "gpt2"  */
 /*    encoding. Text is cut into pieces by GPT-2's pattern, each piece's bytes are      */
-/*    merged into tokens, and ids are the merge ranks.                                   */
+/*    merged into tokens, and ids are the merge ranks. Then tokenizer.json, whose BPE   */
+/*    shares the merge loop (ranks from its merges list).                               */
 /* ---------------------------------------------------------------------------------- */
 
 /* The pre-tokenizer's character classes; ps__unicode_class (generated, at the end of
@@ -4395,15 +4408,39 @@ static size_t ps__piece(const unsigned char *s, size_t n) {
 
 typedef struct ps__slot { unsigned hash; int id; } ps__slot;
 
+/* Byte strings by id, and the reverse map: open addressing, id -1 marks an empty slot. */
+typedef struct ps__strings {
+    unsigned char *bytes;   /* every string, in id order */
+    size_t *offset;         /* string id is bytes[offset[id] .. offset[id + 1]) */
+    size_t max_len;         /* the longest: longer byte strings need no lookup */
+    ps__slot *slots;
+    unsigned mask;          /* number of slots - 1 (a power of two) */
+} ps__strings;
+
+/* tokenizer.json's pieces that this header runs (section 7b) */
+typedef struct ps__pair { unsigned a, b; int rank; } ps__pair;           /* merge (a, b); rank -1: empty */
+typedef struct ps__edit { int kind; char from[16], to[16]; size_t n_from, n_to; int start, stop; } ps__edit;
+#define PS__MAX_EDITS 8
+
 struct ps_tokenizer {
     int n_vocab;
-    int eot;                /* "<|endoftext|>", the last id */
-    unsigned char *bytes;   /* every token's bytes, in id order */
-    size_t *offset;         /* token id is bytes[offset[id] .. offset[id + 1]) */
-    size_t max_len;         /* the longest token: longer byte strings need no lookup */
-    ps__slot *slots;        /* bytes -> id, open addressing; id -1 marks an empty slot */
-    unsigned mask;          /* number of slots - 1 (a power of two) */
-    int byte_id[256];       /* the token of each single byte */
+    int eot;                /* GPT-2: "<|endoftext|>", the last id */
+    ps__strings text;       /* each token's bytes as decoding gives them */
+    int byte_id[256];       /* GPT-2: the token of each single byte */
+    /* tokenizer.json only (hf = 1) */
+    int hf;
+    ps__strings key;        /* each token as the model spells it ("\u2581the", "<0x0A>") */
+    ps__pair *pairs;        /* merges by their two parts; merge_id[rank] is what they make */
+    unsigned pair_mask;
+    int *merge_id;
+    int unk, fuse_unk, byte_fallback, ignore_merges;
+    int byte_token[256];    /* "<0xNN>" for byte_fallback, or -1 */
+    ps__edit norm[PS__MAX_EDITS], dec[PS__MAX_EDITS];
+    int n_norm, n_dec;
+    int *added;             /* ids of the added tokens, matched in the text before the model */
+    int n_added;
+    unsigned char *special; /* special[id]: an added token marked special */
+    int bos[4], n_bos, eos[4], n_eos; /* what the post-processor puts around one text */
 };
 
 static unsigned ps__hash(const unsigned char *s, size_t n) {
@@ -4412,18 +4449,59 @@ static unsigned ps__hash(const unsigned char *s, size_t n) {
     return h;
 }
 
-/* The id of the token with these bytes, or -1. */
-static int ps__lookup(const ps_tokenizer *t, const unsigned char *s, size_t n) {
+/* The id of the string s (n bytes) in st, or -1. */
+static int ps__strings_find(const ps__strings *st, const unsigned char *s, size_t n) {
     unsigned h, i;
-    if (n > t->max_len) return -1;
+    if (n > st->max_len) return -1;
     h = ps__hash(s, n);
-    for (i = h & t->mask;; i = (i + 1) & t->mask) {
-        const ps__slot *sl = &t->slots[i];
+    for (i = h & st->mask;; i = (i + 1) & st->mask) {
+        const ps__slot *sl = &st->slots[i];
         if (sl->id < 0) return -1;
-        if (sl->hash == h && t->offset[sl->id + 1] - t->offset[sl->id] == n &&
-            memcmp(t->bytes + t->offset[sl->id], s, n) == 0)
+        if (sl->hash == h && st->offset[sl->id + 1] - st->offset[sl->id] == n &&
+            memcmp(st->bytes + st->offset[sl->id], s, n) == 0)
             return sl->id;
     }
+}
+
+/* The id of the token with these bytes, or -1. */
+static int ps__lookup(const ps_tokenizer *t, const unsigned char *s, size_t n) {
+    return ps__strings_find(&t->text, s, n);
+}
+
+/* The reverse map of st's n strings. Two ids with the same string: with allow_dup the
+   lower id is found, else -1 with the two ids in dup[0], dup[1]. */
+static ps_status ps__strings_index(ps__strings *st, int n, int allow_dup, int *dup) {
+    size_t n_slots = 1024, i;
+    int id;
+    while (n_slots < 2 * (size_t)n) n_slots *= 2; /* at most half full */
+    st->slots = (ps__slot *)ps__calloc(n_slots, sizeof(ps__slot));
+    if (!st->slots) return PS_ERR_NOMEM;
+    st->mask = (unsigned)(n_slots - 1);
+    for (i = 0; i < n_slots; i++) st->slots[i].id = -1;
+    st->max_len = 0;
+    for (id = 0; id < n; id++)
+        if (st->offset[id + 1] - st->offset[id] > st->max_len) st->max_len = st->offset[id + 1] - st->offset[id];
+    for (id = 0; id < n; id++) {
+        const unsigned char *s = st->bytes + st->offset[id];
+        size_t len = st->offset[id + 1] - st->offset[id];
+        unsigned h = ps__hash(s, len), k;
+        int other = ps__strings_find(st, s, len);
+        if (other >= 0) {
+            if (allow_dup) continue;
+            dup[0] = other, dup[1] = id;
+            return PS_ERR_FORMAT;
+        }
+        for (k = h & st->mask; st->slots[k].id >= 0; k = (k + 1) & st->mask) {}
+        st->slots[k].hash = h;
+        st->slots[k].id = id;
+    }
+    return PS_OK;
+}
+
+static void ps__strings_free(ps__strings *st) {
+    PS_FREE(st->bytes);
+    PS_FREE(st->offset);
+    PS_FREE(st->slots);
 }
 
 /* GPT-2's files spell each token's bytes as printable characters: the bytes '!'..'~',
@@ -4467,10 +4545,47 @@ static const char *ps__bad_char(char *buf, size_t cap, unsigned c) {
 
 PSDEF void ps_tokenizer_free(ps_tokenizer *t) {
     if (!t) return;
-    PS_FREE(t->bytes);
-    PS_FREE(t->offset);
-    PS_FREE(t->slots);
+    ps__strings_free(&t->text);
+    ps__strings_free(&t->key);
+    PS_FREE(t->pairs);
+    PS_FREE(t->merge_id);
+    PS_FREE(t->added);
+    PS_FREE(t->special);
     PS_FREE(t);
+}
+
+/* st from n strings in file order (string k is blob[start[k] .. start[k + 1]), with id
+   id_of[k]): the ids must be 0..n-1, each once. */
+static ps_status ps__strings_by_id(ps__strings *st, const unsigned char *blob, const size_t *start,
+                                   const int *id_of, size_t n, const char *name, ps_error *err) {
+    size_t *member_of = (size_t *)ps__calloc(n, sizeof(size_t)), i, used = start[n];
+    ps_status s = PS_OK;
+    st->offset = (size_t *)ps__calloc(n + 1, sizeof(size_t));
+    st->bytes = (unsigned char *)ps__alloc(used ? used : 1);
+    if (!member_of || !st->offset || !st->bytes) { s = ps__fail(err, PS_ERR_NOMEM, "out of memory"); goto done; }
+    for (i = 0; i < n; i++) member_of[i] = n; /* member_of[id]: the string that has it */
+    for (i = 0; i < n; i++) {
+        if ((size_t)id_of[i] >= n) {
+            s = ps__fail(err, PS_ERR_FORMAT, "%s: id %d is out of range for %lu tokens (ids must be "
+                         "0..n-1)", name, id_of[i], (unsigned long)n);
+            goto done;
+        }
+        if (member_of[id_of[i]] != n) {
+            s = ps__fail(err, PS_ERR_FORMAT, "%s: id %d is given to two tokens", name, id_of[i]);
+            goto done;
+        }
+        member_of[id_of[i]] = i;
+    }
+    for (i = 0, used = 0; i < n; i++) {
+        size_t m = member_of[i], k = start[m + 1] - start[m];
+        st->offset[i] = used;
+        memcpy(st->bytes + used, blob + start[m], k);
+        used += k;
+    }
+    st->offset[n] = used;
+done:
+    PS_FREE(member_of);
+    return s;
 }
 
 /* vocab.json: one object from token text to id; the ids must be 0..n-1, each once. */
@@ -4478,11 +4593,10 @@ static ps_status ps__vocab_parse(ps_tokenizer *t, const char *text, size_t len, 
                                  ps_error *err) {
     /* A member takes at least 4 characters ("":0) and a token has no more bytes than its
        key has characters, so these bounds let the parse run without growing anything. */
-    size_t max_members = len / 4 + 1, n = 0, used = 0, i;
+    size_t max_members = len / 4 + 1, n = 0, used = 0;
     unsigned char *blob = (unsigned char *)ps__alloc(len);       /* members' bytes, in file order */
     size_t *start = (size_t *)ps__calloc(max_members + 1, sizeof(size_t));
     int *id_of = (int *)ps__calloc(max_members, sizeof(int));
-    size_t *member_of = NULL;
     ps_status s = PS_OK;
     ps__json j;
     char key[1024];
@@ -4518,33 +4632,8 @@ static ps_status ps__vocab_parse(ps_tokenizer *t, const char *text, size_t len, 
         goto done;
     }
 
-    /* order the tokens by id: member_of[id] is the member that has it */
-    member_of = (size_t *)ps__calloc(n, sizeof(size_t));
-    t->offset = (size_t *)ps__calloc(n + 1, sizeof(size_t));
-    t->bytes = (unsigned char *)ps__alloc(used);
-    if (!member_of || !t->offset || !t->bytes) { s = ps__fail(err, PS_ERR_NOMEM, "out of memory"); goto done; }
-    for (i = 0; i < n; i++) member_of[i] = n;
-    for (i = 0; i < n; i++) {
-        if ((size_t)id_of[i] >= n) {
-            s = ps__fail(err, PS_ERR_FORMAT, "%s: id %d is out of range for %lu tokens (ids must be "
-                         "0..n-1)", name, id_of[i], (unsigned long)n);
-            goto done;
-        }
-        if (member_of[id_of[i]] != n) {
-            s = ps__fail(err, PS_ERR_FORMAT, "%s: id %d is given to two tokens", name, id_of[i]);
-            goto done;
-        }
-        member_of[id_of[i]] = i;
-    }
+    if ((s = ps__strings_by_id(&t->text, blob, start, id_of, n, name, err))) goto done;
     t->n_vocab = (int)n;
-    for (i = 0, used = 0; i < n; i++) {
-        size_t m = member_of[i], k = start[m + 1] - start[m];
-        t->offset[i] = used;
-        memcpy(t->bytes + used, blob + start[m], k);
-        used += k;
-        if (k > t->max_len) t->max_len = k;
-    }
-    t->offset[n] = used;
     goto done;
 
 json_error:
@@ -4553,30 +4642,15 @@ done:
     PS_FREE(blob);
     PS_FREE(start);
     PS_FREE(id_of);
-    PS_FREE(member_of);
     return s;
 }
 
 /* The hash table over every token's bytes; two tokens with the same bytes are an error. */
 static ps_status ps__vocab_index(ps_tokenizer *t, const char *name, ps_error *err) {
-    size_t n_slots = 1024, i;
-    int id, b;
-    while (n_slots < 2 * (size_t)t->n_vocab) n_slots *= 2; /* at most half full */
-    t->slots = (ps__slot *)ps__calloc(n_slots, sizeof(ps__slot));
-    if (!t->slots) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
-    t->mask = (unsigned)(n_slots - 1);
-    for (i = 0; i < n_slots; i++) t->slots[i].id = -1;
-    for (id = 0; id < t->n_vocab; id++) {
-        const unsigned char *s = t->bytes + t->offset[id];
-        size_t n = t->offset[id + 1] - t->offset[id];
-        unsigned h = ps__hash(s, n), k;
-        int other = ps__lookup(t, s, n);
-        if (other >= 0)
-            return ps__fail(err, PS_ERR_FORMAT, "%s: tokens %d and %d have the same bytes", name, other, id);
-        for (k = h & t->mask; t->slots[k].id >= 0; k = (k + 1) & t->mask) {}
-        t->slots[k].hash = h;
-        t->slots[k].id = id;
-    }
+    int b, dup[2];
+    ps_status st = ps__strings_index(&t->text, t->n_vocab, 0, dup);
+    if (st == PS_ERR_NOMEM) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    if (st) return ps__fail(err, PS_ERR_FORMAT, "%s: tokens %d and %d have the same bytes", name, dup[0], dup[1]);
     for (b = 0; b < 256; b++) {
         unsigned char c = (unsigned char)b;
         t->byte_id[b] = ps__lookup(t, &c, 1);
@@ -4638,8 +4712,8 @@ static ps_status ps__merges_check(ps_tokenizer *t, const char *text, size_t len,
         return ps__fail(err, PS_ERR_FORMAT, "%s has %d tokens but %s has %d merges: expected 256 bytes "
                         "+ %d merges + <|endoftext|>", vocab_name, t->n_vocab, name, n_merges, n_merges);
     t->eot = t->n_vocab - 1;
-    if (t->offset[t->eot + 1] - t->offset[t->eot] != 13 ||
-        memcmp(t->bytes + t->offset[t->eot], "<|endoftext|>", 13) != 0)
+    if (t->text.offset[t->eot + 1] - t->text.offset[t->eot] != 13 ||
+        memcmp(t->text.bytes + t->text.offset[t->eot], "<|endoftext|>", 13) != 0)
         return ps__fail(err, PS_ERR_FORMAT, "%s: the last token (id %d) is not <|endoftext|>", vocab_name,
                         t->eot);
     return PS_OK;
@@ -4691,11 +4765,15 @@ PSDEF ps_status ps_tokenizer_load_files(ps_tokenizer **out, const char *vocab_pa
 
 PSDEF ps_status ps_tokenizer_load(ps_tokenizer **out, const char *dir, ps_error *err) {
     char vocab[4096], merges[4096];
+    size_t n;
     if (!out) return ps__fail(err, PS_ERR_ARG, "out is NULL");
     *out = NULL;
     if (!dir) return ps__fail(err, PS_ERR_ARG, "NULL folder");
+    n = strlen(dir);
+    if (n >= 5 && !strcmp(dir + n - 5, ".json")) return ps_tokenizer_load_json(out, dir, err);
     /* the longest name first: then every join below fits */
-    if (!ps__join(vocab, sizeof vocab, dir, "encoder.json")) return ps__fail(err, PS_ERR_ARG, "path too long");
+    if (!ps__join(vocab, sizeof vocab, dir, "tokenizer.json")) return ps__fail(err, PS_ERR_ARG, "path too long");
+    if (ps__readable(vocab)) return ps_tokenizer_load_json(out, vocab, err);
     /* Hugging Face's names first (a model folder), then OpenAI's */
     ps__join(vocab, sizeof vocab, dir, "vocab.json");
     ps__join(merges, sizeof merges, dir, "merges.txt");
@@ -4773,47 +4851,59 @@ static unsigned long long ps__heap_pop(unsigned long long *h, int *n) {
     return top;
 }
 
-/* Merges the bytes of one piece into tokens, as tiktoken does: every byte starts as a
-   part; while some adjacent pair of parts concatenates to a token, the pair with the
-   lowest rank (rank = id in GPT-2; the leftmost on ties) becomes one part. tiktoken
-   rescans all pairs after each merge, quadratic in the piece; here a heap holds each
-   part's pair with the one after it, and entries left stale by a merge are skipped when
-   they come up, so a piece of n bytes takes O(n log n). */
-static ps_status ps__bpe_merge(const ps_tokenizer *t, ps__bpe *b, const unsigned char *p, size_t len,
-                               ps__ids *o) {
-    int n = (int)len, n_heap = 0, i, *next, *prev, *rank, *id;
-    if (len > 0x7FFFFFFF / 3) return PS_ERR_RANGE; /* the heap's indices are ints */
-    if (ps__bpe_reserve(b, len)) return PS_ERR_NOMEM;
-    next = b->next, prev = b->prev, rank = b->rank, id = b->id;
+/* The rank of merging part i with the part after it, -1 when they do not merge. GPT-2
+   (p: the piece's bytes, one part per byte to start with) ranks a pair by the id of its
+   concatenation, as tiktoken does; tokenizer.json (p NULL) by its line in "merges", as
+   Hugging Face's BPE does, which can differ when a token has two ways to be made. */
+static int ps__rank(const ps_tokenizer *t, const unsigned char *p, const int *id, const int *next, int i, int n) {
+    int j = next[i];
+    unsigned h, k;
+    if (j >= n) return -1;
+    if (p) return ps__lookup(t, p + i, (size_t)(next[j] - i));
+    h = ((unsigned)id[i] * 2654435761u) ^ (unsigned)id[j];
+    for (k = h & t->pair_mask;; k = (k + 1) & t->pair_mask) {
+        const ps__pair *q = &t->pairs[k];
+        if (q->rank < 0) return -1;
+        if (q->a == (unsigned)id[i] && q->b == (unsigned)id[j]) return q->rank;
+    }
+}
+
+/* Merges the n parts of one piece (ids in b->id) into tokens: while some adjacent pair
+   of parts merges, the pair with the lowest rank (the leftmost on ties) becomes one part.
+   tiktoken rescans all pairs after each merge, quadratic in the piece; here a heap holds
+   each part's pair with the one after it, and entries left stale by a merge are skipped
+   when they come up, so a piece of n parts takes O(n log n). */
+static void ps__bpe_merge(const ps_tokenizer *t, ps__bpe *b, const unsigned char *p, int n, ps__ids *o) {
+    int n_heap = 0, i, *next = b->next, *prev = b->prev, *rank = b->rank, *id = b->id;
     for (i = 0; i < n; i++) {
         next[i] = i + 1;
         prev[i] = i - 1;
-        id[i] = t->byte_id[p[i]];
-        rank[i] = i + 1 < n ? ps__lookup(t, p + i, 2) : -1; /* -1: no token, or a merged-away part */
+    }
+    for (i = 0; i < n; i++) {
+        rank[i] = ps__rank(t, p, id, next, i, n); /* -1: no merge, or a merged-away part */
         if (rank[i] >= 0) ps__heap_push(b->heap, &n_heap, (unsigned long long)rank[i] << 32 | (unsigned)i);
     }
     while (n_heap > 0) {
         unsigned long long top = ps__heap_pop(b->heap, &n_heap);
         int r = (int)(top >> 32), j;
         i = (int)(top & 0xFFFFFFFFu);
-        /* stale: part i has gone, or its pair has grown since (a longer concatenation is
-           another token, so its rank differs) */
+        /* stale: part i has gone, or its pair has changed since (another pair has
+           another rank) */
         if (rank[i] != r) continue;
-        j = next[i]; /* part i absorbs part j and becomes token r */
-        id[i] = r;
+        j = next[i]; /* part i absorbs part j */
+        id[i] = p ? r : t->merge_id[r];
         rank[j] = -1;
         next[i] = next[j];
         if (next[i] < n) prev[next[i]] = i;
-        rank[i] = next[i] < n ? ps__lookup(t, p + i, (size_t)(next[next[i]] - i)) : -1;
+        rank[i] = ps__rank(t, p, id, next, i, n);
         if (rank[i] >= 0) ps__heap_push(b->heap, &n_heap, (unsigned long long)rank[i] << 32 | (unsigned)i);
         if (prev[i] >= 0) {
             int h = prev[i];
-            rank[h] = ps__lookup(t, p + h, (size_t)(next[i] - h));
+            rank[h] = ps__rank(t, p, id, next, h, n);
             if (rank[h] >= 0) ps__heap_push(b->heap, &n_heap, (unsigned long long)rank[h] << 32 | (unsigned)h);
         }
     }
     for (i = 0; i < n; i = next[i]) ps__emit(o, id[i]);
-    return PS_OK;
 }
 
 /* Ordinary text (no special tokens) into ids, piece by piece. */
@@ -4822,12 +4912,647 @@ static ps_status ps__encode_ordinary(const ps_tokenizer *t, ps__bpe *b, const un
     while (s < end) {
         size_t n = ps__piece(s, (size_t)(end - s));
         int id = ps__lookup(t, s, n); /* most pieces are whole tokens: one lookup, as in tiktoken */
-        ps_status st;
+        size_t i;
         if (id >= 0) ps__emit(o, id);
-        else if ((st = ps__bpe_merge(t, b, s, n, o))) return st;
+        else {
+            if (n > 0x7FFFFFFF / 3) return PS_ERR_RANGE; /* the heap's indices are ints */
+            if (ps__bpe_reserve(b, n)) return PS_ERR_NOMEM;
+            for (i = 0; i < n; i++) b->id[i] = t->byte_id[s[i]];
+            ps__bpe_merge(t, b, s, (int)n, o);
+        }
         s += n;
     }
     return PS_OK;
+}
+
+/* --- tokenizer.json ------------------------------------------------------------------ */
+/* Hugging Face's tokenizers format, for the SentencePiece-style BPE of Llama 2, Mistral
+   and TinyLlama: added tokens matched first (leftmost, then longest), the normalizer's
+   Prepend and Replace, no pre-tokenizer, a BPE model over characters with byte fallback
+   and <unk>, the post-processor's template (the BOS), and a decoder chain of Replace,
+   ByteFallback, Fuse and Strip. Everything else in the format is refused by name at load,
+   never run differently. */
+
+enum { PS__EDIT_PREPEND, PS__EDIT_REPLACE, PS__EDIT_BYTE_FALLBACK, PS__EDIT_FUSE, PS__EDIT_STRIP };
+
+/* A JSON object's members, found in one pass: vals[i] is where the value of keys[i]
+   starts, NULL when absent. Unknown keys are skipped, as Hugging Face's reader does. */
+static int ps__json_fields(ps__json *j, const char *const *keys, int n, const char **vals) {
+    char key[64];
+    size_t len;
+    int r, i;
+    for (i = 0; i < n; i++) vals[i] = NULL;
+    if (ps__json_object(j)) return -1;
+    while ((r = ps__json_key(j, key, sizeof key, &len)) == 1) {
+        ps__json_peek(j);
+        for (i = 0; i < n; i++)
+            if (!strcmp(key, keys[i])) vals[i] = j->p;
+        if (ps__json_skip(j)) return -1;
+    }
+    return r;
+}
+
+/* a cursor on one value inside the file's text */
+static ps__json ps__json_at(const ps__json *j, const char *at) {
+    ps__json v = *j;
+    v.p = at;
+    v.depth = 0;
+    return v;
+}
+
+static int ps__json_is_null(const ps__json *j, const char *at) {
+    return !at || ((size_t)(j->end - at) >= 4 && !memcmp(at, "null", 4));
+}
+
+/* a string value into out (cap bytes) */
+static int ps__json_str_at(ps__json *j, const char *at, char *out, size_t cap, size_t *len) {
+    ps__json v = ps__json_at(j, at);
+    int r = ps__json_string(&v, out, cap, len);
+    if (r) snprintf(j->err, sizeof j->err, "%s", v.err);
+    return r;
+}
+
+static int ps__json_bool_at(const ps__json *j, const char *at, int dflt) {
+    if (ps__json_is_null(j, at)) return dflt;
+    return (size_t)(j->end - at) >= 4 && !memcmp(at, "true", 4);
+}
+
+/* "String" or "Regex" pattern object: only strings here */
+static ps_status ps__hf_pattern(ps__json *j, const char *at, const char *what, char *out, size_t *len, ps_error *err) {
+    static const char *const keys[] = {"String", "Regex"};
+    const char *v[2];
+    ps__json c = ps__json_at(j, at);
+    if (ps__json_fields(&c, keys, 2, v)) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: %s: %s", what, c.err);
+    if (v[1]) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: %s with a Regex pattern is not supported", what);
+    if (!v[0] || ps__json_str_at(j, v[0], out, 16, len) || !*len)
+        return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: %s needs a String pattern of 1 to 15 bytes", what);
+    return PS_OK;
+}
+
+/* the "type" of the component at at, into type (cap bytes) */
+static ps_status ps__hf_type(ps__json *j, const char *at, const char *what, char *type, size_t cap, ps_error *err) {
+    static const char *const keys[] = {"type"};
+    const char *v[1];
+    size_t len;
+    ps__json c = ps__json_at(j, at);
+    if (ps__json_fields(&c, keys, 1, v)) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: %s: %s", what, c.err);
+    if (!v[0] || ps__json_str_at(j, v[0], type, cap, &len))
+        return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: %s has no \"type\"", what);
+    return PS_OK;
+}
+
+/* One normalizer or decoder (a Sequence is flattened into the list). */
+static ps_status ps__hf_edits(ps__json *j, const char *at, int decoder, ps__edit *list, int *n, ps_error *err) {
+    static const char *const keys[] = {"normalizers", "decoders", "prepend", "pattern", "content", "start", "stop"};
+    const char *what = decoder ? "decoder" : "normalizer", *v[7];
+    char type[32];
+    ps__edit *e;
+    ps_status s;
+    ps__json c;
+    if (ps__json_is_null(j, at)) return PS_OK;
+    if ((s = ps__hf_type(j, at, what, type, sizeof type, err))) return s;
+    c = ps__json_at(j, at);
+    if (ps__json_fields(&c, keys, 7, v)) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: %s: %s", what, c.err);
+    if (!strcmp(type, "Sequence")) {
+        const char *items = v[decoder ? 1 : 0];
+        int r;
+        if (!items) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: a Sequence %s without its list", what);
+        c = ps__json_at(j, items);
+        if (ps__json_array(&c)) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: %s: %s", what, c.err);
+        while ((r = ps__json_item(&c)) == 1) {
+            ps__json_peek(&c);
+            if ((s = ps__hf_edits(j, c.p, decoder, list, n, err))) return s;
+            if (ps__json_skip(&c)) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: %s: %s", what, c.err);
+        }
+        return r < 0 ? ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: %s: %s", what, c.err) : PS_OK;
+    }
+    if (*n >= PS__MAX_EDITS) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: more than %d %ss", PS__MAX_EDITS, what);
+    e = &list[*n];
+    memset(e, 0, sizeof *e);
+    if (!decoder && !strcmp(type, "Prepend")) {
+        e->kind = PS__EDIT_PREPEND;
+        if (!v[2] || ps__json_str_at(j, v[2], e->to, sizeof e->to, &e->n_to))
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: Prepend needs a \"prepend\" string of at most 15 bytes");
+    } else if (!strcmp(type, "Replace")) {
+        e->kind = PS__EDIT_REPLACE;
+        if (!v[3]) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: Replace %s without a pattern", what);
+        if ((s = ps__hf_pattern(j, v[3], decoder ? "the Replace decoder" : "the Replace normalizer", e->from, &e->n_from, err)))
+            return s;
+        if (!v[4] || ps__json_str_at(j, v[4], e->to, sizeof e->to, &e->n_to))
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: Replace needs a \"content\" string of at most 15 bytes");
+    } else if (decoder && !strcmp(type, "ByteFallback")) {
+        e->kind = PS__EDIT_BYTE_FALLBACK;
+    } else if (decoder && !strcmp(type, "Fuse")) {
+        e->kind = PS__EDIT_FUSE;
+    } else if (decoder && !strcmp(type, "Strip")) {
+        long long a = 0, b = 0;
+        ps__json x, y;
+        e->kind = PS__EDIT_STRIP;
+        if (v[5]) x = ps__json_at(j, v[5]);
+        if (v[6]) y = ps__json_at(j, v[6]);
+        if (!v[4] || !v[5] || !v[6] || ps__json_str_at(j, v[4], e->from, sizeof e->from, &e->n_from) ||
+            ps__json_int(&x, 0, 1e6, &a) || ps__json_int(&y, 0, 1e6, &b))
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: Strip needs \"content\", \"start\" and \"stop\"");
+        e->start = (int)a, e->stop = (int)b;
+    } else {
+        return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: the %s %s is not supported", type, what);
+    }
+    (*n)++;
+    return PS_OK;
+}
+
+/* model.vocab: token strings to ids, into t->key (ids 0..n-1, each once, taken with the
+   added tokens' ids: those may lie beyond the model's). */
+static ps_status ps__hf_vocab(ps_tokenizer *t, ps__json *j, const char *at, const char *added, ps_error *err) {
+    size_t len = (size_t)(j->end - j->begin), used = 0, n = 0, cap = len / 4 + 1;
+    unsigned char *blob = (unsigned char *)ps__alloc(len + 1);
+    size_t *start = (size_t *)ps__calloc(cap + 1, sizeof(size_t));
+    int *id_of = (int *)ps__calloc(cap, sizeof(int)), max_id = -1, r;
+    ps_status s = PS_OK;
+    ps__json c = ps__json_at(j, at);
+    char key[1024];
+    size_t key_len;
+    if (!blob || !start || !id_of) { s = ps__fail(err, PS_ERR_NOMEM, "out of memory"); goto done; }
+    if (ps__json_object(&c)) goto json_error;
+    while ((r = ps__json_key(&c, (char *)blob + used, len + 1 - used, &key_len)) == 1) {
+        long long id;
+        if (ps__json_int(&c, 0, 0x00FFFFFF, &id)) goto json_error;
+        if (n >= cap) { s = ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: vocab too large"); goto done; }
+        start[n] = used, id_of[n++] = (int)id, used += key_len;
+        if (id > max_id) max_id = (int)id;
+    }
+    if (r < 0) goto json_error;
+    /* the added tokens: their content is their string where the model has no such id */
+    if (added) {
+        static const char *const keys[] = {"id", "content"};
+        c = ps__json_at(j, added);
+        if (ps__json_array(&c)) goto json_error;
+        while ((r = ps__json_item(&c)) == 1) {
+            const char *v[2];
+            long long id;
+            ps__json x;
+            if (ps__json_fields(&c, keys, 2, v)) goto json_error;
+            x = ps__json_at(j, v[0] ? v[0] : "");
+            if (!v[0] || !v[1] || ps__json_int(&x, 0, 0x00FFFFFF, &id) ||
+                ps__json_str_at(j, v[1], key, sizeof key, &key_len) || !key_len) {
+                s = ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: an added token needs an \"id\" and a nonempty \"content\"");
+                goto done;
+            }
+            if (id > max_id) {
+                if (n >= cap || used + key_len > len) { s = ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: too many added tokens"); goto done; }
+                memcpy(blob + used, key, key_len);
+                start[n] = used, id_of[n++] = (int)id, used += key_len;
+                max_id = (int)id;
+            }
+        }
+        if (r < 0) goto json_error;
+    }
+    start[n] = used;
+    if (n == 0 || (size_t)max_id + 1 != n) {
+        s = ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: the vocabulary's ids are not 0..%d, each once "
+                     "(%lu tokens, the highest id %d)", (int)n - 1, (unsigned long)n, max_id);
+        goto done;
+    }
+    if ((s = ps__strings_by_id(&t->key, blob, start, id_of, n, "tokenizer.json", err))) goto done;
+    t->n_vocab = (int)n;
+    goto done;
+json_error:
+    s = ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: %s", c.err[0] ? c.err : "bad vocabulary");
+done:
+    PS_FREE(blob);
+    PS_FREE(start);
+    PS_FREE(id_of);
+    return s;
+}
+
+/* model.merges, "a b" strings or ["a", "b"] pairs: rank = line, both parts and their
+   concatenation must be tokens. */
+static ps_status ps__hf_merges(ps_tokenizer *t, ps__json *j, const char *at, ps_error *err) {
+    ps__json c = ps__json_at(j, at);
+    size_t n_slots = 1024, n = 0, cap = 0;
+    char a[1024], b[1024], ab[2048];
+    int r;
+    if (ps__json_array(&c)) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: merges: %s", c.err);
+    while ((r = ps__json_item(&c)) == 1) { /* count first: the table is sized once */
+        if (ps__json_skip(&c)) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: merges: %s", c.err);
+        cap++;
+    }
+    if (r < 0 || cap > 0x7FFFFFF) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: merges: %s", r < 0 ? c.err : "too many");
+    while (n_slots < 2 * cap) n_slots *= 2;
+    t->pairs = (ps__pair *)ps__calloc(n_slots, sizeof(ps__pair));
+    t->merge_id = (int *)ps__calloc(cap ? cap : 1, sizeof(int));
+    if (!t->pairs || !t->merge_id) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    t->pair_mask = (unsigned)(n_slots - 1);
+    for (n = 0; n < n_slots; n++) t->pairs[n].rank = -1;
+    c = ps__json_at(j, at);
+    ps__json_array(&c);
+    for (n = 0; (r = ps__json_item(&c)) == 1; n++) {
+        size_t la, lb;
+        int ia, ib, iab;
+        unsigned h, k;
+        if (ps__json_peek(&c) == '"') {
+            char *sp;
+            if (ps__json_string(&c, ab, sizeof ab, &la)) goto json_error;
+            sp = (char *)memchr(ab, ' ', la);
+            if (!sp || memchr(sp + 1, ' ', la - (size_t)(sp + 1 - ab)) || sp == ab || sp + 1 == ab + la)
+                return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: merge %lu \"%s\" is not two tokens separated by "
+                                "one space", (unsigned long)n, ab);
+            lb = la - (size_t)(sp + 1 - ab), la = (size_t)(sp - ab);
+            memcpy(a, ab, la), memcpy(b, sp + 1, lb);
+        } else {
+            if (ps__json_array(&c) || ps__json_item(&c) != 1 || ps__json_string(&c, a, sizeof a, &la) ||
+                ps__json_item(&c) != 1 || ps__json_string(&c, b, sizeof b, &lb) || ps__json_item(&c) != 0)
+                goto json_error;
+        }
+        memcpy(ab, a, la), memcpy(ab + la, b, lb);
+        ia = ps__strings_find(&t->key, (const unsigned char *)a, la);
+        ib = ps__strings_find(&t->key, (const unsigned char *)b, lb);
+        iab = ps__strings_find(&t->key, (const unsigned char *)ab, la + lb);
+        if (ia < 0 || ib < 0 || iab < 0)
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: merge %lu (\"%.*s\" \"%.*s\"): \"%.*s\" is not in "
+                            "the vocabulary", (unsigned long)n, (int)la, a, (int)lb, b,
+                            ia < 0 ? (int)la : ib < 0 ? (int)lb : (int)(la + lb), ia < 0 ? a : ib < 0 ? b : ab);
+        h = ((unsigned)ia * 2654435761u) ^ (unsigned)ib;
+        for (k = h & t->pair_mask; t->pairs[k].rank >= 0; k = (k + 1) & t->pair_mask)
+            if (t->pairs[k].a == (unsigned)ia && t->pairs[k].b == (unsigned)ib) break;
+        if (t->pairs[k].rank >= 0) continue; /* a repeated merge keeps its first rank */
+        t->pairs[k].a = (unsigned)ia, t->pairs[k].b = (unsigned)ib, t->pairs[k].rank = (int)n;
+        t->merge_id[n] = iab;
+    }
+    if (r < 0) goto json_error;
+    return PS_OK;
+json_error:
+    return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: merges: %s", c.err);
+}
+
+/* model: BPE only, with the options the SentencePiece-style files use. */
+static ps_status ps__hf_model(ps_tokenizer *t, ps__json *j, const char *at, const char *added, ps_error *err) {
+    static const char *const keys[] = {"type", "vocab", "merges", "unk_token", "fuse_unk", "byte_fallback",
+                                       "ignore_merges", "continuing_subword_prefix", "end_of_word_suffix", "dropout"};
+    const char *v[10];
+    char buf[1024];
+    size_t len;
+    ps_status s;
+    int b, i, dup[2];
+    ps__json c = ps__json_at(j, at);
+    if (!at || ps__json_fields(&c, keys, 10, v))
+        return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: model: %s", at ? c.err : "missing");
+    if (!v[0] || ps__json_str_at(j, v[0], buf, sizeof buf, &len) || strcmp(buf, "BPE"))
+        return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: the model type %s is not supported (BPE is)",
+                        v[0] ? buf : "(none)");
+    for (i = 7; i < 10; i++)
+        if (!ps__json_is_null(j, v[i]) && !(i < 9 && ps__json_str_at(j, v[i], buf, sizeof buf, &len) == 0 && len == 0))
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: the BPE option %s is not supported", keys[i]);
+    if (!v[1] || !v[2]) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: the BPE model needs vocab and merges");
+    if ((s = ps__hf_vocab(t, j, v[1], added, err))) return s;
+    if ((s = ps__strings_index(&t->key, t->n_vocab, 0, dup)) == PS_ERR_NOMEM) return ps__fail(err, s, "out of memory");
+    if (s) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: tokens %d and %d have the same string", dup[0], dup[1]);
+    if ((s = ps__hf_merges(t, j, v[2], err))) return s;
+    t->unk = -1;
+    if (!ps__json_is_null(j, v[3])) {
+        if (ps__json_str_at(j, v[3], buf, sizeof buf, &len) ||
+            (t->unk = ps__strings_find(&t->key, (const unsigned char *)buf, len)) < 0)
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: the unk_token is not in the vocabulary");
+    }
+    t->fuse_unk = ps__json_bool_at(j, v[4], 0);
+    t->byte_fallback = ps__json_bool_at(j, v[5], 0);
+    t->ignore_merges = ps__json_bool_at(j, v[6], 0);
+    for (b = 0; b < 256; b++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        t->byte_token[b] = ps__strings_find(&t->key, (const unsigned char *)name, 6);
+    }
+    return PS_OK;
+}
+
+/* added_tokens: which ids are matched in the text, and which are special. */
+static ps_status ps__hf_added(ps_tokenizer *t, ps__json *j, const char *at, ps_error *err) {
+    static const char *const keys[] = {"id", "content", "special", "lstrip", "rstrip", "single_word", "normalized"};
+    ps__json c = ps__json_at(j, at);
+    int r, k;
+    t->special = (unsigned char *)ps__calloc((size_t)t->n_vocab, 1);
+    if (!t->special) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    if (!at) return PS_OK;
+    ps__json_array(&c);
+    while ((r = ps__json_item(&c)) == 1) {
+        const char *v[7];
+        char buf[1024];
+        size_t len;
+        long long id;
+        ps__json x;
+        int *grown;
+        if (ps__json_fields(&c, keys, 7, v)) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added_tokens: %s", c.err);
+        if (!v[0] || !v[1]) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: an added token without id or content");
+        x = ps__json_at(j, v[0]);
+        if (ps__json_int(&x, 0, t->n_vocab - 1, &id) || ps__json_str_at(j, v[1], buf, sizeof buf, &len))
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added_tokens: %s", x.err[0] ? x.err : j->err);
+        if (t->key.offset[id + 1] - t->key.offset[id] != len || memcmp(t->key.bytes + t->key.offset[id], buf, len))
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added token %d \"%s\" is another token in the "
+                            "model's vocabulary", (int)id, buf);
+        for (k = 3; k < 7; k++)
+            if (ps__json_bool_at(j, v[k], 0))
+                return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added token \"%s\": %s is not supported", buf, keys[k]);
+        for (k = 0; k < t->n_added; k++)
+            if (t->added[k] == (int)id) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added token %d twice", (int)id);
+        grown = (int *)PS_REALLOC(t->added, (size_t)(t->n_added + 1) * sizeof(int));
+        if (!grown) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+        t->added = grown;
+        t->added[t->n_added++] = (int)id;
+        t->special[id] = (unsigned char)ps__json_bool_at(j, v[2], 0);
+    }
+    return r < 0 ? ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added_tokens: %s", c.err) : PS_OK;
+}
+
+/* post_processor: TemplateProcessing's single template, or none. */
+static ps_status ps__hf_post(ps_tokenizer *t, ps__json *j, const char *at, ps_error *err) {
+    static const char *const keys[] = {"single", "special_tokens"}, *const item[] = {"SpecialToken", "Sequence"},
+                             *const idk[] = {"id"}, *const idsk[] = {"ids"};
+    const char *v[2], *w[2], *u[1];
+    char type[32], name[256];
+    size_t len;
+    int r, seen_seq = 0;
+    ps__json c;
+    ps_status s;
+    if (ps__json_is_null(j, at)) return PS_OK;
+    if ((s = ps__hf_type(j, at, "post_processor", type, sizeof type, err))) return s;
+    if (!strcmp(type, "ByteLevel")) return PS_OK; /* offsets only */
+    if (strcmp(type, "TemplateProcessing"))
+        return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: the %s post_processor is not supported", type);
+    c = ps__json_at(j, at);
+    if (ps__json_fields(&c, keys, 2, v) || !v[0] || !v[1])
+        return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: TemplateProcessing needs single and special_tokens");
+    c = ps__json_at(j, v[0]);
+    if (ps__json_array(&c)) goto bad;
+    while ((r = ps__json_item(&c)) == 1) {
+        ps__json x, y;
+        long long id;
+        if (ps__json_fields(&c, item, 2, w)) goto bad;
+        if (w[1]) { seen_seq = 1; continue; }
+        if (!w[0]) goto bad;
+        x = ps__json_at(j, w[0]);
+        if (ps__json_fields(&x, idk, 1, u) || !u[0] || ps__json_str_at(j, u[0], name, sizeof name, &len)) goto bad;
+        /* the special token's ids, by its name */
+        x = ps__json_at(j, v[1]);
+        if (ps__json_object(&x)) goto bad;
+        for (;;) {
+            char key[256];
+            int q = ps__json_key(&x, key, sizeof key, NULL), rr;
+            if (q != 1) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: TemplateProcessing names %s, which "
+                                        "special_tokens lacks", name);
+            if (strcmp(key, name)) { if (ps__json_skip(&x)) goto bad; continue; }
+            if (ps__json_fields(&x, idsk, 1, u) || !u[0]) goto bad;
+            y = ps__json_at(j, u[0]);
+            if (ps__json_array(&y)) goto bad;
+            while ((rr = ps__json_item(&y)) == 1) {
+                int *list = seen_seq ? t->eos : t->bos, *n = seen_seq ? &t->n_eos : &t->n_bos;
+                if (ps__json_int(&y, 0, t->n_vocab - 1, &id) || *n >= 4) goto bad;
+                list[(*n)++] = (int)id;
+            }
+            if (rr < 0) goto bad;
+            break;
+        }
+    }
+    if (r == 0 && seen_seq) return PS_OK;
+bad:
+    return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: a TemplateProcessing this header cannot read");
+}
+
+/* Applies one edit to s (n bytes) into out (room for n * 16 + 16 bytes); i is the
+   token's place in the sequence. Returns the new length. */
+static size_t ps__edit_apply(const ps__edit *e, const unsigned char *s, size_t n, unsigned char *out) {
+    size_t k = 0, i = 0;
+    switch (e->kind) {
+    case PS__EDIT_PREPEND:
+        if (n) { memcpy(out, e->to, e->n_to); k = e->n_to; }
+        memcpy(out + k, s, n);
+        return k + n;
+    case PS__EDIT_REPLACE:
+        while (i < n) {
+            if (n - i >= e->n_from && !memcmp(s + i, e->from, e->n_from)) {
+                memcpy(out + k, e->to, e->n_to);
+                k += e->n_to, i += e->n_from;
+            } else out[k++] = s[i++];
+        }
+        return k;
+    case PS__EDIT_BYTE_FALLBACK: {
+        int hi, lo;
+        #define PS__HEX(c) ((c) >= '0' && (c) <= '9' ? (c) - '0' : (c) >= 'A' && (c) <= 'F' ? (c) - 'A' + 10 : \
+                            (c) >= 'a' && (c) <= 'f' ? (c) - 'a' + 10 : -1)
+        if (n == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' && (hi = PS__HEX(s[3])) >= 0 && (lo = PS__HEX(s[4])) >= 0) {
+            out[0] = (unsigned char)(hi * 16 + lo);
+            return 1;
+        }
+        #undef PS__HEX
+        memcpy(out, s, n);
+        return n;
+    }
+    case PS__EDIT_STRIP: {
+        size_t a = 0, b = n;
+        int m;
+        for (m = 0; m < e->start && b - a >= e->n_from && !memcmp(s + a, e->from, e->n_from); m++) a += e->n_from;
+        for (m = 0; m < e->stop && b - a >= e->n_from && !memcmp(s + b - e->n_from, e->from, e->n_from); m++) b -= e->n_from;
+        memcpy(out, s + a, b - a);
+        return b - a;
+    }
+    default:
+        memcpy(out, s, n);
+        return n;
+    }
+}
+
+/* Each token's bytes as decoding shows them inside a text: the decoder's steps before
+   its first Fuse (the steps after it act on the joined text, in ps_decode). */
+static ps_status ps__hf_text(ps_tokenizer *t, ps_error *err) {
+    size_t at = 0, cap = 0;
+    unsigned char *a = NULL, *b = NULL;
+    int id, k, dup[2];
+    for (id = 0; id < t->n_vocab; id++)
+        if (t->key.offset[id + 1] - t->key.offset[id] > cap) cap = t->key.offset[id + 1] - t->key.offset[id];
+    cap = cap * 16 + 16;
+    t->text.offset = (size_t *)ps__calloc((size_t)t->n_vocab + 1, sizeof(size_t));
+    t->text.bytes = (unsigned char *)ps__alloc(t->key.offset[t->n_vocab] * 16 + 16);
+    a = (unsigned char *)ps__alloc(cap);
+    b = (unsigned char *)ps__alloc(cap);
+    if (!t->text.offset || !t->text.bytes || !a || !b) {
+        PS_FREE(a), PS_FREE(b);
+        return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    }
+    for (id = 0; id < t->n_vocab; id++) {
+        size_t n = t->key.offset[id + 1] - t->key.offset[id];
+        memcpy(a, t->key.bytes + t->key.offset[id], n);
+        for (k = 0; k < t->n_dec && t->dec[k].kind != PS__EDIT_FUSE; k++) {
+            unsigned char *swap;
+            n = ps__edit_apply(&t->dec[k], a, n, b);
+            swap = a, a = b, b = swap;
+        }
+        t->text.offset[id] = at;
+        memcpy(t->text.bytes + at, a, n);
+        at += n;
+    }
+    t->text.offset[t->n_vocab] = at;
+    PS_FREE(a), PS_FREE(b);
+    return ps__strings_index(&t->text, t->n_vocab, 1, dup) ? ps__fail(err, PS_ERR_NOMEM, "out of memory") : PS_OK;
+}
+
+PSDEF ps_status ps_tokenizer_load_json_memory(ps_tokenizer **out, const char *json, size_t len, ps_error *err) {
+    static const char *const keys[] = {"model", "added_tokens", "normalizer", "pre_tokenizer", "post_processor",
+                                       "decoder", "truncation", "padding"};
+    const char *v[8];
+    ps_tokenizer *t;
+    ps_status s;
+    ps__json j;
+    char type[32];
+    size_t i, k;
+    unsigned cp;
+    if (!out) return ps__fail(err, PS_ERR_ARG, "out is NULL");
+    *out = NULL;
+    if (!json && len) return ps__fail(err, PS_ERR_ARG, "NULL buffer with a nonzero length");
+    for (i = 0; i < len; i += k) /* JSON is UTF-8; then every string in it is too */
+        if (!(k = ps__utf8((const unsigned char *)json + i, len - i, &cp)))
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: invalid UTF-8 at byte %lu", (unsigned long)i);
+    ps__json_init(&j, json ? json : "", len);
+    if (ps__json_fields(&j, keys, 8, v) || ps__json_done(&j))
+        return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: %s", j.err);
+    if (!ps__json_is_null(&j, v[3])) {
+        ps__hf_type(&j, v[3], "pre_tokenizer", type, sizeof type, NULL);
+        return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: the %s pre_tokenizer is not supported yet",
+                        type[0] ? type : "given");
+    }
+    if (!ps__json_is_null(&j, v[6]) || !ps__json_is_null(&j, v[7]))
+        return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: truncation and padding are not supported");
+    t = (ps_tokenizer *)ps__calloc(1, sizeof *t);
+    if (!t) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    t->hf = 1;
+    t->eot = -1;
+    if ((s = ps__hf_model(t, &j, v[0], v[1], err)) || (s = ps__hf_added(t, &j, v[1], err)) ||
+        (s = ps__hf_edits(&j, v[2], 0, t->norm, &t->n_norm, err)) ||
+        (s = ps__hf_edits(&j, v[5], 1, t->dec, &t->n_dec, err)) || (s = ps__hf_post(t, &j, v[4], err)) ||
+        (s = ps__hf_text(t, err))) {
+        ps_tokenizer_free(t);
+        return s;
+    }
+    *out = t;
+    ps__ok(err);
+    return PS_OK;
+}
+
+PSDEF ps_status ps_tokenizer_load_json(ps_tokenizer **out, const char *path, ps_error *err) {
+    ps__file f;
+    ps_status s;
+    if (!out) return ps__fail(err, PS_ERR_ARG, "out is NULL");
+    *out = NULL;
+    if (!path) return ps__fail(err, PS_ERR_ARG, "NULL path");
+    if ((s = ps__file_read(&f, path, 1, err))) return s;
+    s = ps_tokenizer_load_json_memory(out, (const char *)f.data, f.size, err);
+    if (s && err && !strncmp(err->msg, "tokenizer.json", 14) && strlen(path) < 200) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s%s", path, err->msg + 14);
+        memcpy(err->msg, msg, sizeof msg);
+    }
+    ps__file_close(&f);
+    return s;
+}
+
+/* A growing byte buffer for one ps_encode call. */
+typedef struct ps__buf { unsigned char *p; size_t n, cap; } ps__buf;
+
+static int ps__buf_reserve(ps__buf *b, size_t n) {
+    unsigned char *q;
+    size_t want = b->cap ? b->cap : 256;
+    if (n <= b->cap) return 0;
+    while (want < n) want *= 2;
+    if (!(q = (unsigned char *)PS_REALLOC(b->p, want))) return -1;
+    b->p = q, b->cap = want;
+    return 0;
+}
+
+/* Text between added tokens: normalized, then BPE over its characters. */
+static ps_status ps__hf_segment(const ps_tokenizer *t, ps__bpe *bp, ps__buf *x, ps__buf *y,
+                                const unsigned char *s, size_t len, ps__ids *o) {
+    size_t i, k, n;
+    int m = 0, id, pending = -1;
+    if (!len) return PS_OK;
+    if (len > ((size_t)-1 - 16) / 16 || ps__buf_reserve(x, len * 16 + 16)) return PS_ERR_NOMEM;
+    memcpy(x->p, s, len);
+    x->n = len;
+    for (k = 0; k < (size_t)t->n_norm; k++) {
+        ps__buf swap;
+        if (x->n > ((size_t)-1 - 16) / 16 || ps__buf_reserve(y, x->n * 16 + 16)) return PS_ERR_NOMEM;
+        y->n = ps__edit_apply(&t->norm[k], x->p, x->n, y->p);
+        swap = *x, *x = *y, *y = swap;
+    }
+    s = x->p, n = x->n;
+    if (!n) return PS_OK;
+    if (t->ignore_merges && (id = ps__strings_find(&t->key, s, n)) >= 0) { ps__emit(o, id); return PS_OK; }
+    if (n > 0x7FFFFFFF / 3) return PS_ERR_RANGE;
+    if (ps__bpe_reserve(bp, n)) return PS_ERR_NOMEM;
+    for (i = 0; i < n; i += k) {
+        unsigned cp;
+        k = ps__utf8(s + i, n - i, &cp);
+        if (!k) return PS_ERR_FORMAT; /* a normalizer made invalid UTF-8 */
+        if ((id = ps__strings_find(&t->key, s + i, k)) >= 0) {
+            if (pending >= 0) bp->id[m++] = pending, pending = -1;
+            bp->id[m++] = id;
+            continue;
+        }
+        if (t->byte_fallback) {
+            size_t q;
+            for (q = 0; q < k && t->byte_token[s[i + q]] >= 0; q++) {}
+            if (q == k) {
+                if (pending >= 0) bp->id[m++] = pending, pending = -1;
+                for (q = 0; q < k; q++) bp->id[m++] = t->byte_token[s[i + q]];
+                continue;
+            }
+        }
+        if (t->unk >= 0) { /* Hugging Face drops the character when there is no unk_token */
+            if (pending >= 0 && !t->fuse_unk) bp->id[m++] = pending;
+            pending = t->unk;
+        }
+    }
+    if (pending >= 0) bp->id[m++] = pending;
+    ps__bpe_merge(t, bp, NULL, m, o);
+    return PS_OK;
+}
+
+/* The added token that starts at s (leftmost, then longest), or -1. */
+static int ps__hf_added_at(const ps_tokenizer *t, const unsigned char *s, size_t n, int flags, size_t *len) {
+    int k, best = -1;
+    *len = 0;
+    for (k = 0; k < t->n_added; k++) {
+        int id = t->added[k];
+        size_t m = t->key.offset[id + 1] - t->key.offset[id];
+        if (t->special[id] && !(flags & PS_ENCODE_SPECIAL)) continue;
+        if (m > *len && m <= n && !memcmp(s, t->key.bytes + t->key.offset[id], m)) best = id, *len = m;
+    }
+    return best;
+}
+
+static ps_status ps__hf_encode(const ps_tokenizer *t, const unsigned char *s, size_t len, int flags, ps__ids *o) {
+    ps__bpe bp;
+    ps__buf x = {NULL, 0, 0}, y = {NULL, 0, 0};
+    ps_status st = PS_OK;
+    size_t i = 0, from = 0, k;
+    unsigned cp;
+    int id;
+    for (i = 0; i < len; i += k) /* the format is for Unicode text */
+        if (!(k = ps__utf8(s + i, len - i, &cp))) return PS_ERR_FORMAT;
+    memset(&bp, 0, sizeof bp);
+    if (flags & PS_ENCODE_BOS)
+        for (k = 0; k < (size_t)t->n_bos; k++) ps__emit(o, t->bos[k]);
+    for (i = 0; i < len && !st;) {
+        size_t m;
+        if ((id = ps__hf_added_at(t, s + i, len - i, flags, &m)) < 0) { i++; continue; }
+        st = ps__hf_segment(t, &bp, &x, &y, s + from, i - from, o);
+        ps__emit(o, id);
+        i += m, from = i;
+    }
+    if (!st) st = ps__hf_segment(t, &bp, &x, &y, s + from, len - from, o);
+    if (flags & PS_ENCODE_BOS)
+        for (k = 0; k < (size_t)t->n_eos; k++) ps__emit(o, t->eos[k]);
+    PS_FREE(bp.heap);
+    PS_FREE(x.p);
+    PS_FREE(y.p);
+    return st;
 }
 
 /* The first occurrence of needle (n > 0 bytes) in [s, end), or end. */
@@ -4842,32 +5567,38 @@ static const unsigned char *ps__find(const unsigned char *s, const unsigned char
     return end;
 }
 
-PSDEF ps_status ps_encode(const ps_tokenizer *t, const char *text, size_t len, int flags, int *ids,
-                          int cap, int *n_ids) {
-    const unsigned char *s, *end, *eot;
-    size_t eot_len;
-    ps__bpe b;
-    ps__ids o;
+/* GPT-2's files: ordinary text runs up to the next "<|endoftext|>" (with
+   PS_ENCODE_SPECIAL): pieces never span it. */
+static ps_status ps__gpt2_encode(const ps_tokenizer *t, const unsigned char *s, const unsigned char *end,
+                                 int flags, ps__ids *o) {
+    const unsigned char *eot = t->text.bytes + t->text.offset[t->eot];
+    size_t eot_len = t->text.offset[t->eot + 1] - t->text.offset[t->eot];
     ps_status st = PS_OK;
-    if (n_ids) *n_ids = 0;
-    if (!t || (!text && len) || cap < 0 || (!ids && cap > 0) || (flags & ~PS_ENCODE_SPECIAL))
-        return PS_ERR_ARG;
-    s = (const unsigned char *)(text ? text : "");
-    end = s + len;
-    eot = t->bytes + t->offset[t->eot];
-    eot_len = t->offset[t->eot + 1] - t->offset[t->eot];
+    ps__bpe b;
     memset(&b, 0, sizeof b);
-    o.ids = ids;
-    o.cap = cap;
-    o.n = 0;
     while (s < end && !st) {
-        /* ordinary text runs up to the next "<|endoftext|>": pieces never span it */
         const unsigned char *stop = flags & PS_ENCODE_SPECIAL ? ps__find(s, end, eot, eot_len) : end;
-        st = ps__encode_ordinary(t, &b, s, stop, &o);
-        if (stop < end && !st) ps__emit(&o, t->eot);
+        st = ps__encode_ordinary(t, &b, s, stop, o);
+        if (stop < end && !st) ps__emit(o, t->eot);
         s = stop < end ? stop + eot_len : end;
     }
     PS_FREE(b.heap);
+    return st;
+}
+
+PSDEF ps_status ps_encode(const ps_tokenizer *t, const char *text, size_t len, int flags, int *ids,
+                          int cap, int *n_ids) {
+    const unsigned char *s;
+    ps__ids o;
+    ps_status st;
+    if (n_ids) *n_ids = 0;
+    if (!t || (!text && len) || cap < 0 || (!ids && cap > 0) || (flags & ~(PS_ENCODE_SPECIAL | PS_ENCODE_BOS)))
+        return PS_ERR_ARG;
+    s = (const unsigned char *)(text ? text : "");
+    o.ids = ids;
+    o.cap = cap;
+    o.n = 0;
+    st = t->hf ? ps__hf_encode(t, s, len, flags, &o) : ps__gpt2_encode(t, s, s + len, flags, &o);
     if (st) return st;
     if (o.n > 0x7FFFFFFF) return PS_ERR_RANGE;
     if (n_ids) *n_ids = (int)o.n;
@@ -4885,9 +5616,30 @@ PSDEF ps_status ps_decode(const ps_tokenizer *t, const int *ids, int n, char *ou
     for (i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= t->n_vocab) return PS_ERR_RANGE;
     for (i = 0; i < n; i++) {
-        size_t k = t->offset[ids[i] + 1] - t->offset[ids[i]];
-        if (total < cap) memcpy(out + total, t->bytes + t->offset[ids[i]], k < cap - total ? k : cap - total);
+        size_t k = t->text.offset[ids[i] + 1] - t->text.offset[ids[i]];
+        if (total < cap) memcpy(out + total, t->text.bytes + t->text.offset[ids[i]], k < cap - total ? k : cap - total);
         total += k;
+    }
+    for (i = 0; i < t->n_dec && t->dec[i].kind != PS__EDIT_FUSE; i++) {}
+    if (i < t->n_dec) { /* the decoder's steps after its Fuse act on the whole text */
+        unsigned char *a, *b, *swap;
+        size_t room = total * 16 + 16, k;
+        if (total > ((size_t)-1 - 16) / 16) return PS_ERR_NOMEM;
+        a = (unsigned char *)ps__alloc(room);
+        b = (unsigned char *)ps__alloc(room);
+        if (!a || !b) { PS_FREE(a); PS_FREE(b); return PS_ERR_NOMEM; }
+        for (k = 0, total = 0; k < (size_t)n; k++) {
+            size_t m = t->text.offset[ids[k] + 1] - t->text.offset[ids[k]];
+            memcpy(a + total, t->text.bytes + t->text.offset[ids[k]], m);
+            total += m;
+        }
+        for (i++; i < t->n_dec; i++) {
+            total = ps__edit_apply(&t->dec[i], a, total, b);
+            swap = a, a = b, b = swap;
+        }
+        if (out) memcpy(out, a, total < cap ? total : cap);
+        PS_FREE(a);
+        PS_FREE(b);
     }
     if (len) *len = total;
     return total <= cap ? PS_OK : PS_ERR_RANGE;
@@ -4896,8 +5648,8 @@ PSDEF ps_status ps_decode(const ps_tokenizer *t, const int *ids, int n, char *ou
 PSDEF const char *ps_token_bytes(const ps_tokenizer *t, int id, size_t *len) {
     if (len) *len = 0;
     if (!t || id < 0 || id >= t->n_vocab) return NULL;
-    if (len) *len = t->offset[id + 1] - t->offset[id];
-    return (const char *)t->bytes + t->offset[id];
+    if (len) *len = t->text.offset[id + 1] - t->text.offset[id];
+    return (const char *)t->text.bytes + t->text.offset[id];
 }
 
 PSDEF int ps_token_id(const ps_tokenizer *t, const char *bytes, size_t len) {

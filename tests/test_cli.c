@@ -242,6 +242,21 @@ static void test_tokenizer_and_errors(void) {
     out = run("build/patchscope decode 99999 2>&1", &status);
     CHECK(status != 0 && strstr(out, "outside the vocabulary") != NULL);
     free(out);
+    /* a tokenizer.json: Hugging Face's ids (tests/data/hf_tokenizers/mistral.json), BOS and
+       special tokens only when asked */
+    out = run("printf 'Hello <s> world' > build/cli_text.txt && build/patchscope tokenize --tokenizer "
+              "weights/tiny-llama/tokenizer.json --file build/cli_text.txt --json", &status);
+    CHECK_MSG(status == 0 && strcmp(out, "[22557,523,28713,28767,1526]\n") == 0, out);
+    free(out);
+    out = run("build/patchscope tokenize --tokenizer weights/tiny-llama --bos --special 'Hello <s> world' --json", &status);
+    CHECK_MSG(status == 0 && strcmp(out, "[1,22557,28705,1,28705,1526]\n") == 0, out);
+    free(out);
+    out = run("build/patchscope decode --tokenizer weights/tiny-llama/tokenizer.json 22557,1526", &status);
+    CHECK_MSG(status == 0 && strcmp(out, "Hello world\n") == 0, out);
+    free(out);
+    out = run("printf 'a\\377' | build/patchscope tokenize --tokenizer weights/tiny-llama - 2>&1", &status);
+    CHECK_MSG(status != 0 && strstr(out, "not valid UTF-8"), out);
+    free(out);
     ps_tokenizer_free(t);
 }
 

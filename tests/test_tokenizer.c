@@ -20,15 +20,7 @@ static unsigned rng(void) { /* xorshift64*: seeded, the same strings on every ru
     return (unsigned)((rng_state * 2685821657736338717ull) >> 32);
 }
 
-/* encode into a fresh array (caller frees); *n gets the count; NULL on failure */
-static int *encode(const char *text, size_t len, int flags, int *n) {
-    int *ids, need = -1;
-    ps_status s = ps_encode(tok, text, len, flags, NULL, 0, &need);
-    if ((s != PS_OK && s != PS_ERR_RANGE) || need < 0) return NULL;
-    ids = (int *)malloc((size_t)need * sizeof(int) + 1);
-    if (ps_encode(tok, text, len, flags, ids, need, n) != PS_OK || *n != need) { free(ids); return NULL; }
-    return ids;
-}
+static int *encode(const char *text, size_t len, int flags, int *n) { return tu_encode(tok, text, len, flags, n); }
 
 /* decode(ids) == text exactly */
 static int decodes_to(const int *ids, int n, const char *text, size_t len) {

@@ -39,6 +39,17 @@ static inline int tu_close(const float *got, const float *want, size_t n, double
 }
 #define CHECK_CLOSE(got, want, n, tol, what) tu_close(got, want, n, tol, what, __FILE__, __LINE__)
 
+/* encode into a fresh array (caller frees); *n gets the count; NULL on failure (include
+   after patchscope.h) */
+static inline int *tu_encode(const ps_tokenizer *t, const char *text, size_t len, int flags, int *n) {
+    int *ids, need = -1;
+    ps_status s = ps_encode(t, text, len, flags, NULL, 0, &need);
+    if ((s != PS_OK && s != PS_ERR_RANGE) || need < 0) return NULL;
+    ids = (int *)malloc((size_t)need * sizeof(int) + 1);
+    if (ps_encode(t, text, len, flags, ids, need, n) != PS_OK || *n != need) { free(ids); return NULL; }
+    return ids;
+}
+
 static int test_report(const char *name) {
     printf("%s: %d checks, %d failures\n", name, tu_checks, tu_failures);
     return tu_failures ? 1 : 0;

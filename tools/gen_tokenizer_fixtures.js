@@ -25,14 +25,7 @@ const tiktokenVersion = JSON.parse(fs.readFileSync(
   path.join(path.dirname(require.resolve("tiktoken")), "package.json"), "utf8")).version;
 
 // --- seeded randomness (mulberry32) ---------------------------------------------------
-let seed = 0x5eed2024;
-function rand() {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rand = require("./seeded_random.js")(0x5eed2024);
 const randint = (lo, hi) => lo + Math.floor(rand() * (hi - lo + 1)); // inclusive
 const pick = (a) => a[Math.floor(rand() * a.length)];
 const cp = (...xs) => String.fromCodePoint(...xs);

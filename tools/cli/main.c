@@ -287,7 +287,8 @@ int main(int argc, char **argv) {
     if (c->needs == CLI_TOKENIZER) { /* tokenize, decode: only the tokenizer */
         ps_error err;
         memset(&e, 0, sizeof e);
-        if (ps_tokenizer_load(&e.t, opt("--model") ? opt("--model") : "weights", &err)) return die("%s", err.msg);
+        const char *path = opt("--tokenizer") ? opt("--tokenizer") : opt("--model") ? opt("--model") : "weights";
+        if (ps_tokenizer_load(&e.t, path, &err)) return die("%s", err.msg);
         rc = c->run(&e);
         ps_tokenizer_free(e.t);
         return rc;

@@ -17,6 +17,9 @@ const cli_opt generate_opts[] = {
 
 const cli_opt tokenize_opts[] = {
     {"--model", "DIR", "the committed GPT-2 tokenizer in weights/", "the folder whose tokenizer to use"},
+    {"--tokenizer", "PATH", "--model's", "a tokenizer.json, or a folder with one (or vocab.json + merges.txt)"},
+    {"--special", NULL, NULL, "read special tokens' strings (<s>, <|endoftext|>) as those tokens"},
+    {"--bos", NULL, NULL, "add what the tokenizer's post-processor adds (Llama's BOS)"},
     {"--file", "F", NULL, "read the text from F instead (- or no TEXT: standard input)"},
     {"--json", NULL, NULL, "print the ids as a JSON list"},
     {NULL, NULL, NULL, NULL}};
@@ -25,6 +28,7 @@ const cli_opt info_opts[] = {{NULL, NULL, NULL, NULL}};
 
 const cli_opt decode_opts[] = {
     {"--model", "DIR", "the committed GPT-2 tokenizer in weights/", "the folder whose tokenizer to use"},
+    {"--tokenizer", "PATH", "--model's", "a tokenizer.json, or a folder with one (or vocab.json + merges.txt)"},
     {"--json", NULL, NULL, "a JSON list with one string per IDS argument (invalid UTF-8 becomes U+FFFD)"},
     {NULL, NULL, NULL, NULL}};
 
@@ -139,11 +143,12 @@ int cmd_tokenize(example *e) {
     ps_tokenizer *t = e->t;
     size_t len;
     char *text = read_text(&len);
-    int n, *ids, i;
+    int n, *ids, i, flags = (flag("--special") ? PS_ENCODE_SPECIAL : 0) | (flag("--bos") ? PS_ENCODE_BOS : 0);
     if (!text) return n_positional == 1 || opt("--file") ? CLI_FAIL : CLI_USAGE;
-    ps_encode(t, text, len, 0, NULL, 0, &n);
+    if (ps_encode(t, text, len, flags, NULL, 0, &n) == PS_ERR_FORMAT)
+        return die("the text is not valid UTF-8, which this tokenizer needs");
     ids = (int *)malloc((size_t)(n ? n : 1) * sizeof(int));
-    if (!ids || ps_encode(t, text, len, 0, ids, n, &n)) return die("cannot encode");
+    if (!ids || ps_encode(t, text, len, flags, ids, n, &n)) return die("cannot encode");
     if (json) print_ints(ids, n);
     else for (i = 0; i < n; i++) printf(i ? ",%d" : "%d", ids[i]);
     printf("\n");

@@ -1,0 +1,179 @@
+/* tokenizer.json tests: Hugging Face's own tokenizers library (npm tokenizers@0.23.2) is
+   the oracle; tools/gen_hf_tokenizer_fixtures.js wrote its ids for thousands of texts
+   into tests/data/hf_tokenizers/NAME.json: without special tokens, with them, with the
+   post-processor's BOS, and the decoded text. Then the loader's errors on malformed
+   files. Run from the repository root. */
+#define PATCHSCOPE_IMPLEMENTATION
+#include "../patchscope.h"
+#include "testutil.h"
+
+/* reads a JSON list of ids */
+static int read_ids(ps__json *j, int *ids, int cap, int *n) {
+    long long v;
+    int r;
+    *n = 0;
+    if (ps__json_array(j)) return -1;
+    while ((r = ps__json_item(j)) == 1) {
+        if (*n >= cap || ps__json_int(j, 0, 1 << 24, &v)) return -1;
+        ids[(*n)++] = (int)v;
+    }
+    return r;
+}
+
+static int same(const int *a, int na, const int *b, int nb) {
+    return na == nb && (na == 0 || memcmp(a, b, (size_t)na * sizeof(int)) == 0);
+}
+
+/* every case of the fixture file agrees with the tokenizer at path */
+static void test_fixture(const char *path, const char *fixture) {
+    enum { CAP = 4096 };
+    static int want[3][CAP];
+    ps_tokenizer *t;
+    ps__file f;
+    ps_error e;
+    ps__json j;
+    char key[64], *text, *decoded;
+    int r, n_cases = 0, bad = 0, n_want[3];
+    size_t len = 0, dlen = 0;
+    if (ps_tokenizer_load(&t, path, &e)) { CHECK_MSG(0, e.msg); return; }
+    if (ps__file_read(&f, fixture, 1, &e)) { CHECK_MSG(0, e.msg); ps_tokenizer_free(t); return; }
+    text = (char *)malloc(f.size + 1);
+    decoded = (char *)malloc(f.size + 1);
+    ps__json_init(&j, (const char *)f.data, f.size);
+    CHECK(ps__json_object(&j) == 0);
+    while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
+        if (strcmp(key, "cases") != 0) { CHECK(ps__json_skip(&j) == 0); continue; }
+        CHECK(ps__json_array(&j) == 0);
+        while ((r = ps__json_item(&j)) == 1) {
+            static const char *const names[3] = {"ids", "special", "bos"};
+            static const int flags[3] = {0, PS_ENCODE_SPECIAL, PS_ENCODE_SPECIAL | PS_ENCODE_BOS};
+            int k, *got, n;
+            size_t glen;
+            char *gtext;
+            CHECK(ps__json_object(&j) == 0);
+            while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
+                if (!strcmp(key, "text")) r = ps__json_string(&j, text, f.size + 1, &len);
+                else if (!strcmp(key, "decoded")) r = ps__json_string(&j, decoded, f.size + 1, &dlen);
+                else {
+                    for (k = 0; k < 3 && strcmp(key, names[k]); k++) {}
+                    r = k < 3 ? read_ids(&j, want[k], CAP, &n_want[k]) : ps__json_skip(&j);
+                }
+                if (r) break;
+            }
+            if (r) break;
+            n_cases++;
+            for (k = 0; k < 3; k++) {
+                got = tu_encode(t, text, len, flags[k], &n);
+                if (!got || !same(got, n, want[k], n_want[k])) {
+                    if (bad++ < 5) {
+                        int q;
+                        printf("  %s %s: text \"%.60s\"\n    got ", fixture, names[k], text);
+                        for (q = 0; got && q < n && q < 24; q++) printf("%d ", got[q]);
+                        printf("\n    want ");
+                        for (q = 0; q < n_want[k] && q < 24; q++) printf("%d ", want[k][q]);
+                        printf("\n");
+                    }
+                }
+                free(got);
+            }
+            /* decode(special) is Hugging Face's decode */
+            gtext = (char *)malloc(dlen + 64);
+            if (ps_decode(t, want[1], n_want[1], gtext, dlen + 64, &glen) || glen != dlen || memcmp(gtext, decoded, dlen)) {
+                if (bad++ < 5) printf("  %s decode: text \"%.60s\" gives \"%.*s\"\n", fixture, text, (int)glen, gtext);
+            }
+            free(gtext);
+        }
+    }
+    CHECK_MSG(r == 0 && ps__json_done(&j) == 0, j.err);
+    CHECK_MSG(bad == 0, fixture);
+    CHECK_MSG(n_cases > 1000, "the fixture has its cases");
+    printf("%s: %d texts, %d disagreements\n", fixture, n_cases, bad);
+    free(text);
+    free(decoded);
+    ps__file_close(&f);
+    ps_tokenizer_free(t);
+}
+
+/* conventions the fixtures do not spell out */
+static void test_conventions(void) {
+    ps_tokenizer *t;
+    ps_error e;
+    int *ids, n;
+    size_t len;
+    const char *b;
+    if (ps_tokenizer_load(&t, "weights/tiny-llama", &e)) { CHECK_MSG(0, e.msg); return; }
+    CHECK(ps_tokenizer_vocab_size(t) == 32000);
+    /* the text of a token is what it adds inside a text: "\u2581the" is " the" */
+    b = ps_token_bytes(t, 272, &len);
+    CHECK(b && len == 4 && !memcmp(b, " the", 4));
+    CHECK(ps_token_id(t, " the", 4) == 272);
+    b = ps_token_bytes(t, 16, &len); /* <0x0D> */
+    CHECK(b && len == 1 && b[0] == '\r');
+    /* invalid UTF-8 is refused: this format tokenizes Unicode text */
+    CHECK(ps_encode(t, "a\xff", 2, 0, NULL, 0, &n) == PS_ERR_FORMAT);
+    ids = tu_encode(t, "", 0, PS_ENCODE_BOS, &n);
+    CHECK(ids && n == 1 && ids[0] == 1);
+    free(ids);
+    ps_tokenizer_free(t);
+}
+
+/* a tokenizer.json around a tiny model; what replaces "@" is the part under test */
+static ps_status load_variant(const char *part, ps_error *e) {
+    char json[2048];
+    ps_tokenizer *t = NULL;
+    ps_status s;
+    snprintf(json, sizeof json,
+             "{\"version\": \"1.0\", \"truncation\": null, \"padding\": null, \"added_tokens\": "
+             "[{\"id\": 0, \"content\": \"<unk>\", \"special\": true}], \"normalizer\": null, "
+             "\"pre_tokenizer\": null, \"post_processor\": null, \"decoder\": null, %s}", part);
+    s = ps_tokenizer_load_json_memory(&t, json, strlen(json), e);
+    ps_tokenizer_free(t);
+    return s;
+}
+
+#define MODEL(vocab, merges, extra) "\"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"vocab\": " vocab ", \"merges\": " merges extra "}"
+#define VOCAB "{\"<unk>\": 0, \"a\": 1, \"b\": 2, \"ab\": 3}"
+
+static void expect_error(const char *part, const char *what) {
+    ps_error e;
+    ps_status s = load_variant(part, &e);
+    CHECK_MSG(s == PS_ERR_FORMAT && strstr(e.msg, what), e.msg);
+    if (s != PS_ERR_FORMAT || !strstr(e.msg, what)) printf("  expected \"%s\", got \"%s\"\n", what, e.msg);
+}
+
+static void test_loader_errors(void) {
+    ps_error e;
+    ps_tokenizer *t = NULL;
+    CHECK(ps_tokenizer_load_json_memory(&t, "{\"model\": \"\xff\"}", 14, &e) == PS_ERR_FORMAT && !t &&
+          strstr(e.msg, "invalid UTF-8 at byte 11"));
+    CHECK(ps_tokenizer_load_json(&t, "tests/data/no_such.json", &e) == PS_ERR_IO && strstr(e.msg, "no_such.json"));
+    CHECK_MSG(load_variant(MODEL(VOCAB, "[\"a b\"]", ""), &e) == PS_OK, e.msg);
+    CHECK_MSG(load_variant(MODEL(VOCAB, "[[\"a\", \"b\"]]", ""), &e) == PS_OK, e.msg);
+    expect_error(MODEL(VOCAB, "[\"a c\"]", ""), "\"c\" is not in the vocabulary");
+    expect_error(MODEL(VOCAB, "[\"ab\"]", ""), "not two tokens");
+    expect_error(MODEL(VOCAB, "[[\"a\"]]", ""), "merges");
+    expect_error(MODEL("{\"<unk>\": 0, \"a\": 1, \"b\": 5}", "[]", ""), "ids are not 0..");
+    expect_error(MODEL("{\"<unk>\": 0, \"a\": 1, \"b\": 1}", "[]", ""), "ids are not 0..2");
+    expect_error("\"model\": {\"type\": \"Unigram\", \"vocab\": []}", "model type Unigram is not supported");
+    expect_error(MODEL(VOCAB, "[]", ", \"continuing_subword_prefix\": \"##\""), "continuing_subword_prefix is not supported");
+    expect_error("\"model\": {\"type\": \"BPE\", \"unk_token\": \"<zz>\", \"vocab\": " VOCAB ", \"merges\": []}",
+                 "unk_token is not in the vocabulary");
+    expect_error(MODEL(VOCAB, "[]", "") ", \"pre_tokenizer\": {\"type\": \"ByteLevel\"}", "ByteLevel pre_tokenizer is not supported");
+    expect_error(MODEL(VOCAB, "[", ""), "tokenizer.json: ");
+    expect_error("\"model\": null", "model");
+    expect_error(MODEL(VOCAB, "[]", "") ", \"decoder\": {\"type\": \"WordPiece\"}", "WordPiece decoder is not supported");
+    expect_error(MODEL(VOCAB, "[]", "") ", \"normalizer\": {\"type\": \"NFKC\"}", "NFKC normalizer is not supported");
+    expect_error(MODEL(VOCAB, "[]", "") ", \"post_processor\": {\"type\": \"BertProcessing\"}", "BertProcessing post_processor");
+    expect_error(MODEL(VOCAB, "[]", "") ", \"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"lstrip\": true}]",
+                 "lstrip is not supported");
+    expect_error(MODEL(VOCAB, "[]", "") ", \"added_tokens\": [{\"id\": 1, \"content\": \"zz\"}]", "is another token");
+    expect_error(MODEL(VOCAB, "[]", "") ", \"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\"}, {\"id\": 0, \"content\": \"<unk>\"}]",
+                 "added token 0 twice");
+}
+
+int main(void) {
+    test_fixture("weights/tiny-llama/tokenizer.json", "tests/data/hf_tokenizers/mistral.json");
+    test_conventions();
+    test_loader_errors();
+    return test_report("test_hf_tokenizer");
+}

@@ -4439,6 +4439,7 @@ struct ps_tokenizer {
     int n_norm, n_dec;
     int *added;             /* ids of the added tokens, matched in the text before the model */
     int n_added;
+    unsigned char added_first[32]; /* a bit for each byte an added token starts with */
     unsigned char *special; /* special[id]: an added token marked special */
     int bos[4], n_bos, eos[4], n_eos; /* what the post-processor puts around one text */
 };
@@ -5258,6 +5259,7 @@ static ps_status ps__hf_added(ps_tokenizer *t, ps__json *j, const char *at, ps_e
         if (!grown) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
         t->added = grown;
         t->added[t->n_added++] = (int)id;
+        t->added_first[(unsigned char)buf[0] >> 3] |= (unsigned char)(1u << ((unsigned char)buf[0] & 7));
         t->special[id] = (unsigned char)ps__json_bool_at(j, v[2], 0);
     }
     return r < 0 ? ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added_tokens: %s", c.err) : PS_OK;
@@ -5518,6 +5520,7 @@ static ps_status ps__hf_segment(const ps_tokenizer *t, ps__bpe *bp, ps__buf *x, 
 static int ps__hf_added_at(const ps_tokenizer *t, const unsigned char *s, size_t n, int flags, size_t *len) {
     int k, best = -1;
     *len = 0;
+    if (!(t->added_first[s[0] >> 3] & (1u << (s[0] & 7)))) return -1;
     for (k = 0; k < t->n_added; k++) {
         int id = t->added[k];
         size_t m = t->key.offset[id + 1] - t->key.offset[id];

@@ -5319,80 +5319,103 @@ bad:
     return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: a TemplateProcessing this header cannot read");
 }
 
-/* Applies one edit to s (n bytes) into out (room for n * 16 + 16 bytes); i is the
-   token's place in the sequence. Returns the new length. */
-static size_t ps__edit_apply(const ps__edit *e, const unsigned char *s, size_t n, unsigned char *out) {
-    size_t k = 0, i = 0;
+/* A growing byte buffer. */
+typedef struct ps__buf { unsigned char *p; size_t n, cap; } ps__buf;
+
+static int ps__buf_reserve(ps__buf *b, size_t n) {
+    unsigned char *q;
+    size_t want = b->cap ? b->cap : 256;
+    if (n <= b->cap && b->p) return 0;
+    while (want < n) {
+        if (want > (size_t)-1 / 2) return -1;
+        want *= 2;
+    }
+    if (!(q = (unsigned char *)PS_REALLOC(b->p, want))) return -1;
+    b->p = q, b->cap = want;
+    return 0;
+}
+
+/* n bytes of src at out + *k where they fit (cap bytes), counted in *k either way */
+static void ps__put(unsigned char *out, size_t cap, size_t *k, const unsigned char *src, size_t n) {
+    if (*k < cap) memcpy(out + *k, src, n < cap - *k ? n : cap - *k);
+    *k += n;
+}
+
+/* Applies one normalizer or decoder step to s (n bytes): writes what fits in out (cap
+   bytes) and returns the whole result's length (cap 0 measures). */
+static size_t ps__edit_apply(const ps__edit *e, const unsigned char *s, size_t n, unsigned char *out, size_t cap) {
+    size_t k = 0, i = 0, run = 0;
+    int hi, lo, m;
+    unsigned char byte;
     switch (e->kind) {
-    case PS__EDIT_PREPEND:
-        if (n) { memcpy(out, e->to, e->n_to); k = e->n_to; }
-        memcpy(out + k, s, n);
-        return k + n;
+    case PS__EDIT_PREPEND: /* Hugging Face prepends to nonempty text only */
+        if (n) ps__put(out, cap, &k, (const unsigned char *)e->to, e->n_to);
+        ps__put(out, cap, &k, s, n);
+        return k;
     case PS__EDIT_REPLACE:
         while (i < n) {
             if (n - i >= e->n_from && !memcmp(s + i, e->from, e->n_from)) {
-                memcpy(out + k, e->to, e->n_to);
-                k += e->n_to, i += e->n_from;
-            } else out[k++] = s[i++];
+                ps__put(out, cap, &k, s + run, i - run);
+                ps__put(out, cap, &k, (const unsigned char *)e->to, e->n_to);
+                i += e->n_from, run = i;
+            } else i++;
         }
+        ps__put(out, cap, &k, s + run, n - run);
         return k;
-    case PS__EDIT_BYTE_FALLBACK: {
-        int hi, lo;
-        #define PS__HEX(c) ((c) >= '0' && (c) <= '9' ? (c) - '0' : (c) >= 'A' && (c) <= 'F' ? (c) - 'A' + 10 : \
-                            (c) >= 'a' && (c) <= 'f' ? (c) - 'a' + 10 : -1)
+    case PS__EDIT_BYTE_FALLBACK: /* "<0xNN>" is the byte NN */
+#define PS__HEX(c) ((c) >= '0' && (c) <= '9' ? (c) - '0' : (c) >= 'A' && (c) <= 'F' ? (c) - 'A' + 10 : \
+                    (c) >= 'a' && (c) <= 'f' ? (c) - 'a' + 10 : -1)
         if (n == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' && (hi = PS__HEX(s[3])) >= 0 && (lo = PS__HEX(s[4])) >= 0) {
-            out[0] = (unsigned char)(hi * 16 + lo);
-            return 1;
+            byte = (unsigned char)(hi * 16 + lo);
+            ps__put(out, cap, &k, &byte, 1);
+            return k;
         }
-        #undef PS__HEX
-        memcpy(out, s, n);
-        return n;
+#undef PS__HEX
+        break;
+    case PS__EDIT_STRIP: /* up to start copies of the content off the front, stop off the back */
+        for (m = 0; m < e->start && n - i >= e->n_from && !memcmp(s + i, e->from, e->n_from); m++) i += e->n_from;
+        for (m = 0; m < e->stop && n - i >= e->n_from && !memcmp(s + n - e->n_from, e->from, e->n_from); m++) n -= e->n_from;
+        ps__put(out, cap, &k, s + i, n - i);
+        return k;
     }
-    case PS__EDIT_STRIP: {
-        size_t a = 0, b = n;
-        int m;
-        for (m = 0; m < e->start && b - a >= e->n_from && !memcmp(s + a, e->from, e->n_from); m++) a += e->n_from;
-        for (m = 0; m < e->stop && b - a >= e->n_from && !memcmp(s + b - e->n_from, e->from, e->n_from); m++) b -= e->n_from;
-        memcpy(out, s + a, b - a);
-        return b - a;
-    }
-    default:
-        memcpy(out, s, n);
-        return n;
-    }
+    ps__put(out, cap, &k, s, n);
+    return k;
+}
+
+/* in through one step into out, which grows to fit */
+static int ps__edit_buf(const ps__edit *e, const ps__buf *in, ps__buf *out) {
+    size_t need = ps__edit_apply(e, in->p, in->n, NULL, 0);
+    if (ps__buf_reserve(out, need)) return -1;
+    out->n = ps__edit_apply(e, in->p, in->n, out->p, out->cap);
+    return 0;
 }
 
 /* Each token's bytes as decoding shows them inside a text: the decoder's steps before
    its first Fuse (the steps after it act on the joined text, in ps_decode). */
 static ps_status ps__hf_text(ps_tokenizer *t, ps_error *err) {
-    size_t at = 0, cap = 0;
-    unsigned char *a = NULL, *b = NULL;
-    int id, k, dup[2];
-    for (id = 0; id < t->n_vocab; id++)
-        if (t->key.offset[id + 1] - t->key.offset[id] > cap) cap = t->key.offset[id + 1] - t->key.offset[id];
-    cap = cap * 16 + 16;
+    ps__buf all = {NULL, 0, 0}, x = {NULL, 0, 0}, y = {NULL, 0, 0}, swap;
+    int id, k, dup[2], bad;
     t->text.offset = (size_t *)ps__calloc((size_t)t->n_vocab + 1, sizeof(size_t));
-    t->text.bytes = (unsigned char *)ps__alloc(t->key.offset[t->n_vocab] * 16 + 16);
-    a = (unsigned char *)ps__alloc(cap);
-    b = (unsigned char *)ps__alloc(cap);
-    if (!t->text.offset || !t->text.bytes || !a || !b) {
-        PS_FREE(a), PS_FREE(b);
-        return ps__fail(err, PS_ERR_NOMEM, "out of memory");
-    }
-    for (id = 0; id < t->n_vocab; id++) {
+    bad = !t->text.offset;
+    for (id = 0; id < t->n_vocab && !bad; id++) {
         size_t n = t->key.offset[id + 1] - t->key.offset[id];
-        memcpy(a, t->key.bytes + t->key.offset[id], n);
-        for (k = 0; k < t->n_dec && t->dec[k].kind != PS__EDIT_FUSE; k++) {
-            unsigned char *swap;
-            n = ps__edit_apply(&t->dec[k], a, n, b);
-            swap = a, a = b, b = swap;
+        if ((bad = ps__buf_reserve(&x, n))) break;
+        memcpy(x.p, t->key.bytes + t->key.offset[id], n);
+        x.n = n;
+        for (k = 0; k < t->n_dec && t->dec[k].kind != PS__EDIT_FUSE && !bad; k++) {
+            bad = ps__edit_buf(&t->dec[k], &x, &y);
+            swap = x, x = y, y = swap;
         }
-        t->text.offset[id] = at;
-        memcpy(t->text.bytes + at, a, n);
-        at += n;
+        if (bad || (bad = ps__buf_reserve(&all, all.n + x.n))) break;
+        t->text.offset[id] = all.n;
+        memcpy(all.p + all.n, x.p, x.n);
+        all.n += x.n;
     }
-    t->text.offset[t->n_vocab] = at;
-    PS_FREE(a), PS_FREE(b);
+    PS_FREE(x.p);
+    PS_FREE(y.p);
+    t->text.bytes = all.p;
+    if (bad) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    t->text.offset[t->n_vocab] = all.n;
     return ps__strings_index(&t->text, t->n_vocab, 1, dup) ? ps__fail(err, PS_ERR_NOMEM, "out of memory") : PS_OK;
 }
 
@@ -5455,32 +5478,18 @@ PSDEF ps_status ps_tokenizer_load_json(ps_tokenizer **out, const char *path, ps_
     return s;
 }
 
-/* A growing byte buffer for one ps_encode call. */
-typedef struct ps__buf { unsigned char *p; size_t n, cap; } ps__buf;
-
-static int ps__buf_reserve(ps__buf *b, size_t n) {
-    unsigned char *q;
-    size_t want = b->cap ? b->cap : 256;
-    if (n <= b->cap) return 0;
-    while (want < n) want *= 2;
-    if (!(q = (unsigned char *)PS_REALLOC(b->p, want))) return -1;
-    b->p = q, b->cap = want;
-    return 0;
-}
-
 /* Text between added tokens: normalized, then BPE over its characters. */
 static ps_status ps__hf_segment(const ps_tokenizer *t, ps__bpe *bp, ps__buf *x, ps__buf *y,
                                 const unsigned char *s, size_t len, ps__ids *o) {
     size_t i, k, n;
     int m = 0, id, pending = -1;
     if (!len) return PS_OK;
-    if (len > ((size_t)-1 - 16) / 16 || ps__buf_reserve(x, len * 16 + 16)) return PS_ERR_NOMEM;
+    if (ps__buf_reserve(x, len)) return PS_ERR_NOMEM;
     memcpy(x->p, s, len);
     x->n = len;
     for (k = 0; k < (size_t)t->n_norm; k++) {
         ps__buf swap;
-        if (x->n > ((size_t)-1 - 16) / 16 || ps__buf_reserve(y, x->n * 16 + 16)) return PS_ERR_NOMEM;
-        y->n = ps__edit_apply(&t->norm[k], x->p, x->n, y->p);
+        if (ps__edit_buf(&t->norm[k], x, y)) return PS_ERR_NOMEM;
         swap = *x, *x = *y, *y = swap;
     }
     s = x->p, n = x->n;
@@ -5625,24 +5634,22 @@ PSDEF ps_status ps_decode(const ps_tokenizer *t, const int *ids, int n, char *ou
     }
     for (i = 0; i < t->n_dec && t->dec[i].kind != PS__EDIT_FUSE; i++) {}
     if (i < t->n_dec) { /* the decoder's steps after its Fuse act on the whole text */
-        unsigned char *a, *b, *swap;
-        size_t room = total * 16 + 16, k;
-        if (total > ((size_t)-1 - 16) / 16) return PS_ERR_NOMEM;
-        a = (unsigned char *)ps__alloc(room);
-        b = (unsigned char *)ps__alloc(room);
-        if (!a || !b) { PS_FREE(a); PS_FREE(b); return PS_ERR_NOMEM; }
-        for (k = 0, total = 0; k < (size_t)n; k++) {
+        ps__buf x = {NULL, 0, 0}, y = {NULL, 0, 0}, swap;
+        int k, bad = ps__buf_reserve(&x, total);
+        for (k = 0, x.n = 0; k < n && !bad; k++) {
             size_t m = t->text.offset[ids[k] + 1] - t->text.offset[ids[k]];
-            memcpy(a + total, t->text.bytes + t->text.offset[ids[k]], m);
-            total += m;
+            memcpy(x.p + x.n, t->text.bytes + t->text.offset[ids[k]], m);
+            x.n += m;
         }
-        for (i++; i < t->n_dec; i++) {
-            total = ps__edit_apply(&t->dec[i], a, total, b);
-            swap = a, a = b, b = swap;
+        for (i++; i < t->n_dec && !bad; i++) {
+            bad = ps__edit_buf(&t->dec[i], &x, &y);
+            swap = x, x = y, y = swap;
         }
-        if (out) memcpy(out, a, total < cap ? total : cap);
-        PS_FREE(a);
-        PS_FREE(b);
+        if (!bad && out) memcpy(out, x.p, x.n < cap ? x.n : cap);
+        total = x.n;
+        PS_FREE(x.p);
+        PS_FREE(y.p);
+        if (bad) return PS_ERR_NOMEM;
     }
     if (len) *len = total;
     return total <= cap ? PS_OK : PS_ERR_RANGE;

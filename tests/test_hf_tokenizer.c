@@ -171,9 +171,34 @@ static void test_loader_errors(void) {
                  "added token 0 twice");
 }
 
+/* steps that grow the text are measured, not bounded: two Replace normalizers of 1 -> 15
+   bytes make 225 a's of each */
+static void test_growing_edits(void) {
+    static const char json[] =
+        "{\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": ["
+        "{\"type\": \"Replace\", \"pattern\": {\"String\": \"a\"}, \"content\": \"aaaaaaaaaaaaaaa\"},"
+        "{\"type\": \"Replace\", \"pattern\": {\"String\": \"a\"}, \"content\": \"aaaaaaaaaaaaaaa\"}]},"
+        "\"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"Fuse\"},"
+        "{\"type\": \"Replace\", \"pattern\": {\"String\": \"b\"}, \"content\": \"ccccccccccccccc\"},"
+        "{\"type\": \"Replace\", \"pattern\": {\"String\": \"c\"}, \"content\": \"ddddddddddddddd\"}]},"
+        "\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": []}}";
+    ps_tokenizer *t;
+    ps_error e;
+    int *ids, n, i, all_a = 1, b[3] = {1, 1, 1};
+    size_t len = 0;
+    if (ps_tokenizer_load_json_memory(&t, json, sizeof json - 1, &e)) { CHECK_MSG(0, e.msg); return; }
+    ids = tu_encode(t, "aaaa", 4, 0, &n);
+    for (i = 0; ids && i < n; i++) all_a &= ids[i] == 0;
+    CHECK(ids && n == 4 * 225 && all_a);
+    CHECK(ps_decode(t, b, 3, NULL, 0, &len) == PS_ERR_RANGE && len == 3 * 225);
+    free(ids);
+    ps_tokenizer_free(t);
+}
+
 int main(void) {
     test_fixture("weights/tiny-llama/tokenizer.json", "tests/data/hf_tokenizers/mistral.json");
     test_conventions();
     test_loader_errors();
+    test_growing_edits();
     return test_report("test_hf_tokenizer");
 }

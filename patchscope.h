@@ -4351,6 +4351,14 @@ static size_t ps__utf8(const unsigned char *s, size_t n, unsigned *cp) {
     return len;
 }
 
+/* the length of the longest prefix of s (n bytes) that is valid UTF-8 */
+static size_t ps__utf8_valid(const unsigned char *s, size_t n) {
+    size_t i = 0, k;
+    unsigned cp;
+    while (i < n && (k = ps__utf8(s + i, n - i, &cp))) i += k;
+    return i;
+}
+
 /* The character at s: its length and class. A byte that starts no valid character is a
    one-byte "other" symbol, so any bytes can be cut into pieces and nothing is lost. */
 static size_t ps__char(const unsigned char *s, size_t n, int *cls) {
@@ -5427,14 +5435,13 @@ PSDEF ps_status ps_tokenizer_load_json_memory(ps_tokenizer **out, const char *js
     ps_status s;
     ps__json j;
     char type[32];
-    size_t i, k;
-    unsigned cp;
+    size_t valid;
     if (!out) return ps__fail(err, PS_ERR_ARG, "out is NULL");
     *out = NULL;
     if (!json && len) return ps__fail(err, PS_ERR_ARG, "NULL buffer with a nonzero length");
-    for (i = 0; i < len; i += k) /* JSON is UTF-8; then every string in it is too */
-        if (!(k = ps__utf8((const unsigned char *)json + i, len - i, &cp)))
-            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: invalid UTF-8 at byte %lu", (unsigned long)i);
+    /* JSON is UTF-8; then every string in it is too */
+    if ((valid = ps__utf8_valid((const unsigned char *)json, len)) < len)
+        return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: invalid UTF-8 at byte %lu", (unsigned long)valid);
     ps__json_init(&j, json ? json : "", len);
     if (ps__json_fields(&j, keys, 8, v) || ps__json_done(&j))
         return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: %s", j.err);
@@ -5544,10 +5551,8 @@ static ps_status ps__hf_encode(const ps_tokenizer *t, const unsigned char *s, si
     ps__buf x = {NULL, 0, 0}, y = {NULL, 0, 0};
     ps_status st = PS_OK;
     size_t i = 0, from = 0, k;
-    unsigned cp;
     int id;
-    for (i = 0; i < len; i += k) /* the format is for Unicode text */
-        if (!(k = ps__utf8(s + i, len - i, &cp))) return PS_ERR_FORMAT;
+    if (ps__utf8_valid(s, len) < len) return PS_ERR_FORMAT; /* the format is for Unicode text */
     memset(&bp, 0, sizeof bp);
     if (flags & PS_ENCODE_BOS)
         for (k = 0; k < (size_t)t->n_bos; k++) ps__emit(o, t->bos[k]);

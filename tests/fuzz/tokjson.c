@@ -12,12 +12,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *nul = (const uint8_t *)memchr(data, 0, size);
     size_t json_len = nul ? (size_t)(nul - data) : size;
     const char *text = nul ? (const char *)nul + 1 : "";
-    size_t text_len = nul ? size - json_len - 1 : 0, i, k;
+    size_t text_len = nul ? size - json_len - 1 : 0, k;
     ps_tokenizer *t = NULL;
     ps_error e;
     ps_status s = ps_tokenizer_load_json_memory(&t, (const char *)data, json_len, &e);
-    int V, id, flags, valid = 1;
-    unsigned cp;
+    int V, id, flags, valid;
     if (s) {
         REQUIRE(t == NULL && e.code == s && (s == PS_ERR_FORMAT || s == PS_ERR_RANGE) && e.msg[0]);
         return 0;
@@ -25,8 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     V = ps_tokenizer_vocab_size(t);
     REQUIRE(V >= 1);
     for (id = 0; id < V; id++) REQUIRE(ps_token_bytes(t, id, &k) != NULL);
-    for (i = 0; i < text_len; i += k)
-        if (!(k = ps__utf8((const unsigned char *)text + i, text_len - i, &cp))) { valid = 0; break; }
+    valid = ps__utf8_valid((const unsigned char *)text, text_len) == text_len;
     for (flags = 0; flags <= (PS_ENCODE_SPECIAL | PS_ENCODE_BOS); flags++) {
         int n = 0, *ids, j;
         size_t len = 0;

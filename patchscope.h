@@ -431,7 +431,10 @@ typedef struct ps_grid_spec {
     int tgt_first, tgt_last;     /* target layers, inclusive */
     ps_map map;
     int diagonal;                /* only cells with target layer == source layer (n_tgt = 1) */
-    int keep_probs;              /* also fill grid->probs with every cell's distribution */
+    int keep_probs;              /* also fill grid->probs with every cell's distribution and
+                                    grid->unpatched with the unpatched target's */
+    int n_new;                   /* greedy tokens per cell after the patched prompt, as ps_inspect
+                                    generates them, into grid->gen */
     int naive;                   /* recompute every cell from scratch (slow; a check) */
     int (*progress)(int done, int total, void *user); /* non-zero return cancels */
     void *progress_user;
@@ -444,10 +447,21 @@ typedef struct ps_grid {
     int *top_id;                 /* [n_src][n_tgt] */
     float *top_prob;             /* [n_src][n_tgt] */
     float *probs;                /* [n_src][n_tgt][n_vocab] with keep_probs, else NULL */
+    float *unpatched;            /* [n_vocab], the target's own last-position distribution, with keep_probs */
+    int n_new;
+    int *gen;                    /* [n_src][n_tgt][n_new] greedy tokens with n_new > 0, else NULL */
 } ps_grid;
 
-/* Uses sequences 0 .. (cells) of c, replacing them. Free with ps_grid_free. */
+/* Uses sequences 0 .. (cells) of c, replacing them. Free with ps_grid_free. top_prob is
+   probs[top_id] with keep_probs; without, a faster sum that agrees to about 1e-6. */
 PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out);
+/* Several grids as one (a sweep): the cells of all of them evaluate together, many rows
+   per matmul, and out[i] is bit for bit what ps_grid_run gives for specs[i] alone.
+   Grids with equal targets (ids and patch position) run the target once. Each distinct
+   target keeps its KV cache while the run lasts: pass grids in batches of a few hundred
+   cells. specs[0]'s naive, progress and progress_user serve the whole run (progress counts
+   the cells of all grids). Uses sequences 0 .. (targets + 256) of c. */
+PSDEF ps_status ps_grid_run_many(ps_ctx *c, const ps_grid_spec *specs, int n, ps_grid *out);
 PSDEF void ps_grid_free(ps_grid *g);
 
 /* The grid as CSV (source_layer,target_layer,top_id,top_token,top_prob) or as an SVG
@@ -5702,12 +5716,12 @@ static ps_status ps__resolve_pos(ps_ctx *c, int pos, int n, const char *what, in
     return PS_OK;
 }
 
-/* A hook that copies the rows of sequence 0 at chosen positions into
+/* A hook that copies the rows of sequence seq at chosen positions into
    out[(layer + layer_offset) * n_pos + k][width], k the index of the position. */
 typedef struct ps__keep {
     float *out;
     const int *pos;
-    int n_pos, width, layer_offset;
+    int n_pos, width, layer_offset, seq;
 } ps__keep;
 
 static int ps__keep_hook(const ps_event *ev, void *user) {
@@ -5715,7 +5729,7 @@ static int ps__keep_hook(const ps_event *ev, void *user) {
     int r, i;
     for (r = 0; r < ev->n_rows; r++)
         for (i = 0; i < k->n_pos; i++)
-            if (ev->seq[r] == 0 && ev->pos[r] == k->pos[i])
+            if (ev->seq[r] == k->seq && ev->pos[r] == k->pos[i])
                 memcpy(k->out + ((size_t)(ev->layer + k->layer_offset) * k->n_pos + i) * k->width,
                        ev->data + (size_t)r * ev->width, (size_t)k->width * sizeof(float));
     return 0;
@@ -5763,6 +5777,7 @@ PSDEF ps_status ps_source_run(ps_ctx *c, const int *ids, int n, ps_point site, c
     k.n_pos = n_positions;
     k.width = out->width;
     k.layer_offset = 0;
+    k.seq = 0;
     if (!(s = ps_seq_truncate(c, 0, 0)) && !(s = ps_add_hook(c, site, PS_ALL_LAYERS, ps__keep_hook, &k, &handle))) {
         s = ps_forward(c, ids, n, PS_NO_LOGITS);
         ps_remove_hook(c, handle);
@@ -5845,75 +5860,149 @@ PSDEF void ps_grid_free(ps_grid *g) {
     PS_FREE(g->top_id);
     PS_FREE(g->top_prob);
     PS_FREE(g->probs);
+    PS_FREE(g->unpatched);
+    PS_FREE(g->gen);
     memset(g, 0, sizeof *g);
 }
 
 /* The efficient grid. A cell differs from the unpatched target run only at positions
-   p.. and only after its patch, so each cell is a fork of the target (sharing the
+   p.. and only after its patch, so each cell is a fork of its target (sharing the
    positions before p) that joins the pass at its entry block: the block after a
    resid_post patch, the patched block otherwise. Cells sorted by entry block form a
-   growing prefix of the rows, so every block runs once over all the cells present. */
-typedef struct ps__grid_run {
+   growing prefix of the rows, so every block runs once over all the cells present.
+   Several grids run as one: their cells share the passes (a row's numbers never depend
+   on the other rows), and grids with equal targets share the target's run. */
+typedef struct ps__grid_target {
+    const int *ids;
+    int n, p, nr;          /* tokens, patch position, rows per cell (p .. n-1) */
+    float *entry;          /* unpatched resid_pre of every block at p.., then the final h */
+} ps__grid_target;
+
+typedef struct ps__grid_cell {
+    int entry, layer;      /* the block it joins the pass at; its target layer */
+    int target, grid, at;  /* its target (whose run is sequence `target`), grid, index in the grid */
+    int n_new;
     ps_point site;
-    int p, nr, width;      /* patch position, rows per cell (p .. T-1), site width */
-    int n_cells;
-    int *src, *tgt, *at;   /* per cell: source index, target layer, index in the output */
-    const float *vecs;     /* f(source state) per source index */
-    const float *entry;    /* unpatched resid_pre of every block at p.., then the final h */
-    int c0;                /* first cell of the chunk being run */
+    const float *vec;      /* f(source state), the site's width */
+} ps__grid_cell;
+
+typedef struct ps__grid_run {
+    ps__grid_cell *cells;
+    ps__grid_target *targets;
+    int n_cells, n_targets;
+    int c0;                /* first cell of the chunk being run: cell c0 + k is sequence n_targets + k */
 } ps__grid_run;
 
-static int ps__grid_entry(const ps__grid_run *g, int cell) {
-    return g->site == PS_RESID_POST ? g->tgt[cell] + 1 : g->tgt[cell];
-}
-
-/* patches inside a block (attn_out, mlp_out, ...): cell c0 + k is sequence k + 1 */
+/* patches inside a block (attn_out, mlp_out, q, ...) */
 static int ps__grid_hook(const ps_event *ev, void *user) {
     const ps__grid_run *g = (const ps__grid_run *)user;
     int r;
     for (r = 0; r < ev->n_rows; r++) {
-        int cell = g->c0 + ev->seq[r] - 1;
-        if (ev->pos[r] == g->p && ev->layer == g->tgt[cell])
-            memcpy(ev->data + (size_t)r * ev->width, g->vecs + (size_t)g->src[cell] * g->width,
-                   (size_t)g->width * sizeof(float));
+        const ps__grid_cell *cell = &g->cells[g->c0 + ev->seq[r] - g->n_targets];
+        if (cell->site == ev->point && ev->layer == cell->layer && ev->pos[r] == g->targets[cell->target].p)
+            memcpy(ev->data + (size_t)r * ev->width, cell->vec, (size_t)ev->width * sizeof(float));
     }
     return 0;
 }
 
-/* cells [c0, c1) in one pass */
-static ps_status ps__grid_chunk(ps_ctx *c, ps__grid_run *g, int c0, int c1, ps_grid *out) {
-    int L = c->m->cfg.n_layer, C = c->m->cfg.n_embd, V = c->m->cfg.n_vocab;
-    int inject = g->site == PS_RESID_POST || g->site == PS_RESID_PRE, n = 0, next = c0, cell, l, k, handle = -1;
+/* Readouts of cells [c0, c1) from the logits of their pass, then their greedy tokens: each
+   cell's sequence goes on one token a step, all cells in one batch, as ps_inspect's would. */
+static ps_status ps__grid_read(ps_ctx *c, const ps__grid_run *g, int c0, int c1, ps_grid *out) {
+    int L = c->m->cfg.n_layer, V = c->m->cfg.n_vocab, n = c1 - c0, k, l, kind, step, m;
+    size_t KV = ps__kv_width(&c->m->cfg);
+    int *row, *seq, *tok, *ones;
+    ps_status s = PS_OK;
+    for (k = 0; k < n; k++) {
+        const ps__grid_cell *cell = &g->cells[c0 + k];
+        ps_grid *o = &out[cell->grid];
+        const float *lg = ps_logits(c, k);
+        int best = ps_argmax(lg, V);
+        if (o->probs) ps_softmax(lg, V, o->probs + (size_t)cell->at * V);
+        o->top_id[cell->at] = best;
+        o->top_prob[cell->at] = o->probs ? o->probs[(size_t)cell->at * V + best] : (float)ps__top_prob(lg, V, best);
+    }
+    for (k = 0, m = 0; k < n; k++) m |= g->cells[c0 + k].n_new > 0;
+    if (!m) return PS_OK;
+    if (!(row = (int *)ps__calloc((size_t)n * 4, sizeof(int)))) return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory");
+    seq = row + n;
+    tok = seq + n;
+    ones = tok + n;
+    for (k = 0; k < n; k++) {
+        const ps__grid_cell *cell = &g->cells[c0 + k];
+        const ps__grid_target *t = &g->targets[cell->target];
+        ps__seq *se = &c->seqs[g->n_targets + k];
+        row[k] = k;
+        ones[k] = 1;
+        /* the blocks before its entry never ran the cell: their keys and values at p.. are the target's */
+        for (l = 0; l < cell->entry && l < L; l++)
+            for (kind = 0; kind < 2; kind++)
+                memcpy(ps__kv_own(c, se, l, kind, 0), ps__kv_own(c, &c->seqs[cell->target], l, kind, t->p),
+                       (size_t)t->nr * KV * sizeof(float));
+        se->len = t->n;
+    }
+    for (step = 0; !s; step++) {
+        ps_batch b;
+        for (k = 0, m = 0; k < n; k++) {
+            const ps__grid_cell *cell = &g->cells[c0 + k];
+            int *gen;
+            if (step >= cell->n_new) continue;
+            gen = out[cell->grid].gen + (size_t)cell->at * cell->n_new;
+            gen[step] = ps_argmax(ps_logits(c, row[k]), V);
+            if (step + 1 == cell->n_new) continue; /* the last token is never run */
+            seq[m] = g->n_targets + k;
+            tok[m] = gen[step];
+            row[k] = m++;
+        }
+        if (m == 0) break;
+        b.n_seq = m;
+        b.seq = seq;
+        b.n_tokens = ones;
+        b.tokens = tok;
+        s = ps_forward_batch(c, &b, 0);
+    }
+    PS_FREE(row);
+    return s;
+}
+
+/* cells [c0, c1), `rows` rows in all, in one pass */
+static ps_status ps__grid_chunk(ps_ctx *c, ps__grid_run *g, int c0, int c1, int rows, ps_grid *out) {
+    int L = c->m->cfg.n_layer, C = c->m->cfg.n_embd, n = 0, next = c0, i, l, k, n_hooks = 0;
+    int hooks[PS_POINT_COUNT];
+    unsigned hooked = 0;
     ps_status s = PS_OK;
     g->c0 = c0;
-    for (cell = c0; !s && cell < c1; cell++)
-        if (!(s = ps_seq_fork(c, 0, cell - c0 + 1, g->p))) s = ps__seq_reserve(c, &c->seqs[cell - c0 + 1], g->nr);
-    if (!s) s = ps__reserve_rows(c, (c1 - c0) * g->nr);
-    if (!s && !inject) s = ps_add_hook(c, g->site, PS_ALL_LAYERS, ps__grid_hook, g, &handle);
+    for (i = c0; !s && i < c1; i++) {
+        const ps__grid_cell *cell = &g->cells[i];
+        const ps__grid_target *t = &g->targets[cell->target];
+        int own = t->nr + (cell->n_new > 1 ? cell->n_new - 1 : 0);
+        if (!(s = ps_seq_fork(c, cell->target, g->n_targets + i - c0, t->p)))
+            s = ps__seq_reserve(c, &c->seqs[g->n_targets + i - c0], own);
+        if (!s && cell->site != PS_RESID_POST && cell->site != PS_RESID_PRE && !(hooked & 1u << cell->site)) {
+            hooked |= 1u << cell->site;
+            if (!(s = ps_add_hook(c, cell->site, PS_ALL_LAYERS, ps__grid_hook, g, &hooks[n_hooks]))) n_hooks++;
+        }
+    }
+    if (!s) s = ps__reserve_rows(c, rows);
     c->in_pass = 1;
     for (l = 0; !s && l <= L; l++) {
-        for (; next < c1 && ps__grid_entry(g, next) == l; next++, n += g->nr) {
+        for (; next < c1 && g->cells[next].entry == l; next++) {
+            const ps__grid_cell *cell = &g->cells[next];
+            const ps__grid_target *t = &g->targets[cell->target];
             float *x = c->x + (size_t)n * C;
-            memcpy(x, g->entry + (size_t)l * g->nr * C, (size_t)g->nr * C * sizeof(float));
-            if (inject) memcpy(x, g->vecs + (size_t)g->src[next] * g->width, (size_t)C * sizeof(float));
-            for (k = 0; k < g->nr; k++) {
-                c->rseq[n + k] = next - c0 + 1;
-                c->rpos[n + k] = g->p + k;
+            memcpy(x, t->entry + (size_t)l * t->nr * C, (size_t)t->nr * C * sizeof(float));
+            if (cell->site == PS_RESID_POST || cell->site == PS_RESID_PRE) memcpy(x, cell->vec, (size_t)C * sizeof(float));
+            for (k = 0; k < t->nr; k++, n++) {
+                c->rseq[n] = g->n_targets + next - c0;
+                c->rpos[n] = t->p + k;
             }
         }
         if (l < L && n > 0) s = ps__block_forward(c, l, n);
     }
     if (!s) s = ps__logits_forward(c, n, 0); /* one row per cell: its last position */
     c->in_pass = 0;
-    if (handle >= 0) ps_remove_hook(c, handle);
-    for (cell = c0; cell < c1; cell++) ps__seq_drop(c, cell - c0 + 1);
-    for (k = 0; !s && k < c1 - c0; k++) {
-        const float *lg = ps_logits(c, k);
-        int o = g->at[c0 + k], best = ps_argmax(lg, V);
-        if (out->probs) ps_softmax(lg, V, out->probs + (size_t)o * V);
-        out->top_id[o] = best;
-        out->top_prob[o] = out->probs ? out->probs[(size_t)o * V + best] : (float)ps__top_prob(lg, V, best);
-    }
+    for (k = 0; k < n_hooks; k++) ps_remove_hook(c, hooks[k]);
+    if (!s) s = ps__grid_read(c, g, c0, c1, out);
+    for (i = c0; i < c1; i++) ps__seq_drop(c, g->n_targets + i - c0);
     return s;
 }
 
@@ -5924,17 +6013,21 @@ static ps_status ps__grid_naive(ps_ctx *c, const ps_grid_spec *spec, const ps__g
     ps_status s = PS_OK;
     if (!probs) return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory");
     for (k = 0; !s && k < g->n_cells; k++) {
+        const ps__grid_cell *cell = &g->cells[k];
+        const ps__grid_target *t = &g->targets[cell->target];
+        ps_grid *o = &out[cell->grid];
         ps_patch p;
-        int o = g->at[k];
         memset(&p, 0, sizeof p);
-        p.vec = g->vecs + (size_t)g->src[k] * g->width;
-        p.layer = g->tgt[k];
-        p.pos = g->p;
-        p.site = g->site;
-        if ((s = ps_inspect(c, &p, spec->target, spec->n_target, probs, 0, NULL))) break;
-        out->top_id[o] = ps_argmax(probs, V);
-        out->top_prob[o] = probs[out->top_id[o]];
-        if (out->probs) memcpy(out->probs + (size_t)o * V, probs, (size_t)V * sizeof(float));
+        p.vec = cell->vec;
+        p.layer = cell->layer;
+        p.pos = t->p;
+        p.site = cell->site;
+        if ((s = ps_inspect(c, &p, t->ids, t->n, probs, cell->n_new,
+                            cell->n_new ? o->gen + (size_t)cell->at * cell->n_new : NULL)))
+            break;
+        o->top_id[cell->at] = ps_argmax(probs, V);
+        o->top_prob[cell->at] = probs[o->top_id[cell->at]];
+        if (o->probs) memcpy(o->probs + (size_t)cell->at * V, probs, (size_t)V * sizeof(float));
         if (spec->progress && spec->progress(k + 1, g->n_cells, spec->progress_user))
             s = ps__ctx_fail(c, PS_ERR_HOOK, "the grid was cancelled by its progress callback");
     }
@@ -5942,43 +6035,45 @@ static ps_status ps__grid_naive(ps_ctx *c, const ps_grid_spec *spec, const ps__g
     return s;
 }
 
-/* the unpatched target once: its KV cache is every cell's prefix, and its block
-   inputs at p.. (plus the last block's output) are where the cells enter */
-static ps_status ps__grid_base(ps_ctx *c, const ps_grid_spec *spec, ps__grid_run *g, float *entry) {
+/* The unpatched target on sequence seq: its KV cache is its cells' prefix, and its block
+   inputs at p.. (plus the last block's output) are where they enter (entry may be NULL:
+   the naive runner needs neither); unpatched (may be NULL) gets its last position's
+   distribution, as ps_inspect's caller would compute it. */
+static ps_status ps__grid_base(ps_ctx *c, const ps__grid_target *t, int seq, float *unpatched) {
     ps__keep pre, post;
-    int *rows = (int *)ps__calloc((size_t)g->nr, sizeof(int)), h1 = -1, h2 = -1, i;
+    int *rows = (int *)ps__calloc((size_t)t->nr, sizeof(int)), h1 = -1, h2 = -1, i;
+    ps_batch b;
     ps_status s;
     if (!rows) return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory");
-    for (i = 0; i < g->nr; i++) rows[i] = g->p + i;
-    pre.out = post.out = entry;
+    for (i = 0; i < t->nr; i++) rows[i] = t->p + i;
+    pre.out = post.out = t->entry;
     pre.pos = post.pos = rows;
-    pre.n_pos = post.n_pos = g->nr;
+    pre.n_pos = post.n_pos = t->nr;
     pre.width = post.width = c->m->cfg.n_embd;
+    pre.seq = post.seq = seq;
     pre.layer_offset = 0;
     post.layer_offset = 1; /* the last block's output lands at index n_layer */
-    if (!(s = ps_seq_truncate(c, 0, 0)) && !(s = ps_add_hook(c, PS_RESID_PRE, PS_ALL_LAYERS, ps__keep_hook, &pre, &h1)) &&
-        !(s = ps_add_hook(c, PS_RESID_POST, c->m->cfg.n_layer - 1, ps__keep_hook, &post, &h2)))
-        s = ps_forward(c, spec->target, spec->n_target, PS_NO_LOGITS);
+    b.n_seq = 1;
+    b.seq = &seq;
+    b.n_tokens = &t->n;
+    b.tokens = t->ids;
+    if (!(s = ps_seq_truncate(c, seq, 0)) && t->entry &&
+        !(s = ps_add_hook(c, PS_RESID_PRE, PS_ALL_LAYERS, ps__keep_hook, &pre, &h1)))
+        s = ps_add_hook(c, PS_RESID_POST, c->m->cfg.n_layer - 1, ps__keep_hook, &post, &h2);
+    if (!s) s = ps_forward_batch(c, &b, unpatched ? 0 : PS_NO_LOGITS);
+    if (!s && unpatched) ps_softmax(ps_logits(c, 0), c->m->cfg.n_vocab, unpatched);
     if (h1 >= 0) ps_remove_hook(c, h1);
     if (h2 >= 0) ps_remove_hook(c, h2);
     PS_FREE(rows);
     return s;
 }
 
-PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out) {
-    int L, C, V, n_src, i, j, k, chunk;
-    ps__grid_run g;
-    float *vecs = NULL, *entry = NULL;
-    int *cells = NULL;
+/* one grid's arguments; *p gets its patch position */
+static ps_status ps__grid_check(ps_ctx *c, const ps_grid_spec *spec, int *p) {
+    int L = c->m->cfg.n_layer;
     ps_status s;
-    if (out) memset(out, 0, sizeof *out); /* ps_grid_free(out) is safe whatever happens */
-    if (!c || !spec || !out || !spec->src) return c ? ps__ctx_fail(c, PS_ERR_ARG, "ps_grid_run: NULL argument") : PS_ERR_ARG;
-    memset(&g, 0, sizeof g);
-    L = c->m->cfg.n_layer;
-    C = c->m->cfg.n_embd;
-    V = c->m->cfg.n_vocab;
-    g.site = spec->src->site;
-    if ((s = ps__check_site(c, g.site))) return s;
+    if (!spec->src) return ps__ctx_fail(c, PS_ERR_ARG, "no source");
+    if ((s = ps__check_site(c, spec->src->site))) return s;
     if (spec->src_first < 0 || spec->src_last >= spec->src->n_layer || spec->src_first > spec->src_last)
         return ps__ctx_fail(c, PS_ERR_RANGE, "source layers %d..%d are outside 0..%d", spec->src_first, spec->src_last,
                             spec->src->n_layer - 1);
@@ -5990,70 +6085,173 @@ PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out) {
     if (spec->n_target > c->m->cfg.n_ctx) /* refused before allocating for it */
         return ps__ctx_fail(c, PS_ERR_RANGE, "a target prompt of %d tokens is past the model's %d positions",
                             spec->n_target, c->m->cfg.n_ctx);
-    if ((s = ps__resolve_pos(c, spec->tgt_pos, spec->n_target, "target", &g.p))) return s;
+    if ((s = ps__check_room(c, 0, spec->n_target, spec->n_new)) ||
+        (s = ps__resolve_pos(c, spec->tgt_pos, spec->n_target, "target", p)))
+        return s;
     if (!ps_source_state(spec->src, spec->src_first, spec->src_pos))
         return ps__ctx_fail(c, PS_ERR_RANGE, "source position %d was not kept by ps_source_run", spec->src_pos);
-    n_src = spec->src_last - spec->src_first + 1;
-    out->n_src = n_src;
+    return PS_OK;
+}
+
+/* grid i's outputs, its mapped source states (vecs, n_src x width) and its cells */
+static ps_status ps__grid_setup(ps_ctx *c, const ps_grid_spec *spec, int i, int target, float *vecs,
+                                ps__grid_cell *cells, ps_grid *out) {
+    int V = c->m->cfg.n_vocab, width = ps_point_width(c->m, spec->src->site, 0), a, b, k, n;
+    ps_status s = PS_OK;
+    out->n_src = spec->src_last - spec->src_first + 1;
     out->n_tgt = spec->diagonal ? 1 : spec->tgt_last - spec->tgt_first + 1;
     out->src_first = spec->src_first;
     out->tgt_first = spec->tgt_first;
     out->diagonal = spec->diagonal;
     out->n_vocab = V;
-    g.n_cells = n_src * out->n_tgt;
-    g.width = ps_point_width(c->m, g.site, 0);
-    g.nr = spec->n_target - g.p;
-    out->top_id = (int *)ps__calloc((size_t)g.n_cells, sizeof(int));
-    out->top_prob = (float *)ps__calloc((size_t)g.n_cells, sizeof(float));
-    if (spec->keep_probs) out->probs = (float *)ps__calloc((size_t)g.n_cells * V, sizeof(float));
-    vecs = (float *)ps__calloc((size_t)n_src * g.width, sizeof(float));
-    cells = (int *)ps__calloc((size_t)g.n_cells * 3, sizeof(int));
-    if (!out->top_id || !out->top_prob || (spec->keep_probs && !out->probs) || !vecs || !cells) {
-        s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for a %d x %d grid", n_src, out->n_tgt);
-        goto done;
-    }
-    for (i = 0; !s && i < n_src; i++)
-        s = ps__map_apply(c, &spec->map, ps_source_state(spec->src, spec->src_first + i, spec->src_pos),
-                          spec->src->width, vecs + (size_t)i * g.width, g.width);
-    if (s) goto done;
-    /* cells by target layer, which orders them by entry block */
-    g.src = cells;
-    g.tgt = cells + g.n_cells;
-    g.at = cells + 2 * g.n_cells;
-    g.vecs = vecs;
-    for (j = 0, k = 0; j < out->n_tgt; j++)
-        for (i = 0; i < n_src; i++) {
-            g.src[k] = spec->diagonal ? k : i;
-            g.tgt[k] = spec->diagonal ? spec->src_first + k : spec->tgt_first + j;
-            g.at[k] = spec->diagonal ? k : i * out->n_tgt + j;
-            k++;
+    out->n_new = spec->n_new;
+    n = out->n_src * out->n_tgt;
+    out->top_id = (int *)ps__calloc((size_t)n, sizeof(int));
+    out->top_prob = (float *)ps__calloc((size_t)n, sizeof(float));
+    if (spec->keep_probs) out->probs = (float *)ps__calloc((size_t)n * V, sizeof(float));
+    if (spec->keep_probs) out->unpatched = (float *)ps__calloc((size_t)V, sizeof(float));
+    if (spec->n_new > 0) out->gen = (int *)ps__calloc((size_t)n * spec->n_new, sizeof(int));
+    if (!out->top_id || !out->top_prob || (spec->keep_probs && (!out->probs || !out->unpatched)) ||
+        (spec->n_new > 0 && !out->gen))
+        return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for a %d x %d grid", out->n_src, out->n_tgt);
+    for (a = 0; !s && a < out->n_src; a++)
+        s = ps__map_apply(c, &spec->map, ps_source_state(spec->src, spec->src_first + a, spec->src_pos),
+                          spec->src->width, vecs + (size_t)a * width, width);
+    for (b = 0, k = 0; b < out->n_tgt; b++) /* by target layer, the order of entry blocks */
+        for (a = 0; a < out->n_src; a++, k++) {
+            ps__grid_cell *cell = &cells[k];
+            cell->layer = spec->diagonal ? spec->src_first + a : spec->tgt_first + b;
+            cell->entry = spec->src->site == PS_RESID_POST ? cell->layer + 1 : cell->layer;
+            cell->target = target;
+            cell->grid = i;
+            cell->at = a * out->n_tgt + b;
+            cell->n_new = spec->n_new;
+            cell->site = spec->src->site;
+            cell->vec = vecs + (size_t)a * width;
         }
-    if (spec->naive) {
-        s = ps__grid_naive(c, spec, &g, out);
+    return s;
+}
+
+PSDEF ps_status ps_grid_run_many(ps_ctx *c, const ps_grid_spec *specs, int n, ps_grid *out) {
+    int L, C, V, i, j, k, n_cells = 0, n_vecs = 0, done = 0;
+    ps__grid_run g;
+    ps__grid_cell *sorted = NULL;
+    float *vecs = NULL, *at;
+    int *count = NULL;
+    ps_status s = PS_OK;
+    if (out && n > 0) memset(out, 0, (size_t)n * sizeof *out); /* ps_grid_free(out + i) is safe whatever happens */
+    if (!c || !specs || !out || n < 1) return c ? ps__ctx_fail(c, PS_ERR_ARG, "ps_grid_run: NULL argument") : PS_ERR_ARG;
+    if (c->in_pass) return ps__ctx_fail(c, PS_ERR_ARG, "ps_grid_run called from inside a hook");
+    memset(&g, 0, sizeof g);
+    L = c->m->cfg.n_layer;
+    C = c->m->cfg.n_embd;
+    V = c->m->cfg.n_vocab;
+    g.targets = (ps__grid_target *)ps__calloc((size_t)n, sizeof *g.targets);
+    count = (int *)ps__calloc((size_t)n + (size_t)L + 2, sizeof(int)); /* each grid's target, then the sort's counts */
+    if (!g.targets || !count) {
+        s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for %d grids", n);
         goto done;
     }
-    /* the efficient runner alone needs the cells' entry states */
-    if (!(entry = (float *)ps__calloc((size_t)(L + 1) * g.nr * C, sizeof(float)))) {
-        s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for a %d x %d grid", n_src, out->n_tgt);
+    for (i = 0; i < n; i++) {
+        const ps_grid_spec *sp = &specs[i];
+        int p = 0, cells;
+        if ((s = ps__grid_check(c, sp, &p))) {
+            if (n > 1) {
+                char why[sizeof c->err];
+                memcpy(why, c->err, sizeof why);
+                ps__ctx_fail(c, s, "grid %d: %s", i, why);
+            }
+            goto done;
+        }
+        for (j = 0; j < g.n_targets; j++) /* an equal target runs once */
+            if (g.targets[j].n == sp->n_target && g.targets[j].p == p &&
+                memcmp(g.targets[j].ids, sp->target, (size_t)sp->n_target * sizeof(int)) == 0)
+                break;
+        if (j == g.n_targets) {
+            g.targets[j].ids = sp->target;
+            g.targets[j].n = sp->n_target;
+            g.targets[j].p = p;
+            g.targets[j].nr = sp->n_target - p;
+            g.n_targets++;
+        }
+        count[i] = j;
+        cells = (sp->src_last - sp->src_first + 1) * (sp->diagonal ? 1 : sp->tgt_last - sp->tgt_first + 1);
+        if (cells > (1 << 24) - n_cells) {
+            s = ps__ctx_fail(c, PS_ERR_RANGE, "more than 2^24 cells");
+            goto done;
+        }
+        n_cells += cells;
+        n_vecs += (sp->src_last - sp->src_first + 1) * ps_point_width(c->m, sp->src->site, 0);
+    }
+    if (g.n_targets > PS__MAX_SEQS - 256) {
+        s = ps__ctx_fail(c, PS_ERR_RANGE, "%d distinct targets in one run (at most %d)", g.n_targets, PS__MAX_SEQS - 256);
         goto done;
     }
-    if ((s = ps__grid_base(c, spec, &g, entry))) goto done;
-    g.entry = entry;
-    chunk = 4096 / g.nr; /* bounds the rows (and logits) of one pass */
-    if (chunk < 1) chunk = 1;
-    if (chunk > 256) chunk = 256;
-    for (k = 0; !s && k < g.n_cells; k += chunk) {
-        int end = k + chunk < g.n_cells ? k + chunk : g.n_cells;
-        s = ps__grid_chunk(c, &g, k, end, out);
-        if (!s && spec->progress && spec->progress(end, g.n_cells, spec->progress_user))
+    g.n_cells = n_cells;
+    g.cells = (ps__grid_cell *)ps__calloc((size_t)n_cells, sizeof *g.cells);
+    sorted = (ps__grid_cell *)ps__calloc((size_t)n_cells, sizeof *sorted);
+    vecs = (float *)ps__calloc((size_t)n_vecs, sizeof(float));
+    if (!g.cells || !sorted || !vecs) {
+        s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for %d grid cells", n_cells);
+        goto done;
+    }
+    for (i = 0, k = 0, at = vecs; !s && i < n; i++) {
+        s = ps__grid_setup(c, &specs[i], i, count[i], at, g.cells + k, &out[i]);
+        k += out[i].n_src * out[i].n_tgt;
+        at += (size_t)out[i].n_src * ps_point_width(c->m, specs[i].src->site, 0);
+    }
+    if (s) goto done;
+    /* the unpatched targets; the efficient runner keeps each on its own sequence */
+    for (j = 0; !s && j < g.n_targets; j++) {
+        float *unpatched = NULL;
+        for (i = 0; i < n; i++)
+            if (count[i] == j && out[i].unpatched) unpatched = out[i].unpatched;
+        if (specs[0].naive && !unpatched) continue; /* the naive runner needs the targets for nothing else */
+        if (!specs[0].naive &&
+            !(g.targets[j].entry = (float *)ps__calloc((size_t)(L + 1) * g.targets[j].nr * C, sizeof(float)))) {
+            s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for the target states");
+            break;
+        }
+        s = ps__grid_base(c, &g.targets[j], specs[0].naive ? 0 : j, unpatched);
+        for (i = 0; !s && i < n; i++)
+            if (count[i] == j && out[i].unpatched && out[i].unpatched != unpatched)
+                memcpy(out[i].unpatched, unpatched, (size_t)V * sizeof(float));
+    }
+    if (s) goto done;
+    if (specs[0].naive) {
+        s = ps__grid_naive(c, &specs[0], &g, out);
+        goto done;
+    }
+    /* cells by entry block (a counting sort keeps each grid's order) */
+    for (k = 0; k < n_cells; k++) count[n + g.cells[k].entry + 1]++;
+    for (i = 1; i <= L + 1; i++) count[n + i] += count[n + i - 1];
+    for (k = 0; k < n_cells; k++) sorted[count[n + g.cells[k].entry]++] = g.cells[k];
+    memcpy(g.cells, sorted, (size_t)n_cells * sizeof *sorted);
+    /* chunks of at most 256 cells and (unless one cell is more) 4096 rows: bounds one pass */
+    while (!s && done < n_cells) {
+        int end = done, rows = 0;
+        while (end < n_cells && end - done < 256 && (end == done || rows + g.targets[g.cells[end].target].nr <= 4096))
+            rows += g.targets[g.cells[end++].target].nr;
+        s = ps__grid_chunk(c, &g, done, end, rows, out);
+        done = end;
+        if (!s && specs[0].progress && specs[0].progress(done, n_cells, specs[0].progress_user))
             s = ps__ctx_fail(c, PS_ERR_HOOK, "the grid was cancelled by its progress callback");
     }
 done:
+    for (j = 1; j < g.n_targets; j++) ps__seq_drop(c, j); /* sequence 0 keeps a target, as ps_inspect leaves it */
+    for (j = 0; g.targets && j < g.n_targets; j++) PS_FREE(g.targets[j].entry);
+    PS_FREE(g.targets);
+    PS_FREE(g.cells);
+    PS_FREE(sorted);
     PS_FREE(vecs);
-    PS_FREE(cells);
-    PS_FREE(entry);
-    if (s) ps_grid_free(out);
+    PS_FREE(count);
+    if (s)
+        for (i = 0; out && i < n; i++) ps_grid_free(&out[i]);
     return s;
+}
+
+PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out) {
+    return ps_grid_run_many(c, spec, 1, out);
 }
 
 PSDEF int ps_find_text(const ps_tokenizer *t, const int *ids, int n, const char *text) {

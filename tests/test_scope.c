@@ -145,6 +145,107 @@ static void check_generation(scope *s) {
     ps_source_free(&src);
 }
 
+/* several grids through ps_grid_run_many: each equals its ps_grid_run alone bit for bit
+   (mixed targets, positions, sites, a diagonal, a map, a repeated target, generation);
+   generation and distributions equal ps_inspect's; the naive runner agrees */
+static void check_many(scope *s) {
+    enum { N = 5 };
+    ps_source post, attn;
+    ps_grid_spec sp[N];
+    ps_grid many[N], one, naive[N];
+    int i, a, b, gen_ls = first_i32(&s->g, "gen.ls"), gen_lt = first_i32(&s->g, "gen.lt"), n_want, *want;
+    int gen[16];
+    float *A, *probs = (float *)malloc((size_t)s->V * sizeof(float));
+    size_t nA;
+    ps_patch p;
+    A = golden_f32(&s->g, "affine.A", &nA);
+    want = golden_i32(&s->g, "gen.patched", &n_want);
+    CHECK(ps_source_run(s->c, s->src, s->n_src, PS_RESID_POST, NULL, 0, &post) == PS_OK);
+    CHECK(ps_source_run(s->c, s->src, s->n_src, PS_ATTN_OUT, NULL, 0, &attn) == PS_OK);
+    memset(sp, 0, sizeof sp);
+    for (i = 0; i < N; i++) {
+        sp[i].src = &post;
+        sp[i].src_pos = s->src_pos;
+        sp[i].src_last = s->L - 1;
+        sp[i].target = s->tgt;
+        sp[i].n_target = s->n_tgt;
+        sp[i].tgt_pos = -1;
+        sp[i].tgt_last = s->L - 1;
+        sp[i].keep_probs = 1;
+    }
+    sp[1].tgt_pos = 3; /* the same target, another position */
+    sp[1].n_new = 4;
+    sp[2].src = &attn; /* another site, a diagonal, the source prompt as target */
+    sp[2].diagonal = 1;
+    sp[2].target = s->src;
+    sp[2].n_target = s->n_src;
+    sp[2].n_new = 3;
+    sp[3].map.affine = A; /* grid 0's target again, through a map, top-1 only */
+    sp[3].keep_probs = 0;
+    sp[4].src_first = sp[4].src_last = gen_ls; /* the oracle's patched generation */
+    sp[4].tgt_first = sp[4].tgt_last = gen_lt;
+    sp[4].n_new = n_want - s->n_tgt;
+    CHECK_MSG(ps_grid_run_many(s->c, sp, N, many) == PS_OK, ps_ctx_error(s->c));
+    for (i = 0; i < N; i++) {
+        int cells = many[i].n_src * many[i].n_tgt;
+        CHECK_MSG(ps_grid_run(s->c, &sp[i], &one) == PS_OK, ps_ctx_error(s->c));
+        CHECK(one.n_src == many[i].n_src && one.n_tgt == many[i].n_tgt && one.n_new == sp[i].n_new);
+        CHECK_MSG(memcmp(one.top_id, many[i].top_id, (size_t)cells * sizeof(int)) == 0, "many: top-1 == alone");
+        CHECK_MSG(memcmp(one.top_prob, many[i].top_prob, (size_t)cells * sizeof(float)) == 0, "many: top prob == alone");
+        if (sp[i].keep_probs) {
+            CHECK_MSG(memcmp(one.probs, many[i].probs, (size_t)cells * s->V * sizeof(float)) == 0, "many: probs == alone");
+            CHECK_MSG(memcmp(one.unpatched, many[i].unpatched, (size_t)s->V * sizeof(float)) == 0, "many: unpatched == alone");
+        } else CHECK(!many[i].probs && !many[i].unpatched);
+        if (sp[i].n_new)
+            CHECK_MSG(memcmp(one.gen, many[i].gen, (size_t)cells * sp[i].n_new * sizeof(int)) == 0, "many: gen == alone");
+        else CHECK(!many[i].gen);
+        ps_grid_free(&one);
+    }
+    CHECK_MSG(memcmp(many[4].gen, want + s->n_tgt, (size_t)sp[4].n_new * sizeof(int)) == 0, "many: generation == oracle");
+    /* every generating cell against ps_inspect: the same tokens, the same distribution */
+    for (i = 1; i < 3; i++)
+        for (a = 0; a < many[i].n_src; a++)
+            for (b = 0; b < many[i].n_tgt; b++) {
+                int at = a * many[i].n_tgt + b;
+                memset(&p, 0, sizeof p);
+                p.vec = ps_source_state(sp[i].src, sp[i].src_first + a, s->src_pos);
+                p.layer = sp[i].diagonal ? sp[i].src_first + a : sp[i].tgt_first + b;
+                p.pos = sp[i].tgt_pos;
+                p.site = sp[i].src->site;
+                CHECK(ps_inspect(s->c, &p, sp[i].target, sp[i].n_target, probs, sp[i].n_new, gen) == PS_OK);
+                CHECK_MSG(memcmp(gen, many[i].gen + (size_t)at * sp[i].n_new, (size_t)sp[i].n_new * sizeof(int)) == 0,
+                          "many: generation == ps_inspect");
+                CHECK_MSG(memcmp(probs, many[i].probs + (size_t)at * s->V, (size_t)s->V * sizeof(float)) == 0,
+                          "many: distribution == ps_inspect");
+            }
+    ps_ctx_reset(s->c);
+    CHECK(ps_forward(s->c, s->src, s->n_src, 0) == PS_OK);
+    ps_softmax(ps_logits(s->c, 0), s->V, probs);
+    CHECK_MSG(memcmp(probs, many[2].unpatched, (size_t)s->V * sizeof(float)) == 0, "many: unpatched == ps_forward");
+    sp[0].naive = 1;
+    CHECK_MSG(ps_grid_run_many(s->c, sp, N, naive) == PS_OK, ps_ctx_error(s->c));
+    for (i = 0; i < N; i++) {
+        int cells = many[i].n_src * many[i].n_tgt;
+        CHECK_MSG(memcmp(naive[i].top_id, many[i].top_id, (size_t)cells * sizeof(int)) == 0, "many: naive top-1");
+        if (sp[i].n_new)
+            CHECK_MSG(memcmp(naive[i].gen, many[i].gen, (size_t)cells * sp[i].n_new * sizeof(int)) == 0, "many: naive gen");
+        if (sp[i].keep_probs) CHECK_CLOSE(naive[i].probs, many[i].probs, (size_t)cells * s->V, 1e-6, "many: naive probs");
+        ps_grid_free(&naive[i]);
+        ps_grid_free(&many[i]);
+    }
+    /* a bad grid is named */
+    sp[0].naive = 0;
+    sp[3].tgt_last = s->L;
+    CHECK(ps_grid_run_many(s->c, sp, N, many) == PS_ERR_RANGE);
+    CHECK_MSG(strstr(ps_ctx_error(s->c), "grid 3: target layers") != NULL, ps_ctx_error(s->c));
+    for (i = 0; i < N; i++) CHECK(!many[i].top_id && !many[i].gen);
+    free(A);
+    free(want);
+    free(probs);
+    ps_source_free(&post);
+    ps_source_free(&attn);
+}
+
 static void check_affine_and_lens(scope *s, int lens_probs) {
     int ls = first_i32(&s->g, "affine.ls"), lt = first_i32(&s->g, "affine.lt"), l;
     size_t n;
@@ -355,6 +456,7 @@ int main(void) {
     ps_source_free(&src);
     check_sites(&s);
     check_generation(&s);
+    check_many(&s);
     check_affine_and_lens(&s, 1);
     check_identity(&s);
     check_readouts(&s);
@@ -369,6 +471,7 @@ int main(void) {
     ps_source_free(&src);
     check_sites(&s);
     check_generation(&s);
+    check_many(&s);
     check_affine_and_lens(&s, 0);
     check_identity(&s);
     scope_close(&s);

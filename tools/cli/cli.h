@@ -1,12 +1,15 @@
 /* What the commands of build/patchscope share: the command table's types, the parsed
    arguments, and small printing helpers. main.c parses and dispatches; each command
    lives in the file of its group (run.c: run, generate, tokenize, decode, info; scope.c:
-   grid, inspect, lens, fit; interv.c: patch). A new command is a function, an options table and one
+   grid, inspect, lens, fit; interv.c: patch; sweep.c: sweep, merge, which also holds
+   the header's implementation). A new command is a function, an options table and one
    line in main.c's table. */
 #ifndef PS_CLI_H
 #define PS_CLI_H
 #include "../../patchscope.h"
 #include "../../examples/example.h"
+
+#include <stdio.h>
 
 /* One option: "--name", its value's placeholder (NULL for a flag), its default as
    help shows it (NULL: none) and what it does. */
@@ -15,14 +18,14 @@ typedef struct cli_opt {
 } cli_opt;
 
 /* What a command needs opened before it runs. */
-typedef enum cli_needs { CLI_MODEL, CLI_TOKENIZER } cli_needs;
+typedef enum cli_needs { CLI_MODEL, CLI_TOKENIZER, CLI_NOTHING } cli_needs;
 
 typedef struct cli_cmd {
     const char *name, *summary;
     const char *args;                  /* positional arguments in the usage line ("" for none) */
     const cli_opt *const *groups;      /* NULL-terminated list of NULL-name-terminated tables */
     cli_needs needs;
-    int (*run)(example *e);            /* e->t only, for CLI_TOKENIZER */
+    int (*run)(example *e);            /* e->t only, for CLI_TOKENIZER; NULL for CLI_NOTHING */
     const char *example;               /* one command line, shown by --help */
 } cli_cmd;
 
@@ -40,6 +43,7 @@ extern char **positional;
 #define CLI_USAGE 2
 int die(const char *fmt, ...);         /* prints "patchscope: ..." to stderr, returns CLI_FAIL */
 int usage_error(const char *fmt, ...); /* the same for a bad command line, returns CLI_USAGE */
+void note(const char *fmt, ...);       /* the same, for what goes on (a line left out, a case rerun) */
 
 /* Option values; on a bad value they print why and return 0. */
 int int_opt(const char *name, int def, int *out);
@@ -48,9 +52,12 @@ int *parse_ids(const char *s, int *n);                           /* "464,3139" (
 int *prompt_ids(const example *e, const char *ids_name, const char *text_name, int *n);
 int prompt_given(const char *ids_name, const char *text_name);
 char *read_file(const char *path, size_t *len);                  /* "-": standard input; NUL-terminated */
+float *read_map(const char *path, int d_src, int d_tgt);        /* fit's (d_src + 1) x d_tgt floats */
 
-/* JSON output */
+/* JSON output, to cli_out (NULL: stdout) */
+extern FILE *cli_out;
 void print_floats(const float *x, int n);
+void print_number(double x);                    /* %.9g; null when not finite */
 void print_ints(const int *x, int n);
 void print_json_bytes(const char *s, size_t n); /* always valid UTF-8 and JSON */
 void print_json_string(const char *s);
@@ -68,7 +75,9 @@ int cmd_lens(example *e);
 int cmd_fit(example *e);
 int cmd_patch(example *e);
 int cmd_info(example *e);
+int cmd_sweep(example *e);
+int cmd_merge(example *e);
 extern const cli_opt run_opts[], generate_opts[], tokenize_opts[], decode_opts[], grid_opts[], inspect_opts[],
-    lens_opts[], fit_opts[], patch_opts[], info_opts[];
+    lens_opts[], fit_opts[], patch_opts[], info_opts[], sweep_opts[], merge_opts[];
 
 #endif

@@ -114,25 +114,45 @@ int prompt_given(const char *ids_name, const char *text_name) {
     return opt(ids_name) || opt(text_name) || opt(file_name);
 }
 
+/* an affine map written by fit: (d_src + 1) x d_tgt floats (malloc'd), or NULL when the
+   file is missing or holds another number of floats */
+float *read_map(const char *path, int d_src, int d_tgt) {
+    size_t want = (size_t)(d_src + 1) * d_tgt;
+    float *A = (float *)malloc(want * sizeof(float));
+    FILE *f = fopen(path, "rb");
+    int ok = f && A && fread(A, sizeof(float), want, f) == want && fgetc(f) == EOF;
+    if (f) fclose(f);
+    if (!ok) free(A), A = NULL;
+    return A;
+}
+
 /* --- JSON output ---------------------------------------------------------------------------- */
+
+FILE *cli_out;
+#define OUT (cli_out ? cli_out : stdout)
 
 /* non-finite values as null: JSON has no NaN or infinity */
 void print_floats(const float *x, int n) {
     int i;
-    putchar('[');
+    fputc('[', OUT);
     for (i = 0; i < n; i++) {
-        if (i) putchar(',');
-        if (isfinite(x[i])) printf("%.9g", x[i]);
-        else fputs("null", stdout);
+        if (i) fputc(',', OUT);
+        if (isfinite(x[i])) fprintf(OUT, "%.9g", x[i]);
+        else fputs("null", OUT);
     }
-    putchar(']');
+    fputc(']', OUT);
+}
+
+void print_number(double x) {
+    if (isfinite(x)) fprintf(OUT, "%.9g", x);
+    else fputs("null", OUT);
 }
 
 void print_ints(const int *x, int n) {
     int i;
-    putchar('[');
-    for (i = 0; i < n; i++) printf(i ? ",%d" : "%d", x[i]);
-    putchar(']');
+    fputc('[', OUT);
+    for (i = 0; i < n; i++) fprintf(OUT, i ? ",%d" : "%d", x[i]);
+    fputc(']', OUT);
 }
 
 /* Bytes of a valid UTF-8 sequence at s (1-4), or minus the length of its maximal
@@ -156,19 +176,19 @@ static int utf8_sequence(const unsigned char *s, size_t n) {
 void print_json_bytes(const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
-    putchar('"');
+    fputc('"', OUT);
     while (i < n) {
         int k = utf8_sequence(p + i, n - i);
-        if (k < 0) fputs("\xef\xbf\xbd", stdout), i += (size_t)-k;
-        else if (k > 1) fwrite(p + i, 1, (size_t)k, stdout), i += (size_t)k;
+        if (k < 0) fputs("\xef\xbf\xbd", OUT), i += (size_t)-k;
+        else if (k > 1) fwrite(p + i, 1, (size_t)k, OUT), i += (size_t)k;
         else {
-            if (p[i] == '"' || p[i] == '\\') printf("\\%c", p[i]);
-            else if (p[i] < 0x20 || p[i] == 0x7F) printf("\\u%04x", p[i]);
-            else putchar(p[i]);
+            if (p[i] == '"' || p[i] == '\\') fprintf(OUT, "\\%c", p[i]);
+            else if (p[i] < 0x20 || p[i] == 0x7F) fprintf(OUT, "\\u%04x", p[i]);
+            else fputc(p[i], OUT);
             i++;
         }
     }
-    putchar('"');
+    fputc('"', OUT);
 }
 
 void print_json_string(const char *s) { print_json_bytes(s, strlen(s)); }

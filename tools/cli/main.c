@@ -8,8 +8,7 @@
    JSON goes to stdout, messages to stderr, progress only when asked for. Exit status:
    0 success, 1 the run failed (a model that will not load, a position outside the
    prompt, ...), 2 the command line is wrong. This file parses the command line and
-   dispatches; the commands live in run.c, scope.c and interv.c. */
-#define PATCHSCOPE_IMPLEMENTATION
+   dispatches; the commands live in run.c, scope.c, interv.c and sweep.c. */
 #include "cli.h"
 
 #include <stdarg.h>
@@ -61,6 +60,8 @@ static const cli_opt *const lens_groups[] = {cli_common, cli_prompt, lens_opts, 
 static const cli_opt *const fit_groups[] = {cli_common, fit_opts, NULL};
 static const cli_opt *const patch_groups[] = {cli_common, patch_opts, NULL};
 static const cli_opt *const info_groups[] = {cli_common, info_opts, NULL};
+static const cli_opt *const sweep_groups[] = {cli_common, sweep_opts, NULL};
+static const cli_opt *const merge_groups[] = {merge_opts, NULL};
 
 static const cli_cmd commands[] = {
     {"run", "one forward pass: the top tokens, logits and any hook point", "", run_groups, CLI_MODEL, cmd_run,
@@ -90,6 +91,10 @@ static const cli_cmd commands[] = {
      "--answer \" Warsaw\" --wrong \" Paris\" --svg patching.svg"},
     {"info", "what a model is: family, sizes, dtype, files, memory", "", info_groups, CLI_MODEL, cmd_info,
      "patchscope info --model weights/tiny-llama --json"},
+    {"sweep", "many Patchscopes from a job file (JSON Lines): batched, sharded, resumable", "", sweep_groups, CLI_MODEL,
+     cmd_sweep, "patchscope sweep --jobs cases.jsonl --out results.jsonl --shard 0/4 --resume --progress"},
+    {"merge", "sweep shards into one file, in job order, every case once", "OUT SHARD...", merge_groups, CLI_NOTHING,
+     cmd_merge, "patchscope merge --jobs cases.jsonl results.jsonl shard0.jsonl shard1.jsonl shard2.jsonl"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
@@ -109,6 +114,13 @@ int die(const char *fmt, ...) {
     vmessage(fmt, ap);
     va_end(ap);
     return CLI_FAIL;
+}
+
+void note(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage(fmt, ap);
+    va_end(ap);
 }
 
 int usage_error(const char *fmt, ...) {
@@ -284,6 +296,7 @@ int main(int argc, char **argv) {
         return rc == 1 ? 0 : rc;
     }
     json = find_opt(c, "--json") && flag("--json");
+    if (c->needs == CLI_NOTHING) return c->run(NULL);
     if (c->needs == CLI_TOKENIZER) { /* tokenize, decode: only the tokenizer */
         ps_error err;
         memset(&e, 0, sizeof e);

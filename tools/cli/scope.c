@@ -42,20 +42,6 @@ typedef struct side {
     float *map;
 } side;
 
-static float *read_map(const char *path, int d_src, int d_tgt) {
-    size_t want = (size_t)(d_src + 1) * d_tgt, got;
-    float *A = (float *)malloc(want * sizeof(float));
-    FILE *f = fopen(path, "rb");
-    if (!f || !A) return die("cannot read the map %s", path), NULL;
-    got = fread(A, sizeof(float), want, f);
-    if (got != want || fgetc(f) != EOF) {
-        fclose(f);
-        return die("%s must hold (%d + 1) x %d floats for these models", path, d_src, d_tgt), NULL;
-    }
-    fclose(f);
-    return A;
-}
-
 /* 0, or the exit status of what went wrong */
 static int source_side(example *tgt, side *s, ps_point site) {
     const char *token = opt("--source-token");
@@ -65,8 +51,9 @@ static int source_side(example *tgt, side *s, ps_point site) {
         if (!opt("--map")) return usage_error("--source-model needs --map A.f32 (patchscope fit makes one)");
         if (example_open(&s->own, opt("--source-model"), "weights/gpt2", 1)) return CLI_FAIL;
         s->e = &s->own;
-        if (!(s->map = read_map(opt("--map"), ps_point_width(s->e->m, site, 0), ps_point_width(tgt->m, site, 0))))
-            return CLI_FAIL;
+        int d_src = ps_point_width(s->e->m, site, 0), d_tgt = ps_point_width(tgt->m, site, 0);
+        if (!(s->map = read_map(opt("--map"), d_src, d_tgt)))
+            return die("cannot read %s as a map for these models: (%d + 1) x %d floats", opt("--map"), d_src, d_tgt);
     }
     if (!(s->ids = prompt_ids(s->e, "--source-ids", "--source-prompt", &s->n))) return CLI_USAGE;
     if (token) {
@@ -205,7 +192,9 @@ int cmd_inspect(example *e) {
         }
         printf("], \"top_prob\": ");
         print_floats(r.top_prob, PS_TOP_K);
-        printf(", \"precision_at_1\": %d, \"surprisal\": %.9g, \"generated_ids\": ", r.precision_at_1, r.surprisal);
+        printf(", \"precision_at_1\": %d, \"surprisal\": ", r.precision_at_1);
+        print_number(r.surprisal); /* infinite when the unpatched run gives the token nothing */
+        printf(", \"generated_ids\": ");
         print_ints(gen, n_new);
         printf("}\n");
     } else {

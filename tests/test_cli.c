@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L /* popen, mkdtemp, getcwd */
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../patchscope.h"
+#include <sys/wait.h>
 #include <unistd.h>
 #include "testutil.h"
 #include "golden.h"
@@ -466,6 +467,225 @@ static void test_patch(void) {
     free(out);
 }
 
+/* --- sweep and merge -------------------------------------------------------------------------- */
+
+/* the string value of the top-level key of a JSON object line, into out */
+static int json_string(const char *text, const char *key, char *out, size_t cap) {
+    ps__json j;
+    char k[64];
+    int r;
+    ps__json_init(&j, text, strlen(text));
+    if (ps__json_object(&j)) return -1;
+    while ((r = ps__json_key(&j, k, sizeof k, NULL)) == 1) {
+        if (strcmp(k, key) == 0) return ps__json_string(&j, out, cap, NULL);
+        if (ps__json_skip(&j)) return -1;
+    }
+    return -1;
+}
+
+/* the lines of text (modified in place: each ends at its NUL) */
+static int split_lines(char *text, char **lines, int cap) {
+    int n = 0;
+    char *p = text, *nl;
+    while (*p && n < cap && (nl = strchr(p, '\n'))) {
+        *nl = 0;
+        lines[n++] = p;
+        p = nl + 1;
+    }
+    return n;
+}
+
+static int run_ok(const char *cmd) {
+    int status;
+    free(run(cmd, &status));
+    return status == 0;
+}
+
+#define SWEEP "build/patchscope sweep --model build/models/tiny --jobs tests/data/sweep/jobs.jsonl"
+
+/* the oracle's 20 cases (tools/reference/make_sweep_goldens.py): every cell's top-1 id,
+   probability (1e-4) and greedy tokens; then the same file sharded 3 ways, 3 processes at
+   once, merged: byte for byte the unsharded output */
+static void test_sweep_oracle_and_shards(void) {
+    static char *got[256], *want[256];
+    char id[64], wid[64], cmd[512];
+    float a[16], b[16];
+    int status, n_got, n_want, i, k, na, nb;
+    char *out = run(SWEEP, &status), *exp = run("cat tests/data/sweep/expected.jsonl", &status);
+    n_got = split_lines(out, got, 256);
+    n_want = split_lines(exp, want, 256);
+    CHECK_MSG(n_want == 50 && n_got == n_want, "sweep: one line per oracle cell");
+    for (i = 0; i < n_got && i < n_want; i++) {
+        static const char *ints[] = {"source_layer", "target_layer", "top_id", "generated_ids"};
+        CHECK(json_string(got[i], "id", id, sizeof id) == 0 && json_string(want[i], "id", wid, sizeof wid) == 0 &&
+              strcmp(id, wid) == 0);
+        for (k = 0; k < 4; k++) {
+            na = json_numbers(got[i], ints[k], a, 16);
+            nb = json_numbers(want[i], ints[k], b, 16);
+            CHECK_MSG(na == nb && memcmp(a, b, (size_t)(na > 0 ? na : 0) * sizeof(float)) == 0, ints[k]);
+        }
+        CHECK(json_numbers(got[i], "top_prob", a, 1) == 1 && json_numbers(want[i], "top_prob", b, 1) == 1);
+        CHECK_CLOSE(a, b, 1, 1e-4, "sweep: top_prob == oracle");
+    }
+    free(exp);
+    free(out);
+    CHECK(run_ok("rm -f build/sweep_*.jsonl && " SWEEP " --out build/sweep_all.jsonl"));
+    snprintf(cmd, sizeof cmd, "for k in 0 1 2; do " SWEEP " --out build/sweep_s$k.jsonl --shard $k/3 & done; wait");
+    CHECK(run_ok(cmd));
+    CHECK_MSG(run_ok("build/patchscope merge --jobs tests/data/sweep/jobs.jsonl build/sweep_merged.jsonl "
+                     "build/sweep_s0.jsonl build/sweep_s1.jsonl build/sweep_s2.jsonl"), "merge of 3 shards");
+    CHECK_MSG(run_ok("cmp -s build/sweep_merged.jsonl build/sweep_all.jsonl"), "3 shards merged == one run, byte for byte");
+    CHECK_MSG(run_ok("test -s build/sweep_s0.jsonl && test -s build/sweep_s1.jsonl && test -s build/sweep_s2.jsonl"),
+              "every shard got cases");
+    /* merge refuses what is not whole: a shard left out, a shard twice, a case cut short */
+    out = run("build/patchscope merge --jobs tests/data/sweep/jobs.jsonl build/sweep_m.jsonl build/sweep_s0.jsonl "
+              "build/sweep_s2.jsonl 2>&1; test ! -e build/sweep_m.jsonl", &status);
+    CHECK_MSG(strstr(out, "missing: case") && strstr(out, "not written") && status == 0, out);
+    free(out);
+    out = run("build/patchscope merge build/sweep_m.jsonl build/sweep_s0.jsonl build/sweep_s0.jsonl build/sweep_s1.jsonl "
+              "build/sweep_s2.jsonl 2>&1", &status);
+    CHECK_MSG(status != 0 && strstr(out, "is in build/sweep_s0.jsonl and in build/sweep_s0.jsonl"), out);
+    free(out);
+    out = run("head -n 3 build/sweep_all.jsonl > build/sweep_cut.jsonl && build/patchscope merge build/sweep_m.jsonl "
+              "build/sweep_cut.jsonl 2>&1", &status);
+    CHECK_MSG(status != 0 && strstr(out, "has 3 of its 4 lines"), out);
+    free(out);
+}
+
+/* a sweep equals grid (top-1 readouts) and inspect (top-k, precision@1, surprisal,
+   generation) bit for bit: floats print in %.9g, which reads back exactly */
+static void test_sweep_equals_grid_and_inspect(void) {
+    static char *lines[64];
+    const char *src = "--source-prompt \"Amazon's former CEO attended Oscars\" --source-token \" CEO\" "
+                      "--target-prompt \"cat->cat; 135->135; hello->hello; ?->\"";
+    char cmd[1024], *out, *grid, *insp[6];
+    float a[256], b[256];
+    int status, n, i, l;
+    out = run("printf '%s\\n' '{\"id\": \"grid\", \"source_prompt\": \"Amazon'\\''s former CEO attended Oscars\", "
+              "\"source_token\": \" CEO\", \"target_prompt\": \"cat->cat; 135->135; hello->hello; ?->\", "
+              "\"source_layers\": \"1-3\", \"target_layers\": \"0-5\"}' '{\"id\": \"gen\", \"source_prompt\": \"Amazon'\\''s "
+              "former CEO attended Oscars\", \"source_token\": \" CEO\", \"target_prompt\": \"cat->cat; 135->135; hello->hello; "
+              "?->\", \"target_layers\": \"same\", \"n_new\": 4, \"readout\": [\"topk\", \"precision_at_1\", \"surprisal\"]}' "
+              "> build/sweep_text.jsonl && build/patchscope sweep --model weights/tiny --jobs build/sweep_text.jsonl",
+              &status);
+    n = split_lines(out, lines, 64);
+    CHECK_MSG(status == 0 && n == 18 + 6, "sweep on text prompts");
+    snprintf(cmd, sizeof cmd, "build/patchscope grid --model weights/tiny %s --source-layers 1-3 --json", src);
+    grid = run(cmd, &status);
+    CHECK(status == 0 && json_numbers(grid, "top_token_id", a, 256) == 18 && json_numbers(grid, "top_prob", b, 256) == 18);
+    for (i = 0; i < 18 && i < n; i++) {
+        float id, p, ls, lt;
+        CHECK(json_numbers(lines[i], "top_id", &id, 1) == 1 && json_numbers(lines[i], "top_prob", &p, 1) == 1 &&
+              json_numbers(lines[i], "source_layer", &ls, 1) == 1 && json_numbers(lines[i], "target_layer", &lt, 1) == 1);
+        CHECK_MSG(ls == 1 + i / 6 && lt == i % 6 && id == a[i] && p == b[i], "sweep cell == grid cell, bit for bit");
+    }
+    for (l = 0; l < 6 && 18 + l < n; l++) {
+        static const char *keys[][2] = {{"top_k_ids", "top_token_id"}, {"top_k_probs", "top_prob"},
+                                        {"precision_at_1", "precision_at_1"}, {"surprisal", "surprisal"},
+                                        {"generated_ids", "generated_ids"}};
+        int k, na, nb;
+        snprintf(cmd, sizeof cmd, "build/patchscope inspect --model weights/tiny %s --source-layer %d --target-layer %d -n 4 "
+                 "--json", src, l, l);
+        insp[l] = run(cmd, &status);
+        CHECK(status == 0);
+        for (k = 0; k < 5; k++) {
+            na = json_numbers(lines[18 + l], keys[k][0], a, 256);
+            nb = json_numbers(insp[l], keys[k][1], b, 256);
+            CHECK_MSG(na > 0 && na == nb && memcmp(a, b, (size_t)na * sizeof(float)) == 0, keys[k][0]);
+        }
+        CHECK(json_numbers(lines[18 + l], "top_prob", a, 1) == 1 && json_numbers(insp[l], "top_prob", b, 256) == 10 &&
+              a[0] == b[0]);
+        free(insp[l]);
+    }
+    free(grid);
+    free(out);
+}
+
+/* A killed run loses at most the case it was writing: resume after a real SIGKILL, and
+   after the output is cut at many byte offsets, gives the uninterrupted run's bytes. */
+static void test_sweep_resume(void) {
+    char cmd[1024], *out;
+    int status, cut, size, i;
+    FILE *f = fopen("build/sweep_many.jsonl", "w");
+    for (i = 0; f && i < 100; i++) /* enough cases on a full-vocabulary model to be mid-run when killed */
+        fprintf(f, "{\"id\": \"k%d\", \"source_ids\": [%d, 7, %d, 11], \"target_ids\": [5, %d, 9], \"source_layers\": "
+                "\"0-2\", \"target_layers\": \"0-2\", \"n_new\": 3}\n", i, i % 97, i * 31 % 50000, i * 7 % 50000);
+    if (f) fclose(f);
+    CHECK(run_ok("rm -f build/sweep_many_*.jsonl && build/patchscope sweep --model build/models/mid --jobs "
+                 "build/sweep_many.jsonl --out build/sweep_many_all.jsonl"));
+    out = run("build/patchscope sweep --model build/models/mid --jobs build/sweep_many.jsonl --out build/sweep_many_k.jsonl "
+              "& pid=$!; while [ ! -s build/sweep_many_k.jsonl ] && kill -0 $pid 2>/dev/null; do sleep 0.01; done; "
+              "kill -9 $pid 2>/dev/null && echo killed; wait $pid 2>/dev/null; wc -c < build/sweep_many_k.jsonl; "
+              "wc -c < build/sweep_many_all.jsonl", &status);
+    if (!strstr(out, "killed")) printf("note: the sweep finished before it could be killed; the cut tests still run\n");
+    free(out);
+    CHECK_MSG(run_ok("build/patchscope sweep --model build/models/mid --jobs build/sweep_many.jsonl --out "
+                     "build/sweep_many_k.jsonl --resume 2>/dev/null && cmp -s build/sweep_many_k.jsonl build/sweep_many_all.jsonl"),
+              "killed + resumed == uninterrupted");
+    /* cuts inside lines, at line ends, at case ends, and of nothing at all */
+    out = run("wc -c < build/sweep_all.jsonl", &status);
+    size = atoi(out);
+    free(out);
+    for (cut = 0; cut <= size; cut += cut < 600 ? 97 : 1301) {
+        snprintf(cmd, sizeof cmd, "head -c %d build/sweep_all.jsonl > build/sweep_r.jsonl && " SWEEP " --out build/sweep_r.jsonl "
+                 "--resume 2>/dev/null && cmp -s build/sweep_r.jsonl build/sweep_all.jsonl", cut);
+        CHECK_MSG(run_ok(cmd), cmd);
+    }
+    CHECK(run_ok("cp build/sweep_all.jsonl build/sweep_r.jsonl && " SWEEP " --out build/sweep_r.jsonl --resume && "
+                 "cmp -s build/sweep_r.jsonl build/sweep_all.jsonl"));
+    /* no silent appends: an existing output needs --resume; a foreign one is refused */
+    out = run(SWEEP " --out build/sweep_r.jsonl 2>&1", &status);
+    CHECK_MSG(status != 0 && strstr(out, "give --resume"), out);
+    free(out);
+    out = run("build/patchscope sweep --model build/models/mid --jobs build/sweep_many.jsonl --out build/sweep_r.jsonl "
+              "--resume 2>&1", &status);
+    CHECK_MSG(status != 0 && strstr(out, "not in the job file"), out);
+    free(out);
+}
+
+/* bad job lines: each named by line and field; nothing runs, or with --keep-going the
+   good lines do (the exit status still 1) */
+static void test_sweep_errors(void) {
+    static const char *lines[][2] = {
+        {"{\"id\": \"ok1\", \"source_ids\": [1, 2, 3], \"target_ids\": [4, 5, 6]}", NULL},
+        {"{\"id\": \"b1\", \"source_ids\": [1, 2, 3], \"colour\": 1}", ":2: unknown field \"colour\""},
+        {"{\"id\": \"b2\", \"source_ids\": [1, 2, 3], \"target_layers\": \"0-9\"}", ":3: target_layers: layer 9 is outside 0..1"},
+        {"{\"id\": \"b3\", \"source_prompt\": \"hello world\", \"target_prompt\": \"a b\", \"target_token\": \" x\"}",
+         ":4: target_token: \" x\" does not occur"},
+        {"not json", ":5: not a JSON object"},
+        {"{\"id\": \"ok1\", \"source_ids\": [1]}", ":6: id: \"ok1\" is the id of line 1"},
+        {"{\"id\": \"b5\", \"source_ids\": [1, 2, 3], \"source_pos\": 3}", ":7: source_pos: 3 is outside -3..2"},
+        {"{\"id\": \"b6\", \"source_ids\": [1, 2, 99999]}", ":8: source_ids: token id 99999 is outside the vocabulary"},
+        {"{\"id\": \"b7\", \"source_prompt\": \"x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x x\"}",
+         ":9: source_prompt: 34 tokens are past the model's 32 positions"},
+        {"{\"id\": \"b8\", \"source_ids\": [1], \"site\": \"pattern\"}", ":10: site: \"pattern\" is not a patch site"},
+        {"{\"id\": \"b9\", \"source_ids\": [1], \"readout\": \"rank\"}", ":11: tokens: readout \"rank\" needs"},
+        {"{\"id\": \"b10\", \"source_ids\": [1], \"map\": \"build/no-such.f32\"}", ":12: map: cannot read it"},
+        {"{\"id\": \"b11\", \"source_ids\": [1], \"n_new\": 40}", ":13: n_new: 40 is outside 0..32"},
+        {"{\"id\": \"b12\", \"source_ids\": [1], \"bos\": 1}", ":14: bos: expected true or false"},
+        {"{\"source_ids\": [1]}", ":15: id: missing"},
+        {"{\"id\": \"ok2\", \"source_ids\": [7, 8], \"source_layers\": [1, 0], \"target_layers\": \"same\"}", NULL}};
+    int n = (int)(sizeof lines / sizeof lines[0]), i, status;
+    char *out;
+    FILE *f = fopen("build/sweep_bad.jsonl", "w");
+    for (i = 0; f && i < n; i++) fprintf(f, "%s\n", lines[i][0]);
+    if (f) fclose(f);
+    out = run("build/patchscope sweep --model build/models/tiny --jobs build/sweep_bad.jsonl 2>&1", &status);
+    for (i = 0; i < n; i++)
+        if (lines[i][1]) CHECK_MSG(strstr(out, lines[i][1]) != NULL, lines[i][1]);
+    CHECK_MSG(status != 0 && strstr(out, "14 bad lines") && strstr(out, "nothing ran") && !strstr(out, "\"id\""), out);
+    free(out);
+    out = run("build/patchscope sweep --model build/models/tiny --jobs build/sweep_bad.jsonl --keep-going 2>/dev/null", &status);
+    CHECK_MSG(status != 0 && strstr(out, "\"id\": \"ok1\", \"case\": 0, \"cells\": 4") &&
+              strstr(out, "\"id\": \"ok2\", \"case\": 15, \"cells\": 2, \"source_layer\": 1, \"target_layer\": 1") &&
+              !strstr(out, "\"b"), out);
+    CHECK(strict_json(strchr(out, '{')) == 0); /* many lines: not one document */
+    free(out);
+    out = run("build/patchscope sweep --model build/models/tiny --jobs build/sweep_bad.jsonl --shard 3/3 2>&1", &status);
+    CHECK(WEXITSTATUS(status) == 2 && strstr(out, "bad --shard"));
+    free(out);
+}
+
 int main(void) {
     test_patch();
     test_run();
@@ -476,5 +696,9 @@ int main(void) {
     test_utf8_replacement();
     test_json_always_valid();
     test_readme_commands();
+    test_sweep_oracle_and_shards();
+    test_sweep_equals_grid_and_inspect();
+    test_sweep_resume();
+    test_sweep_errors();
     return test_report("cli");
 }

@@ -615,38 +615,38 @@ typedef struct source_run {
 typedef struct runner {
     store *st;
     int fd;                    /* where results go */
-    source_run *sources;
+    source_run **sources;      /* each its own allocation: grid specs point into them */
     int n_sources;
     size_t source_bytes;
 } runner;
 
 static const ps_source *source_of(runner *rn, const job *jb) {
-    source_run *sr, *grown;
+    source_run *sr, **grown;
     int i;
     for (i = 0; i < rn->n_sources; i++) {
-        sr = &rn->sources[i];
+        sr = rn->sources[i];
         if (sr->e == jb->src && sr->site == jb->site && sr->n == jb->n_src &&
             memcmp(sr->ids, jb->src_ids, (size_t)jb->n_src * sizeof(int)) == 0)
             return &sr->s;
     }
-    if (!(grown = (source_run *)realloc(rn->sources, (size_t)(rn->n_sources + 1) * sizeof *grown)))
+    if (!(grown = (source_run **)realloc(rn->sources, (size_t)(rn->n_sources + 1) * sizeof *grown)) ||
+        !(sr = (source_run *)calloc(1, sizeof *sr)))
         return die("out of memory"), NULL;
     rn->sources = grown;
-    sr = &grown[rn->n_sources];
     sr->e = jb->src;
     sr->site = jb->site;
     sr->ids = jb->src_ids;
     sr->n = jb->n_src;
     if (ps_source_run(jb->src->c, jb->src_ids, jb->n_src, jb->site, NULL, 0, &sr->s))
-        return die("case %s: %s", jb->id, ps_ctx_error(jb->src->c)), NULL;
-    rn->n_sources++;
+        return free(sr), die("case %s: %s", jb->id, ps_ctx_error(jb->src->c)), NULL;
+    grown[rn->n_sources++] = sr;
     rn->source_bytes += (size_t)sr->s.n_layer * sr->s.n_pos * sr->s.width * sizeof(float);
     return &sr->s;
 }
 
 static void sources_clear(runner *rn) {
     int i;
-    for (i = 0; i < rn->n_sources; i++) ps_source_free(&rn->sources[i].s);
+    for (i = 0; i < rn->n_sources; i++) ps_source_free(&rn->sources[i]->s), free(rn->sources[i]);
     rn->n_sources = 0;
     rn->source_bytes = 0;
 }

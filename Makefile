@@ -145,6 +145,11 @@ figures: $(B)/ceo_demo $(B)/word2vec_stages $(B)/patchscope
 	$(B)/patchscope patch --model weights/tiny --clean-prompt "The capital of Poland is" \
 	    --corrupted-prompt "The capital of France is" --answer " Warsaw" --wrong " Paris" \
 	    --svg examples/figures/patching_tiny.svg
+	rm -f $(B)/sweep_identity.jsonl
+	$(B)/patchscope sweep --model weights/tiny --jobs examples/data/sweep_identity.jsonl --out $(B)/sweep_identity.jsonl
+	$(B)/patchscope summarize $(B)/sweep_identity.jsonl --by kind --metric reciprocal_rank \
+	    --title "Token identity on weights/tiny: reciprocal rank of the source token at target layer 5" \
+	    --lines examples/figures/sweep_identity_tiny.svg
 
 # speed, measured (never asserted by tests); tiktoken side by side when node has it
 bench: $(B)/bench

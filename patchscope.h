@@ -469,6 +469,12 @@ PSDEF void ps_grid_free(ps_grid *g);
    labelled with its token). t may be NULL (ids instead of tokens). */
 PSDEF ps_status ps_grid_save_csv(const ps_grid *g, const ps_tokenizer *t, const char *path);
 PSDEF ps_status ps_grid_save_svg(const ps_grid *g, const ps_tokenizer *t, const char *title, const char *path);
+/* A line chart in the same style: n_lines lines (names[k], values [n_lines][n_x]; NaN
+   leaves a gap) over the x labels xs (layers); y from lo to hi (lo == hi: the data's
+   range); the first eight lines get a legend. */
+PSDEF ps_status ps_lines_save_svg(const char *path, const char *title, const char *x_title, int n_lines,
+                                  const char *const *names, const double *values, const int *xs, int n_x, double lo,
+                                  double hi);
 
 /* Logit lens: probs[i] = softmax(W_U . final_norm(h[i])) for n states of the context's model. */
 PSDEF ps_status ps_lens(ps_ctx *c, const float *h, int n, float *probs);
@@ -6323,6 +6329,64 @@ static void ps__xml(FILE *f, const char *s) {
         default: fputc(*s, f);
         }
     }
+}
+
+PSDEF ps_status ps_lines_save_svg(const char *path, const char *title, const char *x_title, int n_lines,
+                                  const char *const *names, const double *values, const int *xs, int n_x, double lo,
+                                  double hi) {
+    static const char *colours[] = {"#009392", "#d0587e", "#e88471", "#39b185", "#9ccb86", "#eeb479", "#cf597e",
+                                    "#72aaa1"};
+    const int x0 = 60, y0 = 40, w = 520, h = 260, H = y0 + h + 50 + 16 * (n_lines > 8 ? 8 : n_lines);
+    int k, i, step = n_x > 12 ? (n_x + 11) / 12 : 1, W = 640;
+    FILE *f;
+    if (!path || !title || !x_title || n_lines < 0 || (n_lines && (!names || !values)) || n_x < 1 || !xs) return PS_ERR_ARG;
+    if (!(f = fopen(path, "w"))) return PS_ERR_IO;
+    if (W < x0 + 8 * (int)strlen(title) + 20) W = x0 + 8 * (int)strlen(title) + 20; /* room for the title */
+    if (lo == hi) {
+        lo = INFINITY, hi = -INFINITY;
+        for (i = 0; i < n_lines * n_x; i++)
+            if (values[i] == values[i]) lo = values[i] < lo ? values[i] : lo, hi = values[i] > hi ? values[i] : hi;
+        if (!(lo < hi)) lo = lo == lo && lo < INFINITY ? lo - 0.5 : 0, hi = lo + 1;
+    }
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    fprintf(f, "<text x=\"%d\" y=\"24\" font-size=\"14\">", x0);
+    ps__xml(f, title);
+    fputs("</text>\n", f);
+    fprintf(f, "<path d=\"M%d %d V%d H%d\" stroke=\"#555\" fill=\"none\"/>\n", x0, y0, y0 + h, x0 + w);
+    for (k = 0; k <= 4; k++)
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.3g</text>\n", x0 - 6, y0 + h - k * h / 4 + 4,
+                lo + (hi - lo) * k / 4);
+#define PS__X(i) (x0 + (n_x > 1 ? (i) * w / (n_x - 1) : w / 2))
+    for (i = 0; i < n_x; i += step)
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%d</text>\n", PS__X(i), y0 + h + 16, xs[i]);
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", x0 + w / 2, y0 + h + 36);
+    ps__xml(f, x_title);
+    fputs("</text>\n", f);
+    for (k = 0; k < n_lines; k++) {
+        const char *colour = colours[k % 8];
+        int open = 0;
+        for (i = 0; i < n_x; i++) {
+            double v = values[k * n_x + i];
+            if (v != v) { /* a gap */
+                if (open) fprintf(f, "\"/>\n");
+                open = 0;
+                continue;
+            }
+            if (!open) fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colour);
+            open = 1;
+            fprintf(f, "%d,%d ", PS__X(i), y0 + h - (int)((v - lo) / (hi - lo) * h));
+        }
+        if (open) fprintf(f, "\"/>\n");
+        if (k < 8) { /* a legend for the first eight */
+            fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"%s\">", x0 + 10, y0 + h + 56 + 16 * k, colour);
+            ps__xml(f, names[k]);
+            fputs("</text>\n", f);
+        }
+    }
+#undef PS__X
+    fprintf(f, "</svg>\n");
+    return fclose(f) == 0 ? PS_OK : PS_ERR_IO;
 }
 
 /* cut UTF-8 text to at most n characters (labels must fit their cells) */

@@ -18,34 +18,6 @@
 
 #define QA "Q: What is the capital of Somalia?\nA: Mogadishu\nQ: What is the capital of Poland?\nA:"
 
-/* reciprocal ranks per layer as a line chart, one line per token */
-static void save_rr_chart(const char *path, const char *title, const double *rr_arg, const double *rr_ans, int L) {
-    const int W = 640, H = 360, x0 = 60, y0 = 40, w = 520, h = 260;
-    const double *lines[2] = {rr_arg, rr_ans};
-    const char *names[2] = {"\" Poland\" (argument)", "\" Warsaw\" (answer)"}, *colours[2] = {"#009392", "#d0587e"};
-    int k, l;
-    FILE *f = fopen(path, "w");
-    if (!f) return;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
-               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
-    fprintf(f, "<text x=\"%d\" y=\"24\" font-size=\"14\">%s</text>\n", x0, title);
-    fprintf(f, "<path d=\"M%d %d V%d H%d\" stroke=\"#555\" fill=\"none\"/>\n", x0, y0, y0 + h, x0 + w);
-    for (k = 0; k <= 4; k++)
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.2f</text>\n", x0 - 6, y0 + h - k * h / 4 + 4, k / 4.0);
-    for (l = 0; l < L; l += L > 12 ? 2 : 1)
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%d</text>\n", x0 + l * w / (L - 1), y0 + h + 16, l);
-    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">layer (logit lens at the last position)</text>\n",
-            x0 + w / 2, y0 + h + 36);
-    for (k = 0; k < 2; k++) {
-        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colours[k]);
-        for (l = 0; l < L; l++) fprintf(f, "%d,%d ", x0 + l * w / (L - 1), y0 + h - (int)(lines[k][l] * h));
-        fprintf(f, "\"/>\n<text x=\"%d\" y=\"%d\" fill=\"%s\">%s</text>\n", x0 + 10, y0 + 14 + 16 * k, colours[k],
-                names[k]);
-    }
-    fprintf(f, "</svg>\n");
-    fclose(f);
-}
-
 static int run_task(example *e, const char *task, const char *prompt, int T, const char *out) {
     int L = ps_model_config(e->m)->n_layer, V = ps_model_config(e->m)->n_vocab, n, *ids, l, pos;
     int n_arg, n_ans, *arg = example_encode(e, " Poland", &n_arg), *ans = example_encode(e, " Warsaw", &n_ans);
@@ -116,7 +88,16 @@ static int run_task(example *e, const char *task, const char *prompt, int T, con
     ps_grid_save_svg(&col, e->t, label, path);
     snprintf(path, sizeof path, "%s_%s_rr.svg", out, task);
     snprintf(label, sizeof label, "%s task: reciprocal rank per layer", task);
-    save_rr_chart(path, label, rr_arg, rr_ans, L);
+    {
+        const char *names[2] = {"\" Poland\" (argument)", "\" Warsaw\" (answer)"};
+        double *both = (double *)malloc((size_t)L * 2 * sizeof(double));
+        int *layers = (int *)malloc((size_t)L * sizeof(int));
+        for (l = 0; both && layers && l < L; l++) both[l] = rr_arg[l], both[L + l] = rr_ans[l], layers[l] = l;
+        if (both && layers)
+            ps_lines_save_svg(path, label, "layer (logit lens at the last position)", 2, names, both, layers, L, 0, 1);
+        free(both);
+        free(layers);
+    }
     printf("wrote %s_%s.svg, %s_%s_rr.svg and %s_%s.csv\n", out, task, out, task, out, task);
 
     ps_grid_free(&col);

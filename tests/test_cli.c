@@ -686,6 +686,57 @@ static void test_sweep_errors(void) {
     free(out);
 }
 
+/* summarize: the means of the sweep's own lines, per (source layer, target layer) and
+   per group; the CSV and the figures are written; a line that is not a result is named */
+static void test_summarize(void) {
+    static char *lines[256], *cells[256];
+    char cmd[512], group[64], id[64];
+    float ls, lt, p, n_c, mean, gls, glt;
+    int status, n, n_cells, i, k, count, found;
+    char *all = run("cat build/sweep_all.jsonl", &status);
+    char *out = run("build/patchscope summarize build/sweep_all.jsonl --json --csv build/sweep_sum.csv --heatmap "
+                    "build/sweep_heat.svg --lines build/sweep_lines.svg", &status);
+    CHECK_MSG(status == 0 && strict_json(out), out);
+    n = split_lines(all, lines, 256);
+    n_cells = split_lines(out, cells, 256) - 1; /* the first line opens the object */
+    CHECK(n == 50 && n_cells > 3);
+    for (k = 1; k <= n_cells; k++) { /* each cell's mean top_prob, recomputed from the lines */
+        double sum = 0;
+        char *c = cells[k] + strspn(cells[k], " ");
+        if (c[strlen(c) - 1] == ',') c[strlen(c) - 1] = 0;
+        if (strcmp(c + strlen(c) - 2, "]}") == 0) c[strlen(c) - 2] = 0;
+        CHECK(json_numbers(c, "source_layer", &ls, 1) == 1 && json_numbers(c, "target_layer", &lt, 1) == 1 &&
+              json_numbers(c, "n", &n_c, 1) == 1 && json_numbers(c, "top_prob", &mean, 1) == 1);
+        for (i = 0, count = 0; i < n; i++)
+            if (json_numbers(lines[i], "source_layer", &gls, 1) == 1 && json_numbers(lines[i], "target_layer", &glt, 1) == 1 &&
+                gls == ls && glt == lt && json_numbers(lines[i], "top_prob", &p, 1) == 1)
+                sum += p, count++;
+        CHECK_MSG(count == (int)n_c && fabs(sum / count - mean) < 1e-6, "summarize: a cell's mean");
+    }
+    free(out);
+    CHECK(run_ok("head -n 1 build/sweep_sum.csv | grep -qx 'source_layer,target_layer,n,top_prob' && "
+                 "grep -q '<svg' build/sweep_heat.svg && grep -q '<polyline' build/sweep_lines.svg"));
+    /* grouped by id: one group per case, each cell of a case alone */
+    out = run("build/patchscope summarize build/sweep_all.jsonl --by id --json", &status);
+    n_cells = split_lines(out, cells, 256) - 1;
+    CHECK_MSG(status == 0 && n_cells == 50, "summarize --by id: every cell its own");
+    for (k = 1, found = 0; k <= n_cells; k++) {
+        char *c = cells[k] + strspn(cells[k], " ");
+        if (c[strlen(c) - 1] == ',') c[strlen(c) - 1] = 0;
+        if (strcmp(c + strlen(c) - 2, "]}") == 0) c[strlen(c) - 2] = 0;
+        if (json_string(c, "group", group, sizeof group) == 0 && strcmp(group, "case01") == 0) found++;
+    }
+    for (i = 0, count = 0; i < n; i++) count += json_string(lines[i], "id", id, sizeof id) == 0 && strcmp(id, "case01") == 0;
+    CHECK(found == count && count > 0);
+    free(out);
+    snprintf(cmd, sizeof cmd, "printf '{\"id\": 1}\\n' > build/sweep_notres.jsonl && build/patchscope summarize "
+             "build/sweep_notres.jsonl 2>&1");
+    out = run(cmd, &status);
+    CHECK_MSG(status != 0 && strstr(out, "build/sweep_notres.jsonl:1: not a result line"), out);
+    free(out);
+    free(all);
+}
+
 int main(void) {
     test_patch();
     test_run();
@@ -700,5 +751,6 @@ int main(void) {
     test_sweep_equals_grid_and_inspect();
     test_sweep_resume();
     test_sweep_errors();
+    test_summarize();
     return test_report("cli");
 }

@@ -62,6 +62,7 @@ static const cli_opt *const patch_groups[] = {cli_common, patch_opts, NULL};
 static const cli_opt *const info_groups[] = {cli_common, info_opts, NULL};
 static const cli_opt *const sweep_groups[] = {cli_common, sweep_opts, NULL};
 static const cli_opt *const merge_groups[] = {merge_opts, NULL};
+static const cli_opt *const summarize_groups[] = {summarize_opts, NULL};
 
 static const cli_cmd commands[] = {
     {"run", "one forward pass: the top tokens, logits and any hook point", "", run_groups, CLI_MODEL, cmd_run,
@@ -95,6 +96,9 @@ static const cli_cmd commands[] = {
      cmd_sweep, "patchscope sweep --jobs cases.jsonl --out results.jsonl --shard 0/4 --resume --progress"},
     {"merge", "sweep shards into one file, in job order, every case once", "OUT SHARD...", merge_groups, CLI_NOTHING,
      cmd_merge, "patchscope merge --jobs cases.jsonl results.jsonl shard0.jsonl shard1.jsonl shard2.jsonl"},
+    {"summarize", "mean readouts of sweep results per (group, source layer, target layer); heatmap, lines", "RESULTS...",
+     summarize_groups, CLI_NOTHING, cmd_summarize,
+     "patchscope summarize results.jsonl --by relation --metric precision_at_1 --lines layers.svg --json"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -1205,3 +1205,346 @@ int cmd_merge(example *unused) {
     free(ids), free(lens), free(order), free(texts), free(text_len), free(bl), free(n_bl);
     return rc;
 }
+
+/* --- summarize: mean readouts per (group, source layer, target layer), figures ------------------ */
+
+const cli_opt summarize_opts[] = {
+    {"--by", "FIELD", NULL, "also group by this field of the results: a tag (\"relation\") or a field such as id"},
+    {"--metric", "NAME", "top_prob", "what the figures show: any numeric readout (precision_at_1, surprisal, "
+                                     "reciprocal_rank: 1 / (rank + 1) of the first rank token, ...)"},
+    {"--csv", "F", NULL, "write the table as CSV"},
+    {"--heatmap", "F.svg", NULL, "the metric per (source layer, target layer), every group together"},
+    {"--lines", "F.svg", NULL, "the metric per source layer (over its target layers), one line per group"},
+    {"--title", "TEXT", "patchscope summarize: mean METRIC", "the figures' title"},
+    {"--json", NULL, NULL, "print the table as one JSON object"},
+    {NULL, NULL, NULL, NULL}};
+
+#define MAX_METRICS 32
+
+typedef struct agg {
+    int group, ls, lt;
+    long n;
+    double sum[MAX_METRICS];
+    long count[MAX_METRICS];
+} agg;
+
+typedef struct table {
+    const char *by;
+    char *metric[MAX_METRICS];
+    int n_metrics;
+    char **group;
+    int n_groups;
+    agg *cells;
+    int n_cells, cap;
+    int *slot, n_slots; /* open addressing over (group, ls, lt): index + 1, 0 empty */
+} table;
+
+static int metric_index(table *tb, const char *name) {
+    int i;
+    for (i = 0; i < tb->n_metrics; i++)
+        if (strcmp(tb->metric[i], name) == 0) return i;
+    if (tb->n_metrics == MAX_METRICS || !(tb->metric[i] = (char *)malloc(strlen(name) + 1))) return -1;
+    strcpy(tb->metric[i], name);
+    return tb->n_metrics++;
+}
+
+static int group_index(table *tb, const char *name) {
+    int i;
+    char **grown;
+    for (i = 0; i < tb->n_groups; i++)
+        if (strcmp(tb->group[i], name) == 0) return i;
+    if (!(grown = (char **)realloc(tb->group, (size_t)(i + 1) * sizeof *grown))) return -1;
+    tb->group = grown;
+    if (!(grown[i] = (char *)malloc(strlen(name) + 1))) return -1;
+    strcpy(grown[i], name);
+    return tb->n_groups++;
+}
+
+static unsigned agg_hash(int g, int ls, int lt) { return (unsigned)g * 2654435761u ^ (unsigned)ls * 40503u ^ (unsigned)lt * 97u; }
+
+static agg *agg_cell(table *tb, int g, int ls, int lt) {
+    unsigned h;
+    int i;
+    if (2 * (tb->n_cells + 1) > tb->n_slots) { /* grow the slots, then the cells */
+        int n = tb->n_slots ? 2 * tb->n_slots : 1024, *slot = (int *)calloc((size_t)n, sizeof(int));
+        if (!slot) return NULL;
+        for (i = 0; i < tb->n_cells; i++) {
+            agg *a = &tb->cells[i];
+            for (h = agg_hash(a->group, a->ls, a->lt) & (unsigned)(n - 1); slot[h]; h = (h + 1) & (unsigned)(n - 1)) {}
+            slot[h] = i + 1;
+        }
+        free(tb->slot);
+        tb->slot = slot;
+        tb->n_slots = n;
+    }
+    for (h = agg_hash(g, ls, lt) & (unsigned)(tb->n_slots - 1); tb->slot[h]; h = (h + 1) & (unsigned)(tb->n_slots - 1)) {
+        agg *a = &tb->cells[tb->slot[h] - 1];
+        if (a->group == g && a->ls == ls && a->lt == lt) return a;
+    }
+    if (tb->n_cells == tb->cap) {
+        agg *grown = (agg *)realloc(tb->cells, (size_t)(tb->cap = tb->cap ? 2 * tb->cap : 256) * sizeof *grown);
+        if (!grown) return NULL;
+        tb->cells = grown;
+    }
+    memset(&tb->cells[tb->n_cells], 0, sizeof(agg));
+    tb->cells[tb->n_cells].group = g;
+    tb->cells[tb->n_cells].ls = ls;
+    tb->cells[tb->n_cells].lt = lt;
+    tb->slot[h] = ++tb->n_cells;
+    return &tb->cells[tb->n_cells - 1];
+}
+
+/* a field's value as group text: a string as it reads, a number as written */
+static int group_text(ps__json *j, char *out, size_t cap) {
+    const char *at;
+    if (ps__json_peek(j) == '"') return ps__json_string(j, out, cap, NULL);
+    at = j->p;
+    if (ps__json_skip(j) || (size_t)(j->p - at) >= cap) return -1;
+    memcpy(out, at, (size_t)(j->p - at));
+    out[j->p - at] = 0;
+    return 0;
+}
+
+/* One result line into the table; -1 when it is not one. */
+static int summarize_line(table *tb, const char *line, size_t len) {
+    static const char *const structural[] = {"case", "cells", "source_layer", "target_layer", "top_id"};
+    ps__json j;
+    char key[128], group[256] = "";
+    double vals[MAX_METRICS];
+    int idx[MAX_METRICS], n = 0, r, i, ls = -1, lt = -1, g;
+    agg *a;
+    ps__json_init(&j, line, len);
+    if (ps__json_object(&j)) return -1;
+    while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
+        int c = ps__json_peek(&j), k;
+        double v;
+        long long iv;
+        if (tb->by && strcmp(key, tb->by) == 0 && c != '{' && c != '[') {
+            if (group_text(&j, group, sizeof group)) return -1;
+        } else if (strcmp(key, "source_layer") == 0 || strcmp(key, "target_layer") == 0) {
+            if (ps__json_int(&j, 0, 1e6, &iv)) return -1;
+            *(key[0] == 's' ? &ls : &lt) = (int)iv;
+        } else if (strcmp(key, "tags") == 0 && c == '{' && tb->by) {
+            if (ps__json_object(&j)) return -1;
+            while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1)
+                if (strcmp(key, tb->by) == 0 ? group_text(&j, group, sizeof group) : ps__json_skip(&j)) return -1;
+            if (r < 0) return -1;
+        } else if (strcmp(key, "ranks") == 0 && c == '[') { /* the first token's reciprocal rank */
+            if (ps__json_array(&j)) return -1;
+            for (k = 0; (r = ps__json_item(&j)) == 1; k++) {
+                if (ps__json_int(&j, -1, 1e9, &iv)) return -1;
+                if (k == 0 && iv >= 0 && n < MAX_METRICS && (idx[n] = metric_index(tb, "reciprocal_rank")) >= 0)
+                    vals[n++] = 1.0 / (double)(iv + 1);
+            }
+            if (r < 0) return -1;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            if (ps__json_number(&j, &v, NULL)) return -1;
+            for (k = 0; k < 5 && strcmp(key, structural[k]) != 0; k++) {}
+            if (k == 5 && n < MAX_METRICS && (idx[n] = metric_index(tb, key)) >= 0) vals[n++] = v;
+        } else if (ps__json_skip(&j)) return -1; /* strings, arrays, null */
+    }
+    if (r < 0 || ps__json_done(&j) || ls < 0 || lt < 0) return -1;
+    if ((g = group_index(tb, tb->by && !group[0] ? "(none)" : group)) < 0 || !(a = agg_cell(tb, g, ls, lt))) return -1;
+    a->n++;
+    for (i = 0; i < n; i++) {
+        a->sum[idx[i]] += vals[i];
+        a->count[idx[i]]++;
+    }
+    return 0;
+}
+
+static int by_cell(const void *x, const void *y) {
+    const agg *a = (const agg *)x, *b = (const agg *)y;
+    if (a->group != b->group) return a->group - b->group;
+    return a->ls != b->ls ? a->ls - b->ls : a->lt - b->lt;
+}
+
+static double agg_mean(const agg *a, int m) { return m >= 0 && a->count[m] ? a->sum[m] / (double)a->count[m] : NAN; }
+
+/* the distinct values of a layer field (0: ls, 1: lt) over the cells, sorted */
+static int distinct_layers(const table *tb, int which, int *out) {
+    int i, k, n = 0;
+    for (i = 0; i < tb->n_cells; i++) {
+        int l = which ? tb->cells[i].lt : tb->cells[i].ls;
+        for (k = 0; k < n && out[k] != l; k++) {}
+        if (k == n && n < MAX_LAYERS) out[n++] = l;
+    }
+    for (i = 1; i < n; i++) /* insertion sort: a few hundred at most */
+        for (k = i; k > 0 && out[k - 1] > out[k]; k--) {
+            int t = out[k];
+            out[k] = out[k - 1];
+            out[k - 1] = t;
+        }
+    return n;
+}
+
+static int layer_at(const int *list, int n, int l) {
+    int i;
+    for (i = 0; i < n && list[i] != l; i++) {}
+    return i;
+}
+
+static int summary_heatmap(const table *tb, int m, const char *metric, const char *path) {
+    int rows[MAX_LAYERS], cols[MAX_LAYERS], nr = distinct_layers(tb, 0, rows), nc = distinct_layers(tb, 1, cols);
+    int i, diagonal = 1, rc = 0;
+    double *sum = (double *)calloc((size_t)nr * nc * 2, sizeof(double));
+    float *value = (float *)calloc((size_t)nr * nc, sizeof(float));
+    char title[256];
+    ps__heatmap h; /* the header's heatmap writer, which this file (the implementation) sees */
+    for (i = 0; i < tb->n_cells; i++) diagonal &= tb->cells[i].ls == tb->cells[i].lt;
+    if (diagonal) nc = 1;
+    if (!sum || !value || ps__heatmap_alloc(&h, nr, nc, 1)) return free(sum), free(value), die("out of memory");
+    for (i = 0; i < tb->n_cells; i++) { /* every group together */
+        const agg *a = &tb->cells[i];
+        int at = layer_at(rows, nr, a->ls) * nc + (diagonal ? 0 : layer_at(cols, nc, a->lt));
+        if (m >= 0 && a->count[m]) sum[2 * at] += a->sum[m], sum[2 * at + 1] += (double)a->count[m];
+    }
+    h.lo = INFINITY;
+    h.hi = -INFINITY;
+    for (i = 0; i < nr * nc; i++)
+        if (sum[2 * i + 1] > 0) {
+            value[i] = (float)(sum[2 * i] / sum[2 * i + 1]);
+            if (value[i] < h.lo) h.lo = value[i];
+            if (value[i] > h.hi) h.hi = value[i];
+            snprintf(h.cell[i], 32, "%.3g", value[i]);
+        }
+    if (h.lo > h.hi) h.lo = h.hi = 0;
+    for (i = 0; i < nr * nc; i++)
+        if (sum[2 * i + 1] == 0) value[i] = h.lo; /* no data: the lowest colour, no label */
+    for (i = 0; i < nr; i++) snprintf(h.row[i], 32, "%d", rows[i]);
+    for (i = 0; i < nc; i++) snprintf(h.col[i], 32, diagonal ? "same as the source" : "%d", cols[i]);
+    snprintf(title, sizeof title, "patchscope summarize: mean %s", metric);
+    h.cell_w = nc == 1 ? 240 : 64;
+    h.value = value;
+    h.title = opt("--title") ? opt("--title") : title;
+    h.x_title = "Target layer";
+    h.y_title = "Source layer";
+    h.bar_title = metric;
+    if (ps__heatmap_save(&h, path)) rc = die("cannot write %s", path);
+    PS_FREE(h.row);
+    free(sum);
+    free(value);
+    return rc;
+}
+
+static int summary_lines(const table *tb, int m, const char *metric, const char *path) {
+    int xs[MAX_LAYERS], nx = distinct_layers(tb, 0, xs), i, rc = 0, unit = 1;
+    double *sum = (double *)calloc((size_t)tb->n_groups * nx * 2, sizeof(double));
+    double *val = (double *)calloc((size_t)tb->n_groups * nx, sizeof(double));
+    char title[256];
+    if (!sum || !val) return free(sum), free(val), die("out of memory");
+    for (i = 0; i < tb->n_cells; i++) { /* over each source layer's target layers */
+        const agg *a = &tb->cells[i];
+        int at = a->group * nx + layer_at(xs, nx, a->ls);
+        if (m >= 0 && a->count[m]) sum[2 * at] += a->sum[m], sum[2 * at + 1] += (double)a->count[m];
+    }
+    for (i = 0; i < tb->n_groups * nx; i++) {
+        val[i] = sum[2 * i + 1] > 0 ? sum[2 * i] / sum[2 * i + 1] : NAN;
+        if (val[i] < 0 || val[i] > 1) unit = 0;
+    }
+    snprintf(title, sizeof title, "patchscope summarize: mean %s per source layer", metric);
+    if (ps_lines_save_svg(path, opt("--title") ? opt("--title") : title, "source layer", tb->n_groups,
+                          (const char *const *)tb->group, val, xs, nx, 0, unit)) /* 0..1 when the values allow */
+        rc = die("cannot write %s", path);
+    free(sum);
+    free(val);
+    return rc;
+}
+
+int cmd_summarize(example *unused) {
+    const char *metric = opt("--metric") ? opt("--metric") : "top_prob";
+    table tb;
+    int i, k, m, rc = 0;
+    FILE *csv = NULL;
+    (void)unused;
+    memset(&tb, 0, sizeof tb);
+    tb.by = opt("--by");
+    if (n_positional < 1) return usage_error("give the results to summarize (RESULTS.jsonl ...)");
+    for (i = 0; i < n_positional && !rc; i++) {
+        size_t len, at = 0;
+        char *text = read_file(positional[i], &len);
+        int line = 0;
+        if (!text) rc = CLI_FAIL;
+        while (text && !rc && at < len) {
+            size_t end = at;
+            while (end < len && text[end] != '\n') end++;
+            line++;
+            if (end > at && summarize_line(&tb, text + at, end - at))
+                rc = die("%s:%d: not a result line of patchscope sweep", positional[i], line);
+            at = end + 1;
+        }
+        free(text);
+    }
+    qsort(tb.cells, (size_t)tb.n_cells, sizeof *tb.cells, by_cell);
+    for (m = 0; m < tb.n_metrics && strcmp(tb.metric[m], metric) != 0; m++) {}
+    if (!rc && (opt("--heatmap") || opt("--lines")) && m == tb.n_metrics)
+        rc = die("no result has a numeric \"%s\" to draw", metric);
+    if (!rc && opt("--heatmap")) rc = summary_heatmap(&tb, m, metric, opt("--heatmap"));
+    if (!rc && opt("--lines")) rc = summary_lines(&tb, m, metric, opt("--lines"));
+    if (!rc && opt("--csv") && !(csv = fopen(opt("--csv"), "w"))) rc = die("cannot write %s", opt("--csv"));
+    if (!rc && csv) {
+        fprintf(csv, "%ssource_layer,target_layer,n", tb.by ? "group," : "");
+        for (k = 0; k < tb.n_metrics; k++) fprintf(csv, ",%s", tb.metric[k]);
+        fprintf(csv, "\n");
+        for (i = 0; i < tb.n_cells; i++) {
+            const agg *a = &tb.cells[i];
+            if (tb.by) {
+                const char *c;
+                fputc('"', csv);
+                for (c = tb.group[a->group]; *c; c++) fprintf(csv, *c == '"' ? "\"\"" : "%c", *c);
+                fputs("\",", csv);
+            }
+            fprintf(csv, "%d,%d,%ld", a->ls, a->lt, a->n);
+            for (k = 0; k < tb.n_metrics; k++) {
+                double v = agg_mean(a, k);
+                if (v == v) fprintf(csv, ",%.9g", v);
+                else fputc(',', csv);
+            }
+            fprintf(csv, "\n");
+        }
+        if (fclose(csv)) rc = die("cannot write %s", opt("--csv"));
+    }
+    if (!rc && json) {
+        printf("{\"by\": ");
+        if (tb.by) print_json_string(tb.by);
+        else printf("null");
+        printf(", \"metrics\": [");
+        for (k = 0; k < tb.n_metrics; k++) {
+            printf(k ? ", " : "");
+            print_json_string(tb.metric[k]);
+        }
+        printf("], \"cells\": [");
+        for (i = 0; i < tb.n_cells; i++) {
+            const agg *a = &tb.cells[i];
+            printf(i ? ",\n  {" : "\n  {");
+            if (tb.by) {
+                printf("\"group\": ");
+                print_json_string(tb.group[a->group]);
+                printf(", ");
+            }
+            printf("\"source_layer\": %d, \"target_layer\": %d, \"n\": %ld", a->ls, a->lt, a->n);
+            for (k = 0; k < tb.n_metrics; k++) {
+                printf(", ");
+                print_json_string(tb.metric[k]);
+                printf(": ");
+                print_number(agg_mean(a, k));
+            }
+            printf("}");
+        }
+        printf("]}\n");
+    } else if (!rc) {
+        printf("%-16s %6s %6s %6s", tb.by ? tb.by : "", "source", "target", "n");
+        for (k = 0; k < tb.n_metrics; k++) printf(" %16.16s", tb.metric[k]);
+        printf("\n");
+        for (i = 0; i < tb.n_cells; i++) {
+            const agg *a = &tb.cells[i];
+            printf("%-16.16s %6d %6d %6ld", tb.by ? tb.group[a->group] : "", a->ls, a->lt, a->n);
+            for (k = 0; k < tb.n_metrics; k++) printf(" %16.6g", agg_mean(a, k));
+            printf("\n");
+        }
+    }
+    for (k = 0; k < tb.n_metrics; k++) free(tb.metric[k]);
+    for (k = 0; k < tb.n_groups; k++) free(tb.group[k]);
+    free(tb.group), free(tb.cells), free(tb.slot);
+    return rc;
+}

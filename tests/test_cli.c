@@ -368,8 +368,8 @@ static void test_json_always_valid(void) {
 /* Every command of the README's "Command line" block, run as written by bash in a
    scratch folder (with build/, weights/ and examples/ linked in): it exits 0, its JSON
    is strict, and a comment after it ("   # ...") is the start of what it prints. */
-static void test_readme_commands(void) {
-    static char readme[1 << 17], cmd[4096], script[4200];
+static void test_readme_commands(const char *section, int at_least) {
+    static char readme[1 << 18], cmd[4096], script[4200];
     char dir[] = "/tmp/ps_readme_XXXXXX", cwd[1024], *p, *end;
     size_t n;
     int status, n_cmds = 0, started = 0;
@@ -381,7 +381,7 @@ static void test_readme_commands(void) {
     fclose(f);
     snprintf(cmd, sizeof cmd, "ln -s '%s/build' '%s/weights' '%s/examples' %s/", cwd, cwd, cwd, dir);
     CHECK(system(cmd) == 0);
-    p = strstr(readme, "\n## Command line\n");
+    p = strstr(readme, section);
     CHECK(p != NULL);
     if (!p) return;
     for (p = strchr(p + 1, '\n') + 1; *p; p = end + 1) {
@@ -425,7 +425,7 @@ static void test_readme_commands(void) {
         free(out);
         n_cmds++;
     }
-    CHECK_MSG(n_cmds >= 10, "the README's command block was found");
+    CHECK_MSG(n_cmds >= at_least, section);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0);
 }
@@ -537,6 +537,12 @@ static void test_sweep_oracle_and_shards(void) {
     CHECK_MSG(run_ok("cmp -s build/sweep_merged.jsonl build/sweep_all.jsonl"), "3 shards merged == one run, byte for byte");
     CHECK_MSG(run_ok("test -s build/sweep_s0.jsonl && test -s build/sweep_s1.jsonl && test -s build/sweep_s2.jsonl"),
               "every shard got cases");
+    /* the Slurm recipe as written, its array's environment set by hand: 3 tasks at once, then the merge job */
+    CHECK_MSG(run_ok("rm -rf build/sweep_slurm && for k in 0 1 2; do SLURM_ARRAY_TASK_ID=$k SLURM_ARRAY_TASK_COUNT=3 bash "
+                     "tools/slurm/sweep.sbatch tests/data/sweep/jobs.jsonl build/sweep_slurm build/models/tiny & done; wait; "
+                     "bash tools/slurm/merge.sbatch tests/data/sweep/jobs.jsonl build/sweep_slurm && "
+                     "cmp -s build/sweep_slurm/results.jsonl build/sweep_all.jsonl"),
+              "the Slurm array + merge == one run, byte for byte");
     /* merge refuses what is not whole: a shard left out, a shard twice, a case cut short */
     out = run("build/patchscope merge --jobs tests/data/sweep/jobs.jsonl build/sweep_m.jsonl build/sweep_s0.jsonl "
               "build/sweep_s2.jsonl 2>&1; test ! -e build/sweep_m.jsonl", &status);
@@ -746,7 +752,8 @@ int main(void) {
     test_tokenizer_and_errors();
     test_utf8_replacement();
     test_json_always_valid();
-    test_readme_commands();
+    test_readme_commands("\n## Command line\n", 10);
+    test_readme_commands("\n## Sweeps\n", 6);
     test_sweep_oracle_and_shards();
     test_sweep_equals_grid_and_inspect();
     test_sweep_resume();

@@ -152,7 +152,7 @@ figures: $(B)/ceo_demo $(B)/word2vec_stages $(B)/patchscope
 	    --lines examples/figures/sweep_identity_tiny.svg
 
 # speed, measured (never asserted by tests); tiktoken side by side when node has it
-bench: $(B)/bench
+bench: $(B)/bench $(B)/patchscope
 	$(B)/bench
 	-@node -e 'require("tiktoken")' 2>/dev/null && node tools/bench_tiktoken.js || echo "tiktoken (node) not installed: skipped"
 

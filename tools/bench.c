@@ -15,6 +15,12 @@
                    per token (weights, vectors, KV cache) / copy_gb_s
      grid          {efficient_ms, naive_ms, cpu_ms}: the 12x12 CEO grid of examples/ceo_demo.c
                    on gpt2-small shapes, 2 threads (naive: every cell recomputed, timed once)
+     sweep         {cases, cases_per_s, loop_cases_per_s, speedup, cells_peak_fraction}: 200
+                   CEO-style cases (one cell each: a company's " CEO" from layer l into layer
+                   l of the copying prompt) through `patchscope sweep` on a gpt2-small-shaped
+                   file, against one `patchscope grid` process per case (the first 20, timed);
+                   cells_peak_fraction: the FLOP rate of their ps_grid_run_many (the target's
+                   run, each cell's blocks from its entry, its logits) over the 2-thread peak
      peak_gflops   {"1", "2"}: the matmul kernel on 1536^3, 1 and 2 threads (and
                    peak_gflops_per_cpu_s, the same per CPU-second of all threads)
      copy_gb_s     {"1", "2"}: memcpy of 512 MB, bytes read + written per second
@@ -573,6 +579,81 @@ static double time_grid(const ps_model *m, int threads, double *naive_ms, double
     return best * 1e3;
 }
 
+/* The sweep: 200 CEO-style cases (a company's " CEO" from one source layer into the same
+   layer of the copying prompt, one cell each) on the gpt2-small-shaped file at path.
+   *loop_s gets the seconds per case of one `patchscope grid` process per case (timed on
+   the first 20 and scaled), *frac the FLOP rate of the cells' ps_grid_run_many (the
+   target's run and every cell's blocks and logits) over the 2-thread peak. */
+#define SWEEP_CASES 200
+static double time_sweep(const ps_model *m, const char *path, double peak2, double *loop_s, double *frac) {
+    static const int target[] = {9246, 3784, 9246, 26, 17501, 3784, 17059, 26, 23748, 3784, 31373, 26, 5633, 3784};
+    const ps_config *g = ps_model_config(m);
+    int src[SWEEP_CASES][6], i, k, ceo = 3;
+    char cmd[1024];
+    double t0, sweep_s, best = 1e30, flops = 2 * block_macs(g) * g->n_layer * 14.0;
+    FILE *f = fopen("build/bench-sweep.jsonl", "w");
+    ps_pool *pool;
+    ps_ctx *c;
+    ps_source *sources = (ps_source *)calloc(SWEEP_CASES, sizeof *sources);
+    ps_grid_spec *specs = (ps_grid_spec *)calloc(SWEEP_CASES, sizeof *specs);
+    ps_grid *grids = (ps_grid *)calloc(SWEEP_CASES, sizeof *grids);
+    if (!f || !sources || !specs || !grids) { fprintf(stderr, "bench: cannot set up the sweep\n"); exit(1); }
+    for (i = 0; i < SWEEP_CASES; i++) { /* "<company>'s former CEO attended Oscars", the company varying */
+        static const int rest[] = {338, 1966, 6123, 9141, 46485};
+        src[i][0] = 1000 + i * 211 % 40000;
+        memcpy(src[i] + 1, rest, sizeof rest);
+        fprintf(f, "{\"id\": \"c%d\", \"source_ids\": [%d, 338, 1966, 6123, 9141, 46485], \"source_pos\": %d, "
+                "\"target_ids\": [", i, src[i][0], ceo);
+        for (k = 0; k < 14; k++) fprintf(f, k ? ", %d" : "%d", target[k]);
+        fprintf(f, "], \"source_layers\": %d, \"target_layers\": \"same\"}\n", i % g->n_layer);
+    }
+    fclose(f);
+    remove("build/bench-sweep-out.jsonl");
+    snprintf(cmd, sizeof cmd, "build/patchscope sweep --model %s --jobs build/bench-sweep.jsonl --out "
+             "build/bench-sweep-out.jsonl --threads 2", path);
+    t0 = wall();
+    if (system(cmd) != 0) { fprintf(stderr, "bench: %s failed\n", cmd); exit(1); }
+    sweep_s = wall() - t0;
+    t0 = wall();
+    for (i = 0; i < 20; i++) {
+        char *p = cmd + snprintf(cmd, sizeof cmd, "build/patchscope grid --model %s --threads 2 --json --source-pos %d "
+                                 "--source-ids %d,338,1966,6123,9141,46485 --target-ids ", path, ceo, src[i][0]);
+        for (k = 0; k < 14; k++) p += sprintf(p, k ? ",%d" : "%d", target[k]);
+        sprintf(p, " --source-layers %d --target-layers %d > /dev/null", i % g->n_layer, i % g->n_layer);
+        if (system(cmd) != 0) { fprintf(stderr, "bench: %s failed\n", cmd); exit(1); }
+    }
+    *loop_s = (wall() - t0) / 20;
+    /* the cells' pass alone, in process */
+    ps_pool_create(&pool, 2);
+    ps_ctx_create(&c, m, pool, NULL);
+    for (i = 0; i < SWEEP_CASES; i++) {
+        int l = i % g->n_layer;
+        run_or_die(c, ps_source_run(c, src[i], 6, PS_RESID_POST, &ceo, 1, &sources[i]));
+        specs[i].src = &sources[i];
+        specs[i].src_pos = ceo;
+        specs[i].src_first = specs[i].src_last = specs[i].tgt_first = specs[i].tgt_last = l;
+        specs[i].diagonal = 1;
+        specs[i].target = target;
+        specs[i].n_target = 14;
+        specs[i].tgt_pos = -1;
+        flops += 2 * block_macs(g) * (g->n_layer - l - 1) + 2.0 * g->n_embd * g->n_vocab; /* from block l + 1 on */
+    }
+    for (k = 0; k <= reps; k++) {
+        double t = wall();
+        run_or_die(c, ps_grid_run_many(c, specs, SWEEP_CASES, grids));
+        if (k > 0 && wall() - t < best) best = wall() - t;
+        for (i = 0; i < SWEEP_CASES; i++) ps_grid_free(&grids[i]);
+    }
+    *frac = flops / best * 1e-9 / peak2;
+    for (i = 0; i < SWEEP_CASES; i++) ps_source_free(&sources[i]);
+    free(sources), free(specs), free(grids);
+    ps_ctx_free(c);
+    ps_pool_free(pool);
+    remove("build/bench-sweep.jsonl");
+    remove("build/bench-sweep-out.jsonl");
+    return SWEEP_CASES / sweep_s;
+}
+
 /* largest |logit(bf16 weights) - logit(f32 weights)| over T positions, and max |logit| */
 static double bf16_logit_error(const ps_model *f32, const ps_model *bf16, int T, double *scale) {
     ps_ctx *a, *b;
@@ -596,10 +677,9 @@ static double bf16_logit_error(const ps_model *f32, const ps_model *bf16, int T,
     return worst;
 }
 
-/* peak resident size (MB) of loading a gpt2-small-shaped F32 file and running 8 tokens;
-   measured first, before the process holds anything else */
-static double rss_run(double *file_mb) {
-    const char *path = "build/bench-rss.safetensors";
+/* peak resident size (MB) of loading a gpt2-small-shaped F32 file (written to path, kept
+   for the sweep) and running 8 tokens; measured first, before the process holds anything else */
+static double rss_run(const char *path, double *file_mb) {
     ps_model *m;
     ps_ctx *c;
     ps_error e;
@@ -612,7 +692,6 @@ static double rss_run(double *file_mb) {
     getrusage(RUSAGE_SELF, &ru);
     ps_ctx_free(c);
     ps_model_free(m);
-    remove(path);
     return (double)ru.ru_maxrss / 1024; /* KB on Linux */
 }
 
@@ -628,6 +707,8 @@ int main(int argc, char **argv) {
     fwd_row fwd[12];
     dec_row dec[6];
     double peak[3], peak_cpu[3], bw[3], rss_mb, file_mb, grid_ms, grid_cpu_ms, naive_ms, err16, scale;
+    double sweep_cases_s, loop_s, sweep_frac;
+    const char *file = "build/bench-gpt2.safetensors";
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) json = 1;
         else if (strcmp(argv[i], "--quick") == 0) reps = 1;
@@ -649,7 +730,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s [--json] [--quick] | --forward T THREADS [REPS]\n", argv[0]);
         return 2;
     }
-    rss_mb = rss_run(&file_mb); /* first, while the process holds nothing else */
+    rss_mb = rss_run(file, &file_mb); /* first, while the process holds nothing else */
     bench_tokenizer();
     for (j = 1; j <= 2; j++) {
         peak[j] = peak_gflops(1536, j, &peak_cpu[j]);
@@ -676,6 +757,8 @@ int main(int argc, char **argv) {
     }
     err16 = bf16_logit_error(m, m16, 8, &scale);
     grid_ms = time_grid(m, 2, &naive_ms, &grid_cpu_ms);
+    sweep_cases_s = time_sweep(m, file, peak[2], &loop_s, &sweep_frac);
+    remove(file);
     ps_model_free(m16);
     ps_model_free(m);
     free(bytes);
@@ -720,6 +803,8 @@ int main(int argc, char **argv) {
                    i ? ", " : "", dec[i].dtype, dec[i].threads, dec[i].ms, dec[i].bound_ms, dec[i].cpu_ms);
         printf("], \"grid\": {\"efficient_ms\": %.1f, \"naive_ms\": %.1f, \"cpu_ms\": %.1f}", grid_ms, naive_ms,
                grid_cpu_ms);
+        printf(", \"sweep\": {\"cases\": %d, \"cases_per_s\": %.2f, \"loop_cases_per_s\": %.2f, \"speedup\": %.1f, "
+               "\"cells_peak_fraction\": %.3f}", SWEEP_CASES, sweep_cases_s, 1 / loop_s, sweep_cases_s * loop_s, sweep_frac);
         for (i = 0; i < n_rows; i++) printf(", \"%s\": %.6g", rows[i].key, rows[i].value);
         printf(", \"peak_gflops\": {\"1\": %.1f, \"2\": %.1f}", peak[1], peak[2]);
         printf(", \"peak_gflops_per_cpu_s\": {\"1\": %.1f, \"2\": %.1f}", peak_cpu[1], peak_cpu[2]);
@@ -741,6 +826,9 @@ int main(int argc, char **argv) {
                dec[i].ms / dec[i].bound_ms, dec[i].cpu_ms);
     printf("\ngrid 12x12 (2 threads): efficient %.1f ms (CPU %.1f ms), naive %.1f ms (%.1fx)\n", grid_ms, grid_cpu_ms,
            naive_ms, naive_ms / grid_ms);
+    printf("sweep of %d one-cell CEO cases (2 threads): %.1f cases/s; a grid process per case %.2f cases/s (%.1fx); "
+           "the cells' pass at %.0f%% of the peak\n", SWEEP_CASES, sweep_cases_s, 1 / loop_s, sweep_cases_s * loop_s,
+           100 * sweep_frac);
     printf("bf16 weights: logits max |diff| %.3g (largest |logit| %.3g)\n", err16, scale);
     printf("peak RSS, gpt2-small F32 from a %.0f MB file: %.0f MB (%+.1f%%)\n\n", file_mb, rss_mb,
            100 * (rss_mb / file_mb - 1));

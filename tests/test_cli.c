@@ -529,7 +529,9 @@ static void test_sweep_oracle_and_shards(void) {
     }
     free(exp);
     free(out);
-    CHECK(run_ok("rm -f build/sweep_*.jsonl && " SWEEP " --out build/sweep_all.jsonl"));
+    out = run("rm -f build/sweep_*.jsonl && " SWEEP " --out build/sweep_all.jsonl --progress 2>&1", &status);
+    CHECK_MSG(status == 0 && strstr(out, "sweep: 20/20 cases") && strstr(out, "cells/s"), out);
+    free(out);
     snprintf(cmd, sizeof cmd, "for k in 0 1 2; do " SWEEP " --out build/sweep_s$k.jsonl --shard $k/3 & done; wait");
     CHECK(run_ok(cmd));
     CHECK_MSG(run_ok("build/patchscope merge --jobs tests/data/sweep/jobs.jsonl build/sweep_merged.jsonl "

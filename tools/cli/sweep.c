@@ -275,13 +275,13 @@ static int get_tags(span s, job *jb) {
 
 /* the model of a source_model folder, opened once */
 static example *source_model(store *st, const char *dir) {
-    int i;
+    int i, threads;
     example *e, **grown;
     char **dirs;
     for (i = 0; i < st->n_models; i++)
         if (strcmp(st->model_dirs[i], dir) == 0) return st->models[i];
-    if (!(e = (example *)calloc(1, sizeof *e))) return NULL;
-    if (example_open(e, dir, "weights/gpt2", 1)) return free(e), NULL;
+    if (!int_opt("--threads", 0, &threads) || !(e = (example *)calloc(1, sizeof *e))) return NULL;
+    if (example_open(e, dir, "weights/gpt2", threads)) return free(e), NULL;
     grown = (example **)realloc(st->models, (size_t)(st->n_models + 1) * sizeof *grown);
     if (grown) st->models = grown;
     dirs = (char **)realloc(st->model_dirs, (size_t)(st->n_models + 1) * sizeof *dirs);
@@ -401,8 +401,8 @@ static int job_parse(store *st, const char *line, size_t len, job *jb) {
     j = cursor(v[F_ID]);
     if (ps__json_peek(&j) == '"') {
         if (get_str(F_ID, v[F_ID], &jb->id, &jb->id_len)) return -1;
-        if (!jb->id_len || ps__utf8_valid((const unsigned char *)jb->id, jb->id_len) != jb->id_len)
-            return bad("id", "must be a non-empty string of valid UTF-8");
+        if (!jb->id_len || jb->id_len > 256 || ps__utf8_valid((const unsigned char *)jb->id, jb->id_len) != jb->id_len)
+            return bad("id", "must be a string of 1 to 256 bytes of valid UTF-8");
     } else {
         if (get_int(F_ID, v[F_ID], -1000000000, 1000000000, &k) || !(jb->id = (char *)malloc(16))) return -1;
         jb->id_len = (size_t)snprintf(jb->id, 16, "%d", k);

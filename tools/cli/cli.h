@@ -64,6 +64,21 @@ void print_json_string(const char *s);
 void print_token(const example *e, int id);
 int layerless(ps_point p);
 
+/* sweep.c's machinery, for commands that run sweeps of their own (experiment.c) */
+typedef struct sweep_opts_t {
+    const char *jobs, *out;            /* out NULL: standard output */
+    int shard, n_shards, resume, keep_going, progress;
+} sweep_opts_t;
+int sweep_run(example *e, const sweep_opts_t *o);
+typedef struct summary_opts_t {
+    const char *const *paths;          /* result files */
+    int n_paths;
+    const char *by, *metric, *csv, *heatmap, *lines, *title; /* NULL: not wanted (metric: top_prob) */
+    FILE *json;                        /* the table as JSON there, or NULL */
+    int table;                         /* the table as text on stdout */
+} summary_opts_t;
+int summarize(const summary_opts_t *o);
+
 /* the commands */
 int cmd_run(example *e);
 int cmd_generate(example *e);

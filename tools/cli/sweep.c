@@ -988,28 +988,42 @@ static void store_close(store *st) {
 #define BATCH_CELLS 256 /* cells of one ps_grid_run_many: its pass takes at most 256 */
 
 int cmd_sweep(example *e) {
-    const char *jobs_path = opt("--jobs"), *out = opt("--out");
+    sweep_opts_t o;
+    char tail;
+    memset(&o, 0, sizeof o);
+    o.jobs = opt("--jobs");
+    o.out = opt("--out");
+    o.n_shards = 1;
+    if (!o.jobs) return usage_error("give --jobs F.jsonl");
+    if (opt("--shard") && (sscanf(opt("--shard"), "%d/%d%c", &o.shard, &o.n_shards, &tail) != 2 || o.n_shards < 1 ||
+                           o.shard < 0 || o.shard >= o.n_shards))
+        return usage_error("bad --shard %s (want K/N with 0 <= K < N)", opt("--shard"));
+    if (o.out && strcmp(o.out, "-") == 0) o.out = NULL;
+    if (flag("--resume") && !o.out) return usage_error("--resume needs --out");
+    o.resume = flag("--resume");
+    o.keep_going = flag("--keep-going");
+    o.progress = flag("--progress");
+    return sweep_run(e, &o);
+}
+
+int sweep_run(example *e, const sweep_opts_t *o) {
+    const char *jobs_path = o->jobs, *out = o->out;
     store st;
     runner rn;
     job *jobs = NULL, **batch = NULL;
-    int *order = NULL, n, n_bad, n_ids, shard = 0, n_shards = 1, i, rc = 0, n_run = 0, done_cases = 0, nb = 0, cells = 0;
+    int *order = NULL, n, n_bad, n_ids, shard = o->shard, n_shards = o->n_shards, i, rc = 0, n_run = 0, done_cases = 0;
+    int nb = 0, cells = 0;
     long done_cells = 0;
-    char *done = NULL, tail;
+    char *done = NULL;
     double t0 = now();
     memset(&st, 0, sizeof st);
     memset(&rn, 0, sizeof rn);
     st.tgt = e;
-    if (!jobs_path) return usage_error("give --jobs F.jsonl");
-    if (opt("--shard") && (sscanf(opt("--shard"), "%d/%d%c", &shard, &n_shards, &tail) != 2 || n_shards < 1 ||
-                           shard < 0 || shard >= n_shards))
-        return usage_error("bad --shard %s (want K/N with 0 <= K < N)", opt("--shard"));
-    if (out && strcmp(out, "-") == 0) out = NULL;
-    if (flag("--resume") && !out) return usage_error("--resume needs --out");
     if ((n = read_jobs(&st, jobs_path, &jobs, &n_bad, &order, &n_ids)) < 0) {
         store_close(&st);
         return CLI_FAIL;
     }
-    if (n_bad && !flag("--keep-going")) {
+    if (n_bad && !o->keep_going) {
         rc = die("%d bad line%s in %s: nothing ran (--keep-going runs the others)", n_bad, n_bad > 1 ? "s" : "", jobs_path);
         goto done;
     }
@@ -1021,11 +1035,11 @@ int cmd_sweep(example *e) {
     rn.fd = 1;
     if (out) {
         struct stat sb;
-        if (!flag("--resume") && stat(out, &sb) == 0 && sb.st_size > 0) {
+        if (!o->resume && stat(out, &sb) == 0 && sb.st_size > 0) {
             rc = die("%s exists: give --resume to go on with it, or remove it", out);
             goto done;
         }
-        if (flag("--resume") && resume(out, jobs, order, n_ids, done)) {
+        if (o->resume && resume(out, jobs, order, n_ids, done)) {
             rc = CLI_FAIL;
             goto done;
         }
@@ -1045,7 +1059,7 @@ int cmd_sweep(example *e) {
             rc = run_batch(&rn, batch, nb);
             done_cases += nb;
             done_cells += cells;
-            if (flag("--progress")) show_sweep_progress(done_cases, n_run, done_cells, t0);
+            if (o->progress) show_sweep_progress(done_cases, n_run, done_cells, t0);
             nb = cells = 0;
         }
         if (jb) {
@@ -1053,7 +1067,7 @@ int cmd_sweep(example *e) {
             cells += jb->cells;
         }
     }
-    if (!rc && flag("--progress") && n_run == 0) show_sweep_progress(0, 0, 0, t0);
+    if (!rc && o->progress && n_run == 0) show_sweep_progress(0, 0, 0, t0);
     if (!rc && n_bad) rc = die("%d bad line%s in %s were left out", n_bad, n_bad > 1 ? "s" : "", jobs_path);
 done:
     if (rn.fd > 1) close(rn.fd);
@@ -1384,7 +1398,7 @@ static int layer_at(const int *list, int n, int l) {
     return i;
 }
 
-static int summary_heatmap(const table *tb, int m, const char *metric, const char *path) {
+static int summary_heatmap(const table *tb, int m, const char *metric, const char *title_opt, const char *path) {
     int rows[MAX_LAYERS], cols[MAX_LAYERS], nr = distinct_layers(tb, 0, rows), nc = distinct_layers(tb, 1, cols);
     int i, diagonal = 1, rc = 0;
     double *sum = (double *)calloc((size_t)nr * nc * 2, sizeof(double));
@@ -1416,7 +1430,7 @@ static int summary_heatmap(const table *tb, int m, const char *metric, const cha
     snprintf(title, sizeof title, "patchscope summarize: mean %s", metric);
     h.cell_w = nc == 1 ? 240 : 64;
     h.value = value;
-    h.title = opt("--title") ? opt("--title") : title;
+    h.title = title_opt ? title_opt : title;
     h.x_title = "Target layer";
     h.y_title = "Source layer";
     h.bar_title = metric;
@@ -1427,7 +1441,7 @@ static int summary_heatmap(const table *tb, int m, const char *metric, const cha
     return rc;
 }
 
-static int summary_lines(const table *tb, int m, const char *metric, const char *path) {
+static int summary_lines(const table *tb, int m, const char *metric, const char *title_opt, const char *path) {
     int xs[MAX_LAYERS], nx = distinct_layers(tb, 0, xs), i, rc = 0, unit = 1;
     double *sum = (double *)calloc((size_t)tb->n_groups * nx * 2, sizeof(double));
     double *val = (double *)calloc((size_t)tb->n_groups * nx, sizeof(double));
@@ -1443,7 +1457,7 @@ static int summary_lines(const table *tb, int m, const char *metric, const char 
         if (val[i] < 0 || val[i] > 1) unit = 0;
     }
     snprintf(title, sizeof title, "patchscope summarize: mean %s per source layer", metric);
-    if (ps_lines_save_svg(path, opt("--title") ? opt("--title") : title, "source layer", tb->n_groups,
+    if (ps_lines_save_svg(path, title_opt ? title_opt : title, "source layer", tb->n_groups,
                           (const char *const *)tb->group, val, xs, nx, 0, unit)) /* 0..1 when the values allow */
         rc = die("cannot write %s", path);
     free(sum);
@@ -1452,17 +1466,32 @@ static int summary_lines(const table *tb, int m, const char *metric, const char 
 }
 
 int cmd_summarize(example *unused) {
-    const char *metric = opt("--metric") ? opt("--metric") : "top_prob";
+    summary_opts_t o;
+    (void)unused;
+    if (n_positional < 1) return usage_error("give the results to summarize (RESULTS.jsonl ...)");
+    o.paths = (const char *const *)positional;
+    o.n_paths = n_positional;
+    o.by = opt("--by");
+    o.metric = opt("--metric") ? opt("--metric") : "top_prob";
+    o.csv = opt("--csv");
+    o.heatmap = opt("--heatmap");
+    o.lines = opt("--lines");
+    o.title = opt("--title");
+    o.json = json ? stdout : NULL;
+    o.table = !json;
+    return summarize(&o);
+}
+
+int summarize(const summary_opts_t *o) {
+    const char *metric = o->metric;
     table tb;
     int i, k, m, rc = 0;
-    FILE *csv = NULL;
-    (void)unused;
+    FILE *csv = NULL, *js = o->json;
     memset(&tb, 0, sizeof tb);
-    tb.by = opt("--by");
-    if (n_positional < 1) return usage_error("give the results to summarize (RESULTS.jsonl ...)");
-    for (i = 0; i < n_positional && !rc; i++) {
+    tb.by = o->by;
+    for (i = 0; i < o->n_paths && !rc; i++) {
         size_t len, at = 0;
-        char *text = read_file(positional[i], &len);
+        char *text = read_file(o->paths[i], &len);
         int line = 0;
         if (!text) rc = CLI_FAIL;
         while (text && !rc && at < len) {
@@ -1470,18 +1499,18 @@ int cmd_summarize(example *unused) {
             while (end < len && text[end] != '\n') end++;
             line++;
             if (end > at && summarize_line(&tb, text + at, end - at))
-                rc = die("%s:%d: not a result line of patchscope sweep", positional[i], line);
+                rc = die("%s:%d: not a result line of patchscope sweep", o->paths[i], line);
             at = end + 1;
         }
         free(text);
     }
     qsort(tb.cells, (size_t)tb.n_cells, sizeof *tb.cells, by_cell);
     for (m = 0; m < tb.n_metrics && strcmp(tb.metric[m], metric) != 0; m++) {}
-    if (!rc && (opt("--heatmap") || opt("--lines")) && m == tb.n_metrics)
+    if (!rc && (o->heatmap || o->lines) && m == tb.n_metrics)
         rc = die("no result has a numeric \"%s\" to draw", metric);
-    if (!rc && opt("--heatmap")) rc = summary_heatmap(&tb, m, metric, opt("--heatmap"));
-    if (!rc && opt("--lines")) rc = summary_lines(&tb, m, metric, opt("--lines"));
-    if (!rc && opt("--csv") && !(csv = fopen(opt("--csv"), "w"))) rc = die("cannot write %s", opt("--csv"));
+    if (!rc && o->heatmap) rc = summary_heatmap(&tb, m, metric, o->title, o->heatmap);
+    if (!rc && o->lines) rc = summary_lines(&tb, m, metric, o->title, o->lines);
+    if (!rc && o->csv && !(csv = fopen(o->csv, "w"))) rc = die("cannot write %s", o->csv);
     if (!rc && csv) {
         fprintf(csv, "%ssource_layer,target_layer,n", tb.by ? "group," : "");
         for (k = 0; k < tb.n_metrics; k++) fprintf(csv, ",%s", tb.metric[k]);
@@ -1502,37 +1531,40 @@ int cmd_summarize(example *unused) {
             }
             fprintf(csv, "\n");
         }
-        if (fclose(csv)) rc = die("cannot write %s", opt("--csv"));
+        if (fclose(csv)) rc = die("cannot write %s", o->csv);
     }
-    if (!rc && json) {
-        printf("{\"by\": ");
+    cli_out = js;
+    if (!rc && js) {
+        fprintf(js, "{\"by\": ");
         if (tb.by) print_json_string(tb.by);
-        else printf("null");
-        printf(", \"metrics\": [");
+        else fprintf(js, "null");
+        fprintf(js, ", \"metrics\": [");
         for (k = 0; k < tb.n_metrics; k++) {
-            printf(k ? ", " : "");
+            fprintf(js, k ? ", " : "");
             print_json_string(tb.metric[k]);
         }
-        printf("], \"cells\": [");
+        fprintf(js, "], \"cells\": [");
         for (i = 0; i < tb.n_cells; i++) {
             const agg *a = &tb.cells[i];
-            printf(i ? ",\n  {" : "\n  {");
+            fprintf(js, i ? ",\n  {" : "\n  {");
             if (tb.by) {
-                printf("\"group\": ");
+                fprintf(js, "\"group\": ");
                 print_json_string(tb.group[a->group]);
-                printf(", ");
+                fprintf(js, ", ");
             }
-            printf("\"source_layer\": %d, \"target_layer\": %d, \"n\": %ld", a->ls, a->lt, a->n);
+            fprintf(js, "\"source_layer\": %d, \"target_layer\": %d, \"n\": %ld", a->ls, a->lt, a->n);
             for (k = 0; k < tb.n_metrics; k++) {
-                printf(", ");
+                fprintf(js, ", ");
                 print_json_string(tb.metric[k]);
-                printf(": ");
+                fprintf(js, ": ");
                 print_number(agg_mean(a, k));
             }
-            printf("}");
+            fprintf(js, "}");
         }
-        printf("]}\n");
-    } else if (!rc) {
+        fprintf(js, "]}\n");
+    }
+    cli_out = NULL;
+    if (!rc && o->table) {
         printf("%-16s %6s %6s %6s", tb.by ? tb.by : "", "source", "target", "n");
         for (k = 0; k < tb.n_metrics; k++) printf(" %16.16s", tb.metric[k]);
         printf("\n");

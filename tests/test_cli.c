@@ -745,6 +745,85 @@ static void test_summarize(void) {
     free(all);
 }
 
+/* experiment attribute-extraction: the TSV reader (quotes holding tabs, newlines and ""),
+   the subject's position (the official occurrence; a subject inside a longer word is
+   dropped), a deterministic draw, the scorer's rule (spaces removed, case kept) and its
+   tallies on hand-written results, then a real run end to end */
+static void test_attribute_extraction(void) {
+    static char *lines[64];
+    const char *head = "\tsample_id\tprompt_target\tposition_target\ttarget_baseline\tobject\tsubject\tgenerations_baseline\t"
+                       "generations_baseline_str\tis_correct_baseline\tprompt_source\tposition_source\tsource_cropped_toks\n";
+    char pos[32], buf[256], *out, *jobs;
+    float v;
+    int status, n;
+    FILE *f = fopen("build/ae_test.tsv", "w");
+    if (f) {
+        fputs(head, f);
+        fputs("0\t0\tThe capital city of x\t-1\tThe capital city of Poland\tWarsaw\tPoland\t\"[' a'\n '\tb']\"\t x\tFalse\t"
+              " the map of Poland and Poland again\t3\t[]\n", f);
+        fputs("1\t0\tThe capital city of x\t-1\tThe capital city of Nigeria\tAbuja\tNigeria\t[]\t\tFalse\t"
+              " assistance to the Nigerian-led forces\t3\t[]\n", f);
+        fputs("2\t1\tThe capital city of x\t-1\tThe capital city of India\tNew Delhi\tIndia\t[]\t\tFalse\t"
+              "\" \"\"quoted\"\" India rises\"\t99\t[]\n", f);
+        fclose(f);
+    }
+    CHECK(run_ok("rm -rf build/ae && build/patchscope experiment attribute-extraction --model weights/tiny --data "
+                 "build/ae_test.tsv --out build/ae --per-relation 0 -n 3 --jobs-only > /dev/null"));
+    jobs = run("cat build/ae/jobs.jsonl", &status);
+    n = split_lines(jobs, lines, 64);
+    CHECK_MSG(n == 4, "two cases (and their baselines); the Nigeria row dropped");
+    CHECK(n == 4 && json_string(lines[0], "id", buf, sizeof buf) == 0 && strcmp(buf, "ae_test/0") == 0);
+    CHECK_MSG(n == 4 && json_numbers(lines[0], "source_pos", &v, 1) == 1 && v == 3, "the official occurrence of Poland");
+    CHECK_MSG(n == 4 && json_numbers(lines[2], "source_pos", &v, 1) == 1 && v == 4, "India: its only occurrence");
+    CHECK(n == 4 && json_string(lines[2], "source_prompt", buf, sizeof buf) == 0 && strcmp(buf, " \"quoted\" India rises") == 0);
+    CHECK(n == 4 && json_string(lines[1], "source_prompt", buf, sizeof buf) == 0 &&
+          strcmp(buf, "The capital city of Poland") == 0 && strstr(lines[1], "\"kind\": \"baseline\""));
+    free(jobs);
+    /* the same seed draws the same cases */
+    CHECK(run_ok("for s in a b; do build/patchscope experiment attribute-extraction --model weights/tiny --data "
+                 "build/ae_test.tsv --out build/ae_$s --per-relation 1 --seed 7 --jobs-only > /dev/null; done && "
+                 "cmp -s build/ae_a/jobs.jsonl build/ae_b/jobs.jsonl && test $(wc -l < build/ae_a/jobs.jsonl) = 2"));
+    /* the scorer on results written by hand */
+    f = fopen("build/ae/results.jsonl", "w");
+    if (f) {
+        const char *tags0 = "\"tags\": {\"relation\": \"ae_test\", \"object\": \"Warsaw\", \"kind\": ";
+        const char *tags2 = "\"tags\": {\"relation\": \"ae_test\", \"object\": \"New Delhi\", \"kind\": ";
+        fprintf(f, "{\"id\": \"ae_test/0\", \"source_layer\": 0, \"target_layer\": 0, \"generated_text\": \" the War saw city\", %s\"patch\"}}\n", tags0);
+        fprintf(f, "{\"id\": \"ae_test/0\", \"source_layer\": 1, \"target_layer\": 1, \"generated_text\": \" warsaw\", %s\"patch\"}}\n", tags0);
+        fprintf(f, "{\"id\": \"ae_test/0/baseline\", \"source_layer\": 5, \"target_layer\": 5, \"generated_text\": \" Warsaw.\", %s\"baseline\"}}\n", tags0);
+        fprintf(f, "{\"id\": \"ae_test/2\", \"source_layer\": 0, \"target_layer\": 0, \"generated_text\": \"NewDelhi is big\", %s\"patch\"}}\n", tags2);
+        fprintf(f, "{\"id\": \"ae_test/2/baseline\", \"source_layer\": 5, \"target_layer\": 5, \"generated_text\": \" Mumbai\", %s\"baseline\"}}\n", tags2);
+        fclose(f);
+    }
+    out = run("build/patchscope experiment attribute-extraction --model weights/tiny --data build/ae_test.tsv --out build/ae "
+              "--per-relation 0 -n 3 --score-only --json", &status);
+    CHECK_MSG(status == 0 && strict_json(out), out);
+    CHECK(strstr(out, "\"rows\": 3, \"drawn\": 3, \"dropped\": 1, \"cases\": 2, \"baseline_accuracy\": 0.5, "
+                      "\"accuracy\": 0.666667, \"accuracy_baseline_right\": 0.5, \"accuracy_baseline_wrong\": 1}") != NULL);
+    free(out);
+    out = run("cut -c1-40 build/ae/scored.jsonl; grep -o '\"correct\": [01], \"baseline_correct\": [01]' build/ae/scored.jsonl",
+              &status);
+    CHECK_MSG(strstr(out, "\"correct\": 1, \"baseline_correct\": 1\n\"correct\": 0, \"baseline_correct\": 1\n"
+                          "\"correct\": 1, \"baseline_correct\": 0\n") != NULL, out);
+    free(out);
+    /* a real run: the figures are written, the summary's accuracy is the scored cells' mean */
+    out = run("build/patchscope experiment attribute-extraction --model weights/tiny --out build/ae_run --per-relation 2 -n 4 "
+              "--data examples/data/patchscopes/factual/country_capital_city.tsv,examples/data/patchscopes/factual/company_ceo.tsv "
+              "--json && grep -q '<polyline' build/ae_run/accuracy_lines.svg && grep -q '<svg' build/ae_run/accuracy_heatmap.svg",
+              &status);
+    CHECK_MSG(status == 0 && strict_json(out), out);
+    {
+        char *sc = run("grep -c . build/ae_run/scored.jsonl; grep -c '\"correct\": 1' build/ae_run/scored.jsonl", &status);
+        int cells = 0, right = 0;
+        char *acc = strstr(out, "], \"accuracy\": ");
+        CHECK(sscanf(sc, "%d %d", &cells, &right) == 2 && cells > 0 && cells % 6 == 0 && acc); /* 6 layers a case */
+        snprintf(pos, sizeof pos, "%.6g", (double)right / cells);
+        CHECK_MSG(acc && strncmp(acc + 15, pos, strlen(pos)) == 0, acc);
+        free(sc);
+    }
+    free(out);
+}
+
 int main(void) {
     test_patch();
     test_run();
@@ -761,5 +840,6 @@ int main(void) {
     test_sweep_resume();
     test_sweep_errors();
     test_summarize();
+    test_attribute_extraction();
     return test_report("cli");
 }

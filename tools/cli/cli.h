@@ -2,7 +2,7 @@
    arguments, and small printing helpers. main.c parses and dispatches; each command
    lives in the file of its group (run.c: run, generate, tokenize, decode, info; scope.c:
    grid, inspect, lens, fit; interv.c: patch; sweep.c: sweep, merge, summarize, which also holds
-   the header's implementation). A new command is a function, an options table and one
+   the header's implementation; experiment.c: experiment). A new command is a function, an options table and one
    line in main.c's table. */
 #ifndef PS_CLI_H
 #define PS_CLI_H
@@ -51,6 +51,7 @@ int range_opt(const char *name, int lo, int hi, int *a, int *b); /* "A-B" or "A"
 int *parse_ids(const char *s, int *n);                           /* "464,3139" (malloc'd) */
 int *prompt_ids(const example *e, const char *ids_name, const char *text_name, int *n);
 int prompt_given(const char *ids_name, const char *text_name);
+int *encode_text(const ps_tokenizer *t, const char *text, size_t len, int flags, int *n); /* malloc'd; NULL: bad text */
 char *read_file(const char *path, size_t *len);                  /* "-": standard input; NUL-terminated */
 float *read_map(const char *path, int d_src, int d_tgt);        /* fit's (d_src + 1) x d_tgt floats */
 
@@ -78,6 +79,9 @@ typedef struct summary_opts_t {
     int table;                         /* the table as text on stdout */
 } summary_opts_t;
 int summarize(const summary_opts_t *o);
+/* a scalar of a JSON object line at a dotted path ("tags.object"): a string decoded, a
+   number as written, into out; 0, or -1 when absent, not a scalar or longer than cap */
+int json_field(const char *line, size_t len, const char *path, char *out, size_t cap);
 
 /* the commands */
 int cmd_run(example *e);
@@ -93,7 +97,8 @@ int cmd_info(example *e);
 int cmd_sweep(example *e);
 int cmd_merge(example *e);
 int cmd_summarize(example *e);
+int cmd_experiment(example *e);
 extern const cli_opt run_opts[], generate_opts[], tokenize_opts[], decode_opts[], grid_opts[], inspect_opts[],
-    lens_opts[], fit_opts[], patch_opts[], info_opts[], sweep_opts[], merge_opts[], summarize_opts[];
+    lens_opts[], fit_opts[], patch_opts[], info_opts[], sweep_opts[], merge_opts[], summarize_opts[], experiment_opts[];
 
 #endif

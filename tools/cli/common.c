@@ -92,18 +92,23 @@ int *prompt_ids(const example *e, const char *ids_name, const char *text_name, i
         usage_error("give %s, %s or %s", text_name, file_name, ids_name);
         return NULL;
     } else len = strlen(text);
-    out = NULL;
     if (!e->t) {
         free(buf);
         die("%s has no tokenizer patchscope.h reads yet (only GPT-2's vocab.json + merges.txt): give %s", e->dir, ids_name);
         return NULL;
     }
-    if (ps_encode(e->t, buf ? buf : text, len, 0, NULL, 0, n) == PS_ERR_RANGE || *n == 0) {
-        out = (int *)malloc((size_t)(*n ? *n : 1) * sizeof(int));
-        if (out && ps_encode(e->t, buf ? buf : text, len, 0, out, *n, n)) free(out), out = NULL;
-    }
-    if (!out) die("cannot encode the prompt");
+    if (!(out = encode_text(e->t, buf ? buf : text, len, 0, n))) die("cannot encode the prompt");
     free(buf);
+    return out;
+}
+
+int *encode_text(const ps_tokenizer *t, const char *text, size_t len, int flags, int *n) {
+    int *out = NULL;
+    ps_status s = ps_encode(t, text, len, flags, NULL, 0, n);
+    if (s == PS_OK || s == PS_ERR_RANGE) {
+        out = (int *)malloc((size_t)(*n ? *n : 1) * sizeof(int));
+        if (out && ps_encode(t, text, len, flags, out, *n, n)) free(out), out = NULL;
+    }
     return out;
 }
 

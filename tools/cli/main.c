@@ -8,7 +8,7 @@
    JSON goes to stdout, messages to stderr, progress only when asked for. Exit status:
    0 success, 1 the run failed (a model that will not load, a position outside the
    prompt, ...), 2 the command line is wrong. This file parses the command line and
-   dispatches; the commands live in run.c, scope.c, interv.c and sweep.c. */
+   dispatches; the commands live in run.c, scope.c, interv.c, sweep.c and experiment.c. */
 #include "cli.h"
 
 #include <stdarg.h>
@@ -63,6 +63,7 @@ static const cli_opt *const info_groups[] = {cli_common, info_opts, NULL};
 static const cli_opt *const sweep_groups[] = {cli_common, sweep_opts, NULL};
 static const cli_opt *const merge_groups[] = {merge_opts, NULL};
 static const cli_opt *const summarize_groups[] = {summarize_opts, NULL};
+static const cli_opt *const experiment_groups[] = {cli_common, experiment_opts, NULL};
 
 static const cli_cmd commands[] = {
     {"run", "one forward pass: the top tokens, logits and any hook point", "", run_groups, CLI_MODEL, cmd_run,
@@ -99,6 +100,8 @@ static const cli_cmd commands[] = {
     {"summarize", "mean readouts of sweep results per (group, source layer, target layer); heatmap, lines", "RESULTS...",
      summarize_groups, CLI_NOTHING, cmd_summarize,
      "patchscope summarize results.jsonl --by relation --metric precision_at_1 --lines layers.svg --json"},
+    {"experiment", "one of the paper's experiments: jobs, sweep, scores, summary, figures", "NAME", experiment_groups,
+     CLI_MODEL, cmd_experiment, "patchscope experiment attribute-extraction --model weights/gpt2 --out ae --progress"},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

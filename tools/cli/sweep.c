@@ -324,19 +324,12 @@ static int get_prompt(int f_text, int f_ids, const span *v, const example *e, in
     if (v[f_ids].p) {
         if (get_ids(f_ids, v[f_ids], cfg->n_vocab, ids, n)) return -1;
     } else {
-        ps_status s;
         if (get_str(f_text, v[f_text], &text, &len)) return -1;
         if (!e->t) return free(text), bad(fields[f_text], "%s has no tokenizer patchscope.h reads: give %s", e->dir, fields[f_ids]);
-        s = ps_encode(e->t, text, len, bos ? PS_ENCODE_BOS : 0, NULL, 0, n);
-        if ((s != PS_OK && s != PS_ERR_RANGE) || *n == 0) {
-            free(text);
-            return bad(fields[f_text], *n ? "cannot be encoded (invalid UTF-8?)" : "is empty");
-        }
-        if (!(*ids = (int *)malloc((size_t)*n * sizeof(int))) || ps_encode(e->t, text, len, bos ? PS_ENCODE_BOS : 0, *ids, *n, n)) {
-            free(text);
-            return bad(fields[f_text], "cannot be encoded");
-        }
+        *ids = encode_text(e->t, text, len, bos ? PS_ENCODE_BOS : 0, n);
         free(text);
+        if (!*ids) return bad(fields[f_text], "cannot be encoded (invalid UTF-8?)");
+        if (*n == 0) return bad(fields[f_text], "is empty");
     }
     if (*n > cfg->n_ctx) return bad(fields[f_text], "%d tokens are past the model's %d positions", *n, cfg->n_ctx);
     return 0;
@@ -1579,4 +1572,25 @@ int summarize(const summary_opts_t *o) {
     for (k = 0; k < tb.n_groups; k++) free(tb.group[k]);
     free(tb.group), free(tb.cells), free(tb.slot);
     return rc;
+}
+
+/* --- result lines for other commands ------------------------------------------------------- */
+
+int json_field(const char *line, size_t len, const char *path, char *out, size_t cap) {
+    ps__json j;
+    char key[128];
+    int r;
+    ps__json_init(&j, line, len);
+    for (;;) {
+        const char *dot = strchr(path, '.');
+        size_t klen = dot ? (size_t)(dot - path) : strlen(path);
+        if (ps__json_peek(&j) != '{' || ps__json_object(&j)) return -1;
+        while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
+            if (strlen(key) == klen && memcmp(key, path, klen) == 0) break;
+            if (ps__json_skip(&j)) return -1;
+        }
+        if (r != 1) return -1;
+        if (!dot) return ps__json_peek(&j) == '{' || ps__json_peek(&j) == '[' ? -1 : group_text(&j, out, cap);
+        path = dot + 1;
+    }
 }

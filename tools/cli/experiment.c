@@ -1,0 +1,456 @@
+/* experiment: the Patchscopes paper's experiments as one command each. Each writes a job
+   file, runs it with the sweep (so it can also be sharded by hand), scores the results
+   and writes a summary, tables and figures into --out.
+
+     attribute-extraction   (paper §4.2, Table 5, Fig. 7) the official TSVs */
+#define _POSIX_C_SOURCE 200809L /* glob */
+#include "cli.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const cli_opt experiment_opts[] = {
+    {"--out", "DIR", NULL, "where jobs.jsonl, results.jsonl, scored.jsonl, summary.json, CSV and SVG go (required)"},
+    {"--data", "F.tsv,...", "examples/data/patchscopes/*/*.tsv", "attribute-extraction: the official TSVs, one relation each"},
+    {"--per-relation", "N", "20", "cases drawn per relation (seeded; 0: every row)"},
+    {"--seed", "S", "0", "the draw's seed"},
+    {"-n", "N", "20", "greedy tokens generated per cell"},
+    {"--source-layers", "LAYERS", "every layer", "source layers, as a job's source_layers (\"0-5\", \"0,3,6\")"},
+    {"--target-layers", "LAYERS", "same", "target layers, as a job's target_layers (\"same\": l* = l)"},
+    {"--progress", NULL, NULL, "the sweep's progress on stderr"},
+    {"--jobs-only", NULL, NULL, "write jobs.jsonl and stop (shard it by hand, merge into DIR/results.jsonl, then --score-only)"},
+    {"--score-only", NULL, NULL, "score DIR/results.jsonl as it is, without running the sweep"},
+    {NULL, NULL, NULL, NULL}};
+
+/* --- TSV, as pandas writes it: tab-separated, a field in double quotes may hold tabs and
+   newlines, "" inside one is a quote ------------------------------------------------------- */
+
+/* The next record's fields (malloc'd) from text at *at; the number of fields, 0 at the end,
+   -1 when a quote is never closed. */
+static int tsv_record(const char *text, size_t len, size_t *at, char **fields, int max) {
+    size_t i = *at;
+    int n = 0;
+    if (i >= len) return 0;
+    for (;;) {
+        size_t cap = 64, k = 0;
+        char *f = (char *)malloc(cap);
+        int quoted = i < len && text[i] == '"';
+        if (!f) return -1;
+        if (quoted) i++;
+        for (; i < len; i++) {
+            char c = text[i];
+            if (quoted && c == '"') {
+                if (i + 1 < len && text[i + 1] == '"') i++; /* "" is one quote */
+                else {
+                    quoted = 2; /* closed */
+                    continue;
+                }
+            } else if (quoted != 1 && (c == '\t' || c == '\n')) break;
+            if (k + 2 > cap) {
+                char *g = (char *)realloc(f, cap *= 2);
+                if (!g) return free(f), -1;
+                f = g;
+            }
+            f[k++] = c;
+        }
+        if (quoted == 1) return free(f), -1;
+        if (k && f[k - 1] == '\r') k--;
+        f[k] = 0;
+        if (n < max) fields[n++] = f;
+        else free(f);
+        if (i >= len || text[i] == '\n') break;
+        i++; /* the tab */
+    }
+    *at = i + 1;
+    return n;
+}
+
+static void fields_free(char **f, int n) {
+    int i;
+    for (i = 0; i < n; i++) free(f[i]);
+}
+
+/* --- the attribute-extraction scorer ----------------------------------------------------------- */
+
+/* The official rule: correct when the object, spaces removed, occurs in the generated text
+   with spaces removed (case counts). */
+int object_in_text(const char *object, const char *text) {
+    char *a = (char *)malloc(strlen(object) + 1), *b = (char *)malloc(strlen(text) + 1);
+    size_t i, na = 0, nb = 0;
+    int found;
+    if (!a || !b) return free(a), free(b), 0;
+    for (i = 0; object[i]; i++)
+        if (object[i] != ' ') a[na++] = object[i];
+    for (i = 0; text[i]; i++)
+        if (text[i] != ' ') b[nb++] = text[i];
+    a[na] = b[nb] = 0;
+    found = na > 0 && strstr(b, a) != NULL;
+    free(a);
+    free(b);
+    return found;
+}
+
+/* The subject's last token in the source ids: an occurrence of " subject" (or "subject" at
+   the start), the one ending at the official position when there is one, else the last;
+   -1 when the tokenizer splits the subject differently there (" Colombia" inside
+   " Colombian"). */
+int subject_position(const ps_tokenizer *t, const int *ids, int n, const char *subject, int official) {
+    char *spaced = (char *)malloc(strlen(subject) + 2);
+    int k, m, *pat, at = -1, pass;
+    if (!spaced) return -1;
+    spaced[0] = ' ';
+    strcpy(spaced + 1, subject);
+    for (pass = 0; pass < 2 && at < 0; pass++) { /* " subject" anywhere, then "subject" at the start */
+        const char *s = pass ? subject : spaced;
+        if (!(pat = encode_text(t, s, strlen(s), 0, &m))) break;
+        for (k = 0; k + m <= n && at != official; k++)
+            if ((pass == 0 || k == 0) && memcmp(ids + k, pat, (size_t)m * sizeof(int)) == 0) at = k + m - 1;
+        free(pat);
+    }
+    free(spaced);
+    return at;
+}
+
+/* --- attribute extraction (§4.2) ------------------------------------------------------------------ */
+
+#define MAX_RELATIONS 64
+
+typedef struct relation {
+    char name[128];
+    int rows, drawn, dropped;      /* rows read, drawn, dropped (subject or placeholder not found) */
+    long cells, correct, cells_b[2], correct_b[2]; /* patched cells; by the baseline's verdict */
+    int cases, baseline_right;
+} relation;
+
+static unsigned long long rng_next(unsigned long long *s) { /* xorshift64* */
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ull;
+}
+
+/* the JSON string of text into f */
+static void put_string(FILE *f, const char *text) {
+    cli_out = f;
+    print_json_string(text);
+    cli_out = NULL;
+}
+
+static int column(char **header, int n, const char *name) {
+    int i;
+    for (i = 0; i < n; i++)
+        if (strcmp(header[i], name) == 0) return i;
+    return -1;
+}
+
+/* One TSV's cases into the job file: a patched case per drawn row (the subject's last
+   token into the template's " x") and its baseline (the template with the subject, run
+   unpatched: its last state written back onto itself, which changes no bit). */
+static int ae_jobs(example *e, const char *path, int per_relation, unsigned long long seed, int n_new,
+                   const char *sl, const char *tl, FILE *jobs, relation *rel) {
+    enum { C_PROMPT_TARGET, C_OBJECT, C_SUBJECT, C_PROMPT_SOURCE, C_POSITION_SOURCE, C_TARGET_BASELINE, N_COLS };
+    static const char *const names[N_COLS] = {"prompt_target", "object", "subject", "prompt_source", "position_source",
+                                              "target_baseline"};
+    size_t len, at = 0;
+    char *text = read_file(path, &len), *header[64], ***rows = NULL, *base;
+    int n_head, col[N_COLS], n_rows = 0, cap = 0, i, k, *pick = NULL, L = ps_model_config(e->m)->n_layer, rc = 0;
+    const char *slash = strrchr(path, '/');
+    if (!text) return CLI_FAIL;
+    snprintf(rel->name, sizeof rel->name, "%s", slash ? slash + 1 : path);
+    if ((base = strstr(rel->name, ".tsv"))) *base = 0;
+    if ((n_head = tsv_record(text, len, &at, header, 64)) < 1) return free(text), die("%s: no header", path);
+    for (k = 0; k < N_COLS && !rc; k++)
+        if ((col[k] = column(header, n_head, names[k])) < 0) rc = die("%s: no column %s", path, names[k]);
+    while (!rc) { /* every row, kept whole */
+        char **f = (char **)calloc(64, sizeof *f);
+        int nf = f ? tsv_record(text, len, &at, f, 64) : -1;
+        if (nf <= 0) {
+            free(f);
+            if (nf < 0) rc = die("%s: a quote is never closed", path);
+            break;
+        }
+        if (nf != n_head) {
+            fields_free(f, nf);
+            free(f);
+            rc = die("%s: record %d has %d fields, the header %d", path, n_rows + 1, nf, n_head);
+            break;
+        }
+        if (n_rows == cap) {
+            char ***g = (char ***)realloc(rows, (size_t)(cap = cap ? 2 * cap : 128) * sizeof *g);
+            if (!g) {
+                rc = die("out of memory");
+                break;
+            }
+            rows = g;
+        }
+        rows[n_rows++] = f;
+    }
+    rel->rows = n_rows;
+    /* the draw: a seeded partial shuffle, then the drawn rows in file order */
+    if (!rc && !(pick = (int *)malloc((size_t)(n_rows ? n_rows : 1) * sizeof(int)))) rc = die("out of memory");
+    if (!rc) {
+        unsigned long long s = seed * 0x9E3779B97F4A7C15ull + 1;
+        int n = per_relation > 0 && per_relation < n_rows ? per_relation : n_rows;
+        for (i = 0; rel->name[i]; i++) s = (s ^ (unsigned char)rel->name[i]) * 1099511628211ull;
+        for (i = 0; i < n_rows; i++) pick[i] = i;
+        for (i = 0; i < n; i++) {
+            int j = i + (int)(rng_next(&s) % (unsigned long long)(n_rows - i)), t = pick[i];
+            pick[i] = pick[j];
+            pick[j] = t;
+        }
+        for (i = 1; i < n; i++) /* insertion sort of the drawn */
+            for (k = i; k > 0 && pick[k - 1] > pick[k]; k--) {
+                int t = pick[k];
+                pick[k] = pick[k - 1];
+                pick[k - 1] = t;
+            }
+        rel->drawn = n;
+    }
+    for (i = 0; !rc && i < rel->drawn; i++) {
+        char **f = rows[pick[i]], id[256];
+        int n_src, n_tgt, *src = encode_text(e->t, f[col[C_PROMPT_SOURCE]], strlen(f[col[C_PROMPT_SOURCE]]), 0, &n_src);
+        int *tgt = encode_text(e->t, f[col[C_PROMPT_TARGET]], strlen(f[col[C_PROMPT_TARGET]]), 0, &n_tgt);
+        int pos = src ? subject_position(e->t, src, n_src, f[col[C_SUBJECT]], atoi(f[col[C_POSITION_SOURCE]])) : -1;
+        int x = tgt ? ps_find_text(e->t, tgt, n_tgt, " x") : -1;
+        free(src);
+        free(tgt);
+        if (pos < 0 || x < 0) {
+            rel->dropped++;
+            continue;
+        }
+        snprintf(id, sizeof id, "%s/%s", rel->name, f[0]);
+        fputs("{\"id\": ", jobs);
+        put_string(jobs, id);
+        fputs(", \"source_prompt\": ", jobs);
+        put_string(jobs, f[col[C_PROMPT_SOURCE]]);
+        fprintf(jobs, ", \"source_pos\": %d, \"target_prompt\": ", pos);
+        put_string(jobs, f[col[C_PROMPT_TARGET]]);
+        fputs(", \"target_token\": \" x\", \"source_layers\": ", jobs);
+        put_string(jobs, sl);
+        fputs(", \"target_layers\": ", jobs);
+        put_string(jobs, tl);
+        fprintf(jobs, ", \"n_new\": %d, \"tags\": {\"relation\": ", n_new);
+        put_string(jobs, rel->name);
+        fputs(", \"object\": ", jobs);
+        put_string(jobs, f[col[C_OBJECT]]);
+        fputs(", \"kind\": \"patch\"}}\n{\"id\": ", jobs);
+        snprintf(id + strlen(id), sizeof id - strlen(id), "/baseline");
+        put_string(jobs, id);
+        fputs(", \"source_prompt\": ", jobs);
+        put_string(jobs, f[col[C_TARGET_BASELINE]]);
+        fprintf(jobs, ", \"source_layers\": %d, \"target_layers\": \"same\", \"n_new\": %d, \"tags\": {\"relation\": ", L - 1,
+                n_new);
+        put_string(jobs, rel->name);
+        fputs(", \"object\": ", jobs);
+        put_string(jobs, f[col[C_OBJECT]]);
+        fputs(", \"kind\": \"baseline\"}}\n", jobs);
+        rel->cases++;
+    }
+    for (i = 0; i < n_rows; i++) fields_free(rows[i], n_head), free(rows[i]);
+    fields_free(header, n_head);
+    free(rows);
+    free(pick);
+    free(text);
+    return rc;
+}
+
+static relation *relation_of(relation *rels, int n, const char *name) {
+    int i;
+    for (i = 0; i < n; i++)
+        if (strcmp(rels[i].name, name) == 0) return &rels[i];
+    return NULL;
+}
+
+/* Scores results.jsonl into scored.jsonl: each patched cell gets "correct" and
+   "baseline_correct" (its case's unpatched verdict); the relations get their tallies. */
+static int ae_score(const char *results, const char *scored, relation *rels, int n_rels) {
+    size_t len, at;
+    char *text = read_file(results, &len), kind[16], obj[1024], rel_name[128], id[300], gen[8192];
+    char **base_ids = NULL;
+    int *base_ok = NULL, n_base = 0, pass, rc = 0, i;
+    FILE *out = fopen(scored, "w");
+    if (!text || !out) return free(text), out ? fclose(out) : 0, die("cannot read %s or write %s", results, scored);
+    for (pass = 0; pass < 2 && !rc; pass++) /* the baselines first, then the patched cells */
+        for (at = 0; at < len && !rc;) {
+            size_t end = at;
+            relation *r;
+            while (end < len && text[end] != '\n') end++;
+            if (json_field(text + at, end - at, "tags.kind", kind, sizeof kind) ||
+                json_field(text + at, end - at, "tags.object", obj, sizeof obj) ||
+                json_field(text + at, end - at, "tags.relation", rel_name, sizeof rel_name) ||
+                json_field(text + at, end - at, "id", id, sizeof id) ||
+                !(r = relation_of(rels, n_rels, rel_name))) {
+                rc = die("%s: a line that is not an attribute-extraction result", results);
+                break;
+            }
+            if (json_field(text + at, end - at, "generated_text", gen, sizeof gen)) gen[0] = 0;
+            if (pass == 0 && strcmp(kind, "baseline") == 0) {
+                char **g = (char **)realloc(base_ids, (size_t)(n_base + 1) * sizeof *g);
+                int *h = (int *)realloc(base_ok, (size_t)(n_base + 1) * sizeof *h);
+                if (g) base_ids = g;
+                if (h) base_ok = h;
+                if (!g || !h || !(base_ids[n_base] = (char *)malloc(strlen(id) + 1))) rc = die("out of memory");
+                else {
+                    strcpy(base_ids[n_base], id);
+                    base_ok[n_base] = object_in_text(obj, gen);
+                    r->baseline_right += base_ok[n_base++];
+                }
+            } else if (pass == 1 && strcmp(kind, "patch") == 0) {
+                int ok = object_in_text(obj, gen), b = 0;
+                for (i = 0; i < n_base; i++) /* the case's baseline is "<id>/baseline" */
+                    if (strncmp(base_ids[i], id, strlen(id)) == 0 && strcmp(base_ids[i] + strlen(id), "/baseline") == 0)
+                        b = base_ok[i];
+                r->cells++;
+                r->correct += ok;
+                r->cells_b[b]++;
+                r->correct_b[b] += ok;
+                fwrite(text + at, 1, end - at - 1, out); /* the line without its closing brace */
+                fprintf(out, ", \"correct\": %d, \"baseline_correct\": %d}\n", ok, b);
+            }
+            at = end + 1;
+        }
+    for (i = 0; i < n_base; i++) free(base_ids[i]);
+    free(base_ids);
+    free(base_ok);
+    free(text);
+    if (fclose(out) && !rc) rc = die("cannot write %s", scored);
+    return rc;
+}
+
+static void put_ratio(FILE *f, long a, long b) {
+    if (b > 0) fprintf(f, "%.6g", (double)a / (double)b);
+    else fputs("null", f);
+}
+
+static int attribute_extraction(example *e, const char *dir) {
+    const char *data = opt("--data"), *sl = opt("--source-layers") ? opt("--source-layers") : "all";
+    const char *tl = opt("--target-layers") ? opt("--target-layers") : "same";
+    char path[4096], jobs_path[4096], results[4096], scored[4096], *list = NULL, *p;
+    relation *rels = (relation *)calloc(MAX_RELATIONS, sizeof *rels);
+    int per, seed, n_new, n_rels = 0, rc = 0, i;
+    long cells = 0, correct = 0;
+    glob_t g;
+    FILE *jobs, *sum;
+    sweep_opts_t so;
+    summary_opts_t su;
+    memset(&g, 0, sizeof g);
+    if (!rels) return die("out of memory");
+    if (!int_opt("--per-relation", 20, &per) || !int_opt("--seed", 0, &seed) || !int_opt("-n", 20, &n_new))
+        return free(rels), CLI_USAGE;
+    if (!e->t) return free(rels), die("%s has no tokenizer patchscope.h reads: the cases are text", e->dir);
+    if (data) {
+        if (!(list = (char *)malloc(strlen(data) + 1))) return free(rels), die("out of memory");
+        strcpy(list, data);
+    } else if (glob("examples/data/patchscopes/*/*.tsv", 0, NULL, &g) != 0 || g.gl_pathc == 0)
+        return free(rels), die("no TSVs in examples/data/patchscopes: give --data (run from the repository root)");
+    snprintf(jobs_path, sizeof jobs_path, "%s/jobs.jsonl", dir);
+    if (!(jobs = fopen(jobs_path, "w"))) return free(rels), free(list), globfree(&g), die("cannot write %s", jobs_path);
+    for (i = 0, p = list ? strtok(list, ",") : NULL; !rc && (list ? p != NULL : i < (int)g.gl_pathc); i++) {
+        const char *tsv = list ? p : g.gl_pathv[i];
+        if (n_rels == MAX_RELATIONS) rc = die("more than %d relations", MAX_RELATIONS);
+        else rc = ae_jobs(e, tsv, per, (unsigned long long)seed, n_new, sl, tl, jobs, &rels[n_rels++]);
+        if (list) p = strtok(NULL, ",");
+    }
+    free(list);
+    globfree(&g);
+    if (fclose(jobs) && !rc) rc = die("cannot write %s", jobs_path);
+    if (!rc && flag("--jobs-only")) {
+        printf("wrote %s\n", jobs_path);
+        return free(rels), 0;
+    }
+    /* the sweep (resumed when an earlier run left results), the scores, the summary */
+    memset(&so, 0, sizeof so);
+    snprintf(results, sizeof results, "%s/results.jsonl", dir);
+    so.jobs = jobs_path;
+    so.out = results;
+    so.n_shards = 1;
+    so.resume = 1;
+    so.progress = flag("--progress");
+    snprintf(scored, sizeof scored, "%s/scored.jsonl", dir);
+    if (!rc && !flag("--score-only")) rc = sweep_run(e, &so);
+    if (!rc) rc = ae_score(results, scored, rels, n_rels);
+    memset(&su, 0, sizeof su);
+    su.paths = (const char *const *)&p;
+    p = scored;
+    su.n_paths = 1;
+    su.by = "relation";
+    su.metric = "correct";
+    snprintf(path, sizeof path, "%s/accuracy_by_layer.csv", dir);
+    su.csv = path;
+    if (!rc) rc = summarize(&su);
+    snprintf(path, sizeof path, "%s/accuracy_lines.svg", dir);
+    su.csv = NULL;
+    su.lines = path;
+    su.title = "Attribute extraction: accuracy per source layer, by relation";
+    if (!rc) rc = summarize(&su);
+    snprintf(path, sizeof path, "%s/accuracy_heatmap.svg", dir);
+    su.lines = NULL;
+    su.by = NULL;
+    su.heatmap = path;
+    su.title = "Attribute extraction: accuracy, every relation";
+    if (!rc) rc = summarize(&su);
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    if (!rc && !(sum = fopen(path, "w"))) rc = die("cannot write %s", path);
+    if (!rc) {
+        fprintf(sum, "{\"experiment\": \"attribute-extraction\", \"model\": ");
+        put_string(sum, e->dir);
+        fprintf(sum, ", \"n_new\": %d, \"source_layers\": ", n_new);
+        put_string(sum, sl);
+        fputs(", \"target_layers\": ", sum);
+        put_string(sum, tl);
+        fputs(", \"relations\": [", sum);
+        for (i = 0; i < n_rels; i++) {
+            relation *r = &rels[i];
+            fputs(i ? ",\n  {\"relation\": " : "\n  {\"relation\": ", sum);
+            put_string(sum, r->name);
+            fprintf(sum, ", \"rows\": %d, \"drawn\": %d, \"dropped\": %d, \"cases\": %d, \"baseline_accuracy\": ", r->rows,
+                    r->drawn, r->dropped, r->cases);
+            put_ratio(sum, r->baseline_right, r->cases);
+            fputs(", \"accuracy\": ", sum);
+            put_ratio(sum, r->correct, r->cells);
+            fputs(", \"accuracy_baseline_right\": ", sum);
+            put_ratio(sum, r->correct_b[1], r->cells_b[1]);
+            fputs(", \"accuracy_baseline_wrong\": ", sum);
+            put_ratio(sum, r->correct_b[0], r->cells_b[0]);
+            fputs("}", sum);
+            cells += r->cells;
+            correct += r->correct;
+        }
+        fputs("], \"accuracy\": ", sum);
+        put_ratio(sum, correct, cells);
+        fputs("}\n", sum);
+        if (fclose(sum)) rc = die("cannot write %s", path);
+    }
+    if (!rc && json) { /* the summary is the JSON answer */
+        size_t n;
+        char *text = read_file(path, &n);
+        if (!text) rc = CLI_FAIL;
+        else fwrite(text, 1, n, stdout);
+        free(text);
+    } else if (!rc) {
+        printf("%-34s %5s %7s %9s %9s %9s\n", "relation", "cases", "dropped", "baseline", "patched", "(b wrong)");
+        for (i = 0; i < n_rels; i++) {
+            relation *r = &rels[i];
+            printf("%-34s %5d %7d %9.3f %9.3f %9.3f\n", r->name, r->cases, r->dropped,
+                   r->cases ? (double)r->baseline_right / r->cases : 0.0, r->cells ? (double)r->correct / r->cells : 0.0,
+                   r->cells_b[0] ? (double)r->correct_b[0] / r->cells_b[0] : 0.0);
+        }
+        printf("accuracy over every patched cell: %.3f; wrote %s/{jobs,results,scored}.jsonl, summary.json, "
+               "accuracy_by_layer.csv, accuracy_lines.svg, accuracy_heatmap.svg\n", cells ? (double)correct / cells : 0.0, dir);
+    }
+    free(rels);
+    return rc;
+}
+
+int cmd_experiment(example *e) {
+    const char *name = n_positional > 0 ? positional[0] : NULL, *dir = opt("--out");
+    if (!name) return usage_error("give the experiment: attribute-extraction");
+    if (!dir) return usage_error("give --out DIR");
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return die("cannot make the folder %s: %s", dir, strerror(errno));
+    if (strcmp(name, "attribute-extraction") == 0) return attribute_extraction(e, dir);
+    return usage_error("unknown experiment %s (attribute-extraction)", name);
+}

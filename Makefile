@@ -16,7 +16,7 @@ TESTS    := $(patsubst tests/%.c,$(B)/%,$(wildcard tests/test_*.c)) $(B)/test_co
 README_EXAMPLE := $(B)/readme_example
 MODELS   := $(B)/models/.stamp
 
-.PHONY: all test test-isa test-real demo bench goldens clean fuzz fuzz-seeds valgrind install uninstall
+.PHONY: all test test-isa test-real demo bench goldens clean fuzz fuzz-seeds valgrind install uninstall experiments
 all: $(TOOLS) $(EXAMPLES) $(TESTS) $(README_EXAMPLE)
 
 $(B):
@@ -150,6 +150,16 @@ figures: $(B)/ceo_demo $(B)/word2vec_stages $(B)/patchscope
 	$(B)/patchscope summarize $(B)/sweep_identity.jsonl --by kind --metric reciprocal_rank \
 	    --title "Token identity on weights/tiny: reciprocal rank of the source token at target layer 5" \
 	    --lines examples/figures/sweep_identity_tiny.svg
+	$(MAKE) experiments
+	cp $(B)/experiments/attribute-extraction/accuracy_heatmap.svg examples/figures/attribute_extraction_tiny.svg
+
+# the paper's experiments on the shipped tiny model, into build/experiments/NAME (about a minute):
+# attribute extraction on the relations the tiny model was taught, every source x target layer
+AE_DATA := examples/data/patchscopes/factual/country_capital_city.tsv,examples/data/patchscopes/factual/company_ceo.tsv,examples/data/patchscopes/factual/country_largest_city.tsv
+experiments: $(B)/patchscope
+	mkdir -p $(B)/experiments
+	$(B)/patchscope experiment attribute-extraction --model weights/tiny --out $(B)/experiments/attribute-extraction \
+	    --data $(AE_DATA) --per-relation 0 --target-layers all
 
 # speed, measured (never asserted by tests); tiktoken side by side when node has it
 bench: $(B)/bench $(B)/patchscope

@@ -160,6 +160,7 @@ experiments: $(B)/patchscope
 	mkdir -p $(B)/experiments
 	$(B)/patchscope experiment attribute-extraction --model weights/tiny --out $(B)/experiments/attribute-extraction \
 	    --data $(AE_DATA) --per-relation 0 --target-layers all
+	$(B)/patchscope experiment entity-description --model weights/tiny --out $(B)/experiments/entity-description
 
 # speed, measured (never asserted by tests); tiktoken side by side when node has it
 bench: $(B)/bench $(B)/patchscope

@@ -824,6 +824,46 @@ static void test_attribute_extraction(void) {
     free(out);
 }
 
+/* experiment entity-description: the description cut from a generation (after the colon, up
+   to the next comma or line) and ROUGE-L F1 on hand-computed strings, then a real run */
+static void test_entity_description(void) {
+    char *out;
+    int status;
+    FILE *f = fopen("build/ed_test.tsv", "w");
+    if (f) {
+        fputs("# a comment\nWarsaw\tcapital and largest city of Poland\nThe Beatles\tEnglish rock band\nNoref\n", f);
+        fclose(f);
+    }
+    CHECK(run_ok("rm -rf build/ed && build/patchscope experiment entity-description --model weights/tiny --data "
+                 "build/ed_test.tsv --out build/ed --source-layers 0 -n 3 --jobs-only > /dev/null && "
+                 "test $(wc -l < build/ed/jobs.jsonl) = 3 && grep -q '\"target_token\": \" x\"' build/ed/jobs.jsonl"));
+    f = fopen("build/ed/results.jsonl", "w");
+    if (f) {
+        /* 4 of 4 and 6 words in common order: 2 * 4 / (4 + 6) = 0.8; then one word of 4 and 3 in order: 2 / 7 */
+        fputs("{\"id\": \"entity/0\", \"source_layer\": 0, \"target_layer\": 0, \"generated_text\": \": Capital city of "
+              "POLAND, Syria: x\", \"tags\": {\"entity\": \"Warsaw\", \"reference\": \"capital and largest city of Poland\"}}\n", f);
+        fputs("{\"id\": \"entity/1\", \"source_layer\": 0, \"target_layer\": 0, \"generated_text\": \" The band from rock\\n"
+              "English\", \"tags\": {\"entity\": \"The Beatles\", \"reference\": \"English rock band\"}}\n", f);
+        fputs("{\"id\": \"entity/2\", \"source_layer\": 0, \"target_layer\": 0, \"generated_text\": \": anything\", "
+              "\"tags\": {\"entity\": \"Noref\", \"reference\": \"\"}}\n", f);
+        fclose(f);
+    }
+    out = run("build/patchscope experiment entity-description --model weights/tiny --data build/ed_test.tsv --out build/ed "
+              "--source-layers 0 -n 3 --score-only > /dev/null && cat build/ed/descriptions.csv", &status);
+    CHECK_MSG(status == 0 && strstr(out, "\"Warsaw\",0,0,\"Capital city of POLAND\",0.8\n") &&
+              strstr(out, "\"The Beatles\",0,0,\"The band from rock\",0.285714\n") && strstr(out, "\"Noref\",0,0,\"anything\",\n"),
+              out);
+    free(out);
+    out = run("cat build/ed/summary.json", &status);
+    CHECK_MSG(strstr(out, "\"n\": 3, \"rouge_l\": 0.542857") && strict_json(out), out); /* (0.8 + 2/7) / 2 */
+    free(out);
+    out = run("rm -rf build/ed_run && build/patchscope experiment entity-description --model weights/tiny --out build/ed_run "
+              "-n 4 --json && test $(grep -c . build/ed_run/scored.jsonl) = 120 && grep -q '<polyline' build/ed_run/rouge_lines.svg",
+              &status);
+    CHECK_MSG(status == 0 && strict_json(out), out);
+    free(out);
+}
+
 int main(void) {
     test_patch();
     test_run();
@@ -841,5 +881,6 @@ int main(void) {
     test_sweep_errors();
     test_summarize();
     test_attribute_extraction();
+    test_entity_description();
     return test_report("cli");
 }

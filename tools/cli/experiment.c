@@ -2,7 +2,8 @@
    file, runs it with the sweep (so it can also be sharded by hand), scores the results
    and writes a summary, tables and figures into --out.
 
-     attribute-extraction   (paper §4.2, Table 5, Fig. 7) the official TSVs */
+     attribute-extraction   (paper §4.2, Table 5, Fig. 7) the official TSVs
+     entity-description     (§4.3) an entity's name into a few-shot description prompt, ROUGE-L */
 #define _POSIX_C_SOURCE 200809L /* glob */
 #include "cli.h"
 
@@ -15,7 +16,9 @@
 
 const cli_opt experiment_opts[] = {
     {"--out", "DIR", NULL, "where jobs.jsonl, results.jsonl, scored.jsonl, summary.json, CSV and SVG go (required)"},
-    {"--data", "F.tsv,...", "examples/data/patchscopes/*/*.tsv", "attribute-extraction: the official TSVs, one relation each"},
+    {"--data", "F", "examples/data/patchscopes/*/*.tsv, examples/data/entities.tsv",
+     "attribute-extraction: the official TSVs (comma-separated), one relation each; entity-description: lines of "
+     "entity<TAB>reference description"},
     {"--per-relation", "N", "20", "cases drawn per relation (seeded; 0: every row)"},
     {"--seed", "S", "0", "the draw's seed"},
     {"-n", "N", "20", "greedy tokens generated per cell"},
@@ -78,7 +81,7 @@ static void fields_free(char **f, int n) {
 
 /* The official rule: correct when the object, spaces removed, occurs in the generated text
    with spaces removed (case counts). */
-int object_in_text(const char *object, const char *text) {
+static int object_in_text(const char *object, const char *text) {
     char *a = (char *)malloc(strlen(object) + 1), *b = (char *)malloc(strlen(text) + 1);
     size_t i, na = 0, nb = 0;
     int found;
@@ -98,7 +101,7 @@ int object_in_text(const char *object, const char *text) {
    the start), the one ending at the official position when there is one, else the last;
    -1 when the tokenizer splits the subject differently there (" Colombia" inside
    " Colombian"). */
-int subject_position(const ps_tokenizer *t, const int *ids, int n, const char *subject, int official) {
+static int subject_position(const ps_tokenizer *t, const int *ids, int n, const char *subject, int official) {
     char *spaced = (char *)malloc(strlen(subject) + 2);
     int k, m, *pat, at = -1, pass;
     if (!spaced) return -1;
@@ -446,11 +449,204 @@ static int attribute_extraction(example *e, const char *dir) {
     return rc;
 }
 
+
+/* --- entity description (§4.3) -------------------------------------------------------------------- */
+
+#define FEW_SHOT "Syria: Country in the Middle East, Leonardo DiCaprio: American actor, Samsung: South Korean " \
+                 "multinational major appliance and consumer electronics corporation, x"
+
+/* the words of text as ROUGE-L counts them (as Google's rouge-score does): lowercase runs
+   of a-z and 0-9, everything else a separator; malloc'd into *words */
+static int is_word_char(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+static int rouge_words(const char *text, char ***words) {
+    int n = 0, cap = 0, k;
+    const char *p = text;
+    *words = NULL;
+    for (;;) {
+        const char *q;
+        char *w;
+        while (*p && !is_word_char(*p)) p++;
+        if (!*p) break;
+        for (q = p; is_word_char(*q); q++) {}
+        if (n == cap) {
+            char **g = (char **)realloc(*words, (size_t)(cap = cap ? 2 * cap : 16) * sizeof *g);
+            if (!g) break;
+            *words = g;
+        }
+        if (!(w = (char *)malloc((size_t)(q - p) + 1))) break;
+        for (k = 0; p < q; p++, k++) w[k] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+        w[k] = 0;
+        (*words)[n++] = w;
+    }
+    return n;
+}
+
+/* ROUGE-L F1 of a candidate against a reference: the longest common subsequence of their
+   words, P = lcs / |candidate|, R = lcs / |reference|, F1 = 2PR / (P + R); 0 when either is empty */
+static double rouge_l(const char *candidate, const char *reference) {
+    char **a, **b;
+    int na = rouge_words(candidate, &a), nb = rouge_words(reference, &b), i, j, lcs = 0;
+    int *row = (int *)calloc((size_t)(nb + 1) * 2, sizeof(int));
+    double f = 0;
+    if (row && na > 0 && nb > 0) {
+        int *prev = row, *cur = row + nb + 1;
+        for (i = 1; i <= na; i++, prev = cur, cur = cur == row ? row + nb + 1 : row)
+            for (j = 1; j <= nb; j++)
+                cur[j] = strcmp(a[i - 1], b[j - 1]) == 0 ? prev[j - 1] + 1 : prev[j] > cur[j - 1] ? prev[j] : cur[j - 1];
+        lcs = prev[nb];
+        if (lcs > 0) f = 2.0 * lcs / (double)(na + nb); /* = 2PR / (P + R) */
+    }
+    for (i = 0; i < na; i++) free(a[i]);
+    for (j = 0; j < nb; j++) free(b[j]);
+    free(a);
+    free(b);
+    free(row);
+    return f;
+}
+
+/* the description in a generation after the few-shot prompt's ", x": what follows the
+   colon, up to the next entry (a comma) or line */
+static void description_of(const char *gen, char *out, size_t cap) {
+    size_t k = 0;
+    while (*gen == ' ' || *gen == ':') gen++;
+    while (*gen && *gen != ',' && *gen != '\n' && k + 1 < cap) out[k++] = *gen++;
+    while (k > 0 && out[k - 1] == ' ') k--;
+    out[k] = 0;
+}
+
+static int entity_description(example *e, const char *dir) {
+    const char *data = opt("--data") ? opt("--data") : "examples/data/entities.tsv";
+    const char *sl = opt("--source-layers") ? opt("--source-layers") : "all";
+    const char *tl = opt("--target-layers") ? opt("--target-layers") : "same";
+    char jobs_path[4096], results[4096], scored[4096], path[4096], *text, gen[8192], desc[8192], ref[4096], ent[1024];
+    size_t len, at;
+    int n_new, rc = 0, n = 0, with_ref = 0, i;
+    FILE *jobs, *out, *csv;
+    sweep_opts_t so;
+    summary_opts_t su;
+    const char *paths[1];
+    if (!int_opt("-n", 20, &n_new)) return CLI_USAGE;
+    if (!(text = read_file(data, &len))) return CLI_FAIL;
+    snprintf(jobs_path, sizeof jobs_path, "%s/jobs.jsonl", dir);
+    if (!(jobs = fopen(jobs_path, "w"))) return free(text), die("cannot write %s", jobs_path);
+    for (at = 0; at < len;) { /* "entity<TAB>reference" lines; # comments */
+        size_t end = at, tab;
+        char id[32];
+        while (end < len && text[end] != '\n') end++;
+        text[end] = 0;
+        if (end > at && text[at] != '#') {
+            char *line = text + at, *t = strchr(line, '\t');
+            if ((tab = t ? (size_t)(t - line) : strlen(line)) > 0 && tab < sizeof ent) {
+                memcpy(ent, line, tab);
+                ent[tab] = 0;
+                snprintf(id, sizeof id, "entity/%d", n++);
+                fputs("{\"id\": ", jobs);
+                put_string(jobs, id);
+                fputs(", \"source_prompt\": ", jobs);
+                put_string(jobs, ent);
+                fputs(", \"target_prompt\": \"" FEW_SHOT "\", \"target_token\": \" x\", \"source_layers\": ", jobs);
+                put_string(jobs, sl);
+                fputs(", \"target_layers\": ", jobs);
+                put_string(jobs, tl);
+                fprintf(jobs, ", \"n_new\": %d, \"tags\": {\"entity\": ", n_new);
+                put_string(jobs, ent);
+                fputs(", \"reference\": ", jobs);
+                put_string(jobs, t ? t + 1 : "");
+                fputs("}}\n", jobs);
+            }
+        }
+        at = end + 1;
+    }
+    free(text);
+    if (fclose(jobs)) return die("cannot write %s", jobs_path);
+    if (flag("--jobs-only")) return printf("wrote %s\n", jobs_path), 0;
+    memset(&so, 0, sizeof so);
+    snprintf(results, sizeof results, "%s/results.jsonl", dir);
+    so.jobs = jobs_path;
+    so.out = results;
+    so.n_shards = 1;
+    so.resume = 1;
+    so.progress = flag("--progress");
+    if (!flag("--score-only") && (rc = sweep_run(e, &so))) return rc;
+    /* each generation's description, and its ROUGE-L F1 where a reference is given */
+    snprintf(scored, sizeof scored, "%s/scored.jsonl", dir);
+    snprintf(path, sizeof path, "%s/descriptions.csv", dir);
+    if (!(text = read_file(results, &len))) return CLI_FAIL;
+    out = fopen(scored, "w");
+    csv = fopen(path, "w");
+    if (!out || !csv) rc = die("cannot write %s or %s", scored, path);
+    if (csv) fputs("entity,source_layer,target_layer,description,rouge_l\n", csv);
+    for (at = 0; !rc && at < len;) {
+        size_t end = at;
+        char ls[16], lt[16];
+        const char *c;
+        while (end < len && text[end] != '\n') end++;
+        if (json_field(text + at, end - at, "tags.entity", ent, sizeof ent) ||
+            json_field(text + at, end - at, "tags.reference", ref, sizeof ref) ||
+            json_field(text + at, end - at, "source_layer", ls, sizeof ls) ||
+            json_field(text + at, end - at, "target_layer", lt, sizeof lt)) {
+            rc = die("%s: a line that is not an entity-description result", results);
+            break;
+        }
+        if (json_field(text + at, end - at, "generated_text", gen, sizeof gen)) gen[0] = 0;
+        description_of(gen, desc, sizeof desc);
+        fwrite(text + at, 1, end - at - 1, out);
+        fputs(", \"description\": ", out);
+        put_string(out, desc);
+        fputc('"', csv);
+        for (c = ent; *c; c++) fprintf(csv, *c == '"' ? "\"\"" : "%c", *c);
+        fprintf(csv, "\",%s,%s,\"", ls, lt);
+        for (c = desc; *c; c++) fprintf(csv, *c == '"' ? "\"\"" : "%c", *c);
+        fputc('"', csv);
+        if (ref[0]) {
+            double f = rouge_l(desc, ref);
+            fprintf(out, ", \"rouge_l\": %.6g", f);
+            fprintf(csv, ",%.6g", f);
+            with_ref = 1;
+        } else fputc(',', csv);
+        fputs("}\n", out);
+        fputc('\n', csv);
+        at = end + 1;
+    }
+    free(text);
+    if (out && fclose(out) && !rc) rc = die("cannot write %s", scored);
+    if (csv && fclose(csv) && !rc) rc = die("cannot write %s", path);
+    if (rc) return rc;
+    memset(&su, 0, sizeof su);
+    paths[0] = scored;
+    su.paths = paths;
+    su.n_paths = 1;
+    su.metric = "rouge_l";
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    if (!(out = fopen(path, "w"))) return die("cannot write %s", path);
+    su.json = out;
+    if (with_ref) { /* mean ROUGE-L per layer: the summary and its figure */
+        snprintf(results, sizeof results, "%s/rouge_lines.svg", dir);
+        su.lines = results;
+        su.title = "Entity description: ROUGE-L F1 against the references, per source layer";
+    }
+    rc = summarize(&su);
+    if (fclose(out) && !rc) rc = die("cannot write %s", path);
+    if (!rc && !json) { /* the descriptions, entity by entity */
+        snprintf(path, sizeof path, "%s/descriptions.csv", dir);
+        printf("%d entities; descriptions per layer in %s, scored.jsonl, summary.json%s\n", n, path,
+               with_ref ? ", rouge_lines.svg" : "");
+    } else if (!rc) {
+        char *s = read_file(path, &len);
+        if (s) fwrite(s, 1, len, stdout);
+        free(s);
+    }
+    (void)i;
+    return rc;
+}
+
 int cmd_experiment(example *e) {
     const char *name = n_positional > 0 ? positional[0] : NULL, *dir = opt("--out");
-    if (!name) return usage_error("give the experiment: attribute-extraction");
+    if (!name) return usage_error("give the experiment: attribute-extraction or entity-description");
     if (!dir) return usage_error("give --out DIR");
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return die("cannot make the folder %s: %s", dir, strerror(errno));
     if (strcmp(name, "attribute-extraction") == 0) return attribute_extraction(e, dir);
-    return usage_error("unknown experiment %s (attribute-extraction)", name);
+    if (strcmp(name, "entity-description") == 0) return entity_description(e, dir);
+    return usage_error("unknown experiment %s (attribute-extraction, entity-description)", name);
 }

@@ -864,6 +864,75 @@ static void test_entity_description(void) {
     free(out);
 }
 
+/* experiment next-token: the scorer's precision@1 (rank 0) and surprisal (-ln p) on
+   hand-written results; then a real run, whose logit-lens cells are `lens` itself and
+   whose every method is exact at the last layer */
+static void test_next_token(void) {
+    static char *lines[4096];
+    char cmd[8192], *out, *jobs, *res, *p, id[64];
+    float got[64], ids[256], layer;
+    int status, i, n, n_res, k, n_ids;
+    FILE *f = fopen("build/nt_test.txt", "w");
+    for (i = 0; f && i < 24; i++) fprintf(f, "The capital of country %d is a city where people %d live\n", i, i * 7);
+    if (f) fclose(f);
+    CHECK(run_ok("rm -rf build/nt && build/patchscope experiment next-token --model weights/tiny --data build/nt_test.txt "
+                 "--out build/nt --jobs-only > /dev/null && test -s build/nt/map_5.f32"));
+    f = fopen("build/nt/results.jsonl", "w");
+    if (f) {
+        fputs("{\"id\": \"lens/0\", \"source_layer\": 2, \"target_layer\": 5, \"top_prob\": 0.5, \"rank_tokens\": [\"a\"], "
+              "\"ranks\": [0], \"rank_probs\": [0.5], \"tags\": {\"method\": \"logit lens\", \"text\": 0}}\n", f);
+        fputs("{\"id\": \"lens/1\", \"source_layer\": 2, \"target_layer\": 5, \"top_prob\": 0.3, \"rank_tokens\": [\"b\"], "
+              "\"ranks\": [12], \"rank_probs\": [0.1], \"tags\": {\"method\": \"logit lens\", \"text\": 1}}\n", f);
+        fclose(f);
+    }
+    out = run("build/patchscope experiment next-token --model weights/tiny --data build/nt_test.txt --out build/nt "
+              "--score-only > /dev/null && grep -o '\"precision_at_1\": [01], \"surprisal\": [0-9.]*' build/nt/scored.jsonl",
+              &status);
+    CHECK_MSG(status == 0 && strcmp(out, "\"precision_at_1\": 1, \"surprisal\": 0.693147181\n"
+                                         "\"precision_at_1\": 0, \"surprisal\": 2.30258509\n") == 0, out);
+    free(out);
+    out = run("rm -rf build/nt && build/patchscope experiment next-token --model weights/tiny --data build/nt_test.txt "
+              "--out build/nt --json", &status);
+    CHECK_MSG(status == 0 && strict_json(out), out);
+    /* the lens and the identity read the model's own prediction at the last layer (the affine
+       lens would too with more training positions than the width) */
+    for (k = 0; k < 2; k++) {
+        const char *cell = strstr(out, k ? "{\"group\": \"token identity\", \"source_layer\": 5, \"target_layer\": 5, \"n\": 3"
+                                         : "{\"group\": \"logit lens\", \"source_layer\": 5, \"target_layer\": 5, \"n\": 3");
+        const char *p1 = cell ? strstr(cell, "\"precision_at_1\": 1,") : NULL;
+        CHECK_MSG(p1 && p1 < strchr(cell, '}'), "the lens and the identity read the model's prediction at the last layer");
+    }
+    for (p = out, k = 0; (p = strstr(p, "\"source_layer\": ")); p++) k++;
+    CHECK(k == 18); /* 3 methods x 6 layers */
+    free(out);
+    /* the first logit-lens case against `patchscope lens` on the same prefix */
+    jobs = run("grep -m 1 '\"lens/' build/nt/jobs.jsonl", &status);
+    CHECK(json_string(jobs, "id", id, sizeof id) == 0);
+    n_ids = json_numbers(jobs, "source_ids", ids, 256);
+    p = cmd + snprintf(cmd, sizeof cmd, "build/patchscope lens --model weights/tiny --json --ids ");
+    for (i = 0; i < n_ids; i++) p += sprintf(p, i ? ",%d" : "%d", (int)ids[i]);
+    out = run(cmd, &status);
+    CHECK(status == 0 && strstr(out, "\"layers\": [{\"layer\": 0,"));
+    snprintf(cmd, sizeof cmd, "grep '\"id\": \"%s\"' build/nt/results.jsonl", id);
+    res = run(cmd, &status);
+    n_res = split_lines(res, lines, 4096);
+    CHECK(n_res == 6);
+    for (i = 0; i < n_res; i++) {
+        char key[32];
+        float lens_top;
+        snprintf(key, sizeof key, "\"layer\": %d,", i);
+        CHECK(json_numbers(lines[i], "source_layer", &layer, 1) == 1 && layer == i &&
+              json_numbers(lines[i], "top_id", got, 1) == 1 && strstr(out, key) &&
+              sscanf(strstr(strstr(out, key), "\"top_token_id\": ") + 16, "%f", &lens_top) == 1);
+        CHECK_MSG(got[0] == lens_top, "the logit lens as a patch == patchscope lens");
+    }
+    free(res);
+    free(out);
+    free(jobs);
+    n = 0;
+    (void)n;
+}
+
 int main(void) {
     test_patch();
     test_run();
@@ -882,5 +951,6 @@ int main(void) {
     test_summarize();
     test_attribute_extraction();
     test_entity_description();
+    test_next_token();
     return test_report("cli");
 }

@@ -2,7 +2,9 @@
    file, runs it with the sweep (so it can also be sharded by hand), scores the results
    and writes a summary, tables and figures into --out.
 
-     attribute-extraction   (paper §4.2, Table 5, Fig. 7) the official TSVs
+     next-token             (paper §4.1, Fig. 2) the logit lens, an affine lens and the
+                            token-identity Patchscope against the model's own next token
+     attribute-extraction   (§4.2, Table 5, Fig. 7) the official TSVs
      entity-description     (§4.3) an entity's name into a few-shot description prompt, ROUGE-L */
 #define _POSIX_C_SOURCE 200809L /* glob */
 #include "cli.h"
@@ -10,6 +12,7 @@
 #include <errno.h>
 #include <glob.h>
 #include <sys/stat.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +22,8 @@ const cli_opt experiment_opts[] = {
     {"--data", "F", "examples/data/patchscopes/*/*.tsv, examples/data/entities.tsv",
      "attribute-extraction: the official TSVs (comma-separated), one relation each; entity-description: lines of "
      "entity<TAB>reference description"},
-    {"--per-relation", "N", "20", "cases drawn per relation (seeded; 0: every row)"},
+    {"--per-relation", "N", "20", "cases drawn per relation (seeded; 0: every row); next-token: the first N texts (0: all)"},
+    {"--ridge", "R", "0.1", "next-token: the affine lens's ridge penalty"},
     {"--seed", "S", "0", "the draw's seed"},
     {"-n", "N", "20", "greedy tokens generated per cell"},
     {"--source-layers", "LAYERS", "every layer", "source layers, as a job's source_layers (\"0-5\", \"0,3,6\")"},
@@ -641,12 +645,265 @@ static int entity_description(example *e, const char *dir) {
     return rc;
 }
 
+/* --- next-token prediction (§4.1) ------------------------------------------------------------------ */
+
+#define IDENTITY_PROMPT "cat -> cat\n1135 -> 1135\nhello -> hello\n?"
+
+/* the texts: lines of a file, or (no --data) the source snippets of the official TSVs */
+static char **nt_texts(int *n) {
+    const char *data = opt("--data");
+    char **texts = NULL, *text, *header[64];
+    size_t len, at;
+    int cap = 0, i, k;
+    glob_t g;
+    *n = 0;
+    memset(&g, 0, sizeof g);
+    if (data) {
+        if (!(text = read_file(data, &len))) return NULL;
+        for (at = 0; at < len;) {
+            size_t end = at;
+            while (end < len && text[end] != '\n') end++;
+            text[end] = 0;
+            if (end > at) {
+                char **t2 = *n == cap ? (char **)realloc(texts, (size_t)(cap = cap ? 2 * cap : 256) * sizeof *t2) : texts;
+                if (!t2 || !(t2[*n] = (char *)malloc(end - at + 1))) break;
+                texts = t2;
+                memcpy(texts[(*n)++], text + at, end - at + 1);
+            }
+            at = end + 1;
+        }
+        free(text);
+        return texts;
+    }
+    if (glob("examples/data/patchscopes/*/*.tsv", 0, NULL, &g) != 0) return die("no TSVs in examples/data/patchscopes: give --data"), NULL;
+    for (i = 0; i < (int)g.gl_pathc; i++) {
+        int nh, col;
+        at = 0;
+        if (!(text = read_file(g.gl_pathv[i], &len))) continue;
+        nh = tsv_record(text, len, &at, header, 64);
+        col = nh > 0 ? column(header, nh, "prompt_source") : -1;
+        for (;;) {
+            char *f[64];
+            int nf = col >= 0 ? tsv_record(text, len, &at, f, 64) : 0;
+            if (nf <= 0) break;
+            if (nf == nh) {
+                char **t2 = *n == cap ? (char **)realloc(texts, (size_t)(cap = cap ? 2 * cap : 256) * sizeof *t2) : texts;
+                if (t2) {
+                    texts = t2;
+                    texts[(*n)++] = f[col];
+                    f[col] = NULL;
+                }
+            }
+            for (k = 0; k < nf; k++) free(f[k]);
+        }
+        fields_free(header, nh > 0 ? nh : 0);
+        free(text);
+    }
+    globfree(&g);
+    return texts;
+}
+
+/* the first number of the array "key" in a result line (which the sweep writes as
+   "key": [n, ...]); 0, or -1 when there is none */
+static int first_in_array(const char *line, const char *key, double *out) {
+    char pat[64];
+    const char *at;
+    char *end;
+    snprintf(pat, sizeof pat, "\"%s\": [", key);
+    if (!(at = strstr(line, pat))) return -1;
+    *out = strtod(at + strlen(pat), &end);
+    return end == at + strlen(pat) ? -1 : 0;
+}
+
+/* A job line: the prefix (ids), patched at its last token into target (ids; NULL: the
+   prefix itself) at target_layers; the rank of the model's own next token y. */
+static void nt_job(FILE *f, const char *id, const int *ids, int n, const int *tgt, int n_tgt, const char *sl,
+                   const char *tl, const char *map, int y, const char *method, int k) {
+    fputs("{\"id\": ", f);
+    put_string(f, id);
+    fputs(", \"source_ids\": ", f);
+    cli_out = f;
+    print_ints(ids, n);
+    fputs(", \"target_ids\": ", f);
+    print_ints(tgt ? tgt : ids, tgt ? n_tgt : n);
+    cli_out = NULL;
+    fprintf(f, ", \"source_layers\": %s, \"target_layers\": %s", sl, tl);
+    if (map) {
+        fputs(", \"map\": ", f);
+        put_string(f, map);
+    }
+    fprintf(f, ", \"readout\": \"rank\", \"rank_ids\": [%d], \"tags\": {\"method\": \"%s\", \"text\": %d}}\n", y, method, k);
+}
+
+static int next_token(example *e, const char *dir) {
+    const ps_config *cfg = ps_model_config(e->m);
+    int L = cfg->n_layer, C = cfg->n_embd, n_texts = 0, seed, n_train = 0, n_valid = 0, rc = 0, i, l;
+    int max_texts, n_all = 0, *keep = NULL;
+    char **texts = NULL, jobs_path[4096], results[4096], scored[4096], path[4096], id[64], sl[32], tl[32];
+    double ridge, train_fraction = 0.8;
+    float *X = NULL, *Y = NULL, *A = NULL;
+    FILE *jobs;
+    sweep_opts_t so;
+    summary_opts_t su;
+    const char *paths[1];
+    unsigned long long rng;
+    if (!int_opt("--seed", 0, &seed) || !int_opt("--per-relation", 0, &max_texts)) return CLI_USAGE;
+    ridge = opt("--ridge") ? atof(opt("--ridge")) : 0.1;
+    if (ridge < 0) return usage_error("--ridge must not be negative");
+    if (!e->t && !opt("--data")) return die("%s has no tokenizer patchscope.h reads: the texts need one", e->dir);
+    if (!e->t) return die("%s has no tokenizer patchscope.h reads", e->dir);
+    if (!(texts = nt_texts(&n_all)) || (n_texts = n_all) < 4) {
+        rc = die("too few texts (%d)", n_all);
+        goto done;
+    }
+    if (max_texts > 0 && max_texts < n_texts) n_texts = max_texts; /* the first N */
+    keep = (int *)calloc((size_t)n_texts * 3, sizeof(int)); /* per text: its position, its y, train (1) or not */
+    X = (float *)calloc((size_t)n_texts * L * C, sizeof(float));
+    Y = (float *)calloc((size_t)n_texts * C, sizeof(float));
+    A = (float *)calloc((size_t)(C + 1) * C, sizeof(float));
+    snprintf(jobs_path, sizeof jobs_path, "%s/jobs.jsonl", dir);
+    if (!keep || !X || !Y || !A || !(jobs = fopen(jobs_path, "w"))) {
+        rc = die("out of memory, or cannot write %s", jobs_path);
+        goto done;
+    }
+    rng = (unsigned long long)seed * 0x9E3779B97F4A7C15ull + 0x1234567ull;
+    for (i = 0; !rc && i < n_texts; i++) { /* a position per text; its prefix; the model's own next token */
+        int n, *ids = encode_text(e->t, texts[i], strlen(texts[i]), 0, &n), p, *tgt = NULL, n_tgt = 0;
+        ps_source src;
+        if (!ids || n < 2 || n > cfg->n_ctx) {
+            free(ids);
+            keep[3 * i] = -1;
+            continue;
+        }
+        p = (int)(rng_next(&rng) % (unsigned long long)(n - 1)); /* the prefix ids[0..p] has a next token */
+        keep[3 * i] = p;
+        keep[3 * i + 2] = (int)(rng_next(&rng) % 1000) < (int)(train_fraction * 1000);
+        ps_ctx_reset(e->c);
+        if (ps_forward(e->c, ids, p + 1, 0)) rc = die("%s", ps_ctx_error(e->c));
+        else keep[3 * i + 1] = ps_argmax(ps_logits(e->c, 0), cfg->n_vocab);
+        if (!rc && keep[3 * i + 2]) { /* a training pair per layer: h_l -> h_{L-1} at p */
+            int last = -1;
+            if (ps_source_run(e->c, ids, p + 1, PS_RESID_POST, &last, 1, &src)) rc = die("%s", ps_ctx_error(e->c));
+            for (l = 0; !rc && l < L; l++)
+                memcpy(X + ((size_t)l * n_texts + n_train) * C, ps_source_state(&src, l, -1), (size_t)C * sizeof(float));
+            if (!rc) memcpy(Y + (size_t)n_train * C, ps_source_state(&src, L - 1, -1), (size_t)C * sizeof(float));
+            ps_source_free(&src);
+            n_train++;
+        } else if (!rc) { /* a validation case: three methods */
+            tgt = encode_text(e->t, IDENTITY_PROMPT, strlen(IDENTITY_PROMPT), 0, &n_tgt);
+            snprintf(id, sizeof id, "lens/%d", i);
+            snprintf(tl, sizeof tl, "%d", L - 1);
+            nt_job(jobs, id, ids, p + 1, NULL, 0, "\"all\"", tl, NULL, keep[3 * i + 1], "logit lens", i);
+            for (l = 0; l < L; l++) {
+                snprintf(id, sizeof id, "affine/%d/%d", i, l);
+                snprintf(path, sizeof path, "%s/map_%d.f32", dir, l);
+                snprintf(sl, sizeof sl, "%d", l);
+                nt_job(jobs, id, ids, p + 1, NULL, 0, sl, tl, path, keep[3 * i + 1], "affine lens", i);
+            }
+            snprintf(id, sizeof id, "identity/%d", i);
+            if (tgt) nt_job(jobs, id, ids, p + 1, tgt, n_tgt, "\"all\"", "\"same\"", NULL, keep[3 * i + 1], "token identity", i);
+            free(tgt);
+            n_valid++;
+        }
+        free(ids);
+    }
+    if (fclose(jobs) && !rc) rc = die("cannot write %s", jobs_path);
+    /* the affine lens: a least-squares map per layer, on the training positions */
+    for (l = 0; !rc && l < L; l++) {
+        FILE *mf;
+        snprintf(path, sizeof path, "%s/map_%d.f32", dir, l);
+        if (ps_fit_affine(X + (size_t)l * n_texts * C, C, Y, C, n_train, ridge, A))
+            rc = die("the affine map of layer %d is singular on %d positions: give --ridge", l, n_train);
+        else if (!(mf = fopen(path, "wb")) || fwrite(A, sizeof(float), (size_t)(C + 1) * C, mf) != (size_t)(C + 1) * C ||
+                 fclose(mf))
+            rc = die("cannot write %s", path);
+    }
+    if (rc || flag("--jobs-only")) {
+        if (!rc) printf("wrote %s and the maps\n", jobs_path);
+        goto done;
+    }
+    memset(&so, 0, sizeof so);
+    snprintf(results, sizeof results, "%s/results.jsonl", dir);
+    so.jobs = jobs_path;
+    so.out = results;
+    so.n_shards = 1;
+    so.resume = 1;
+    so.progress = flag("--progress");
+    if (!flag("--score-only") && (rc = sweep_run(e, &so))) goto done;
+    /* precision@1: the method's top-1 is the model's next token; surprisal: -ln of the
+       probability the method gives that token */
+    {
+        size_t len, at;
+        char *text = read_file(results, &len), num[64];
+        FILE *out;
+        snprintf(scored, sizeof scored, "%s/scored.jsonl", dir);
+        if (!text || !(out = fopen(scored, "w"))) {
+            free(text);
+            rc = die("cannot read %s or write %s", results, scored);
+            goto done;
+        }
+        for (at = 0; at < len;) {
+            size_t end = at;
+            double prob, rank;
+            while (end < len && text[end] != '\n') end++;
+            text[end] = 0;
+            if (json_field(text + at, end - at, "top_prob", num, sizeof num) ||
+                first_in_array(text + at, "ranks", &rank) || first_in_array(text + at, "rank_probs", &prob)) {
+                rc = die("%s: a line that is not a next-token result", results);
+                break;
+            }
+            fwrite(text + at, 1, end - at - 1, out);
+            fprintf(out, ", \"precision_at_1\": %d, \"surprisal\": ", rank == 0);
+            if (prob > 0) fprintf(out, "%.9g}\n", -log(prob));
+            else fputs("null}\n", out);
+            at = end + 1;
+        }
+        free(text);
+        if (fclose(out) && !rc) rc = die("cannot write %s", scored);
+    }
+    memset(&su, 0, sizeof su);
+    paths[0] = scored;
+    su.paths = paths;
+    su.n_paths = 1;
+    su.by = "method";
+    su.metric = "precision_at_1";
+    snprintf(path, sizeof path, "%s/precision_lines.svg", dir);
+    su.lines = path;
+    su.title = "Next-token prediction: precision@1 against the model's own prediction, per source layer";
+    if (!rc) rc = summarize(&su);
+    su.metric = "surprisal";
+    snprintf(path, sizeof path, "%s/surprisal_lines.svg", dir);
+    su.title = "Next-token prediction: surprisal (nats) of the model's prediction, per source layer";
+    if (!rc) rc = summarize(&su);
+    su.lines = NULL;
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    if (!rc && !(su.json = fopen(path, "w"))) rc = die("cannot write %s", path);
+    if (!rc) {
+        su.table = !json;
+        rc = summarize(&su);
+        if (fclose(su.json) && !rc) rc = die("cannot write %s", path);
+    }
+    if (!rc && json) {
+        size_t len;
+        char *text = read_file(path, &len);
+        if (text) fwrite(text, 1, len, stdout);
+        free(text);
+    } else if (!rc)
+        printf("%d texts: %d for the maps, %d evaluated; wrote %s/{jobs,results,scored}.jsonl, summary.json, "
+               "precision_lines.svg, surprisal_lines.svg\n", n_texts, n_train, n_valid, dir);
+done:
+    for (i = 0; texts && i < n_all; i++) free(texts[i]);
+    free(texts), free(keep), free(X), free(Y), free(A);
+    return rc;
+}
+
 int cmd_experiment(example *e) {
     const char *name = n_positional > 0 ? positional[0] : NULL, *dir = opt("--out");
-    if (!name) return usage_error("give the experiment: attribute-extraction or entity-description");
+    if (!name) return usage_error("give the experiment: next-token, attribute-extraction or entity-description");
     if (!dir) return usage_error("give --out DIR");
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return die("cannot make the folder %s: %s", dir, strerror(errno));
     if (strcmp(name, "attribute-extraction") == 0) return attribute_extraction(e, dir);
     if (strcmp(name, "entity-description") == 0) return entity_description(e, dir);
-    return usage_error("unknown experiment %s (attribute-extraction, entity-description)", name);
+    if (strcmp(name, "next-token") == 0) return next_token(e, dir);
+    return usage_error("unknown experiment %s (next-token, attribute-extraction, entity-description)", name);
 }

@@ -75,9 +75,9 @@ typedef struct store {
 static const char *const fields[] = {
     "id", "source_prompt", "source_ids", "source_token", "source_pos", "target_prompt", "target_ids",
     "target_token", "target_pos", "source_layers", "target_layers", "site", "map", "source_model", "n_new",
-    "readout", "tokens", "bos", "tags"};
+    "readout", "tokens", "rank_ids", "bos", "tags"};
 enum { F_ID, F_SRC_PROMPT, F_SRC_IDS, F_SRC_TOKEN, F_SRC_POS, F_TGT_PROMPT, F_TGT_IDS, F_TGT_TOKEN, F_TGT_POS,
-       F_SRC_LAYERS, F_TGT_LAYERS, F_SITE, F_MAP, F_SRC_MODEL, F_N_NEW, F_READOUT, F_TOKENS, F_BOS, F_TAGS, N_FIELDS };
+       F_SRC_LAYERS, F_TGT_LAYERS, F_SITE, F_MAP, F_SRC_MODEL, F_N_NEW, F_READOUT, F_TOKENS, F_RANK_IDS, F_BOS, F_TAGS, N_FIELDS };
 
 typedef struct span {
     const char *p;
@@ -361,7 +361,7 @@ static void job_free(job *jb) {
     free(jb->tgt_ids);
     free(jb->sl);
     free(jb->tl);
-    for (i = 0; i < jb->n_tokens; i++) free(jb->tokens[i]);
+    for (i = 0; jb->tokens && i < jb->n_tokens; i++) free(jb->tokens[i]);
     free(jb->tokens);
     free(jb->token_ids);
     for (i = 0; i < jb->n_tags; i++) free(jb->tags[i].key), free(jb->tags[i].val);
@@ -470,8 +470,11 @@ static int job_parse(store *st, const char *line, size_t len, job *jb) {
         free(names);
         if (why[0]) return -1;
     }
-    if (!!(jb->readout & READ_RANK) != !!v[F_TOKENS].p)
-        return bad("tokens", v[F_TOKENS].p ? "needs readout \"rank\"" : "readout \"rank\" needs the tokens to rank");
+    if (v[F_TOKENS].p && v[F_RANK_IDS].p) return bad(NULL, "give tokens or rank_ids, not both");
+    if (!!(jb->readout & READ_RANK) != (v[F_TOKENS].p || v[F_RANK_IDS].p))
+        return bad(v[F_RANK_IDS].p ? "rank_ids" : "tokens",
+                   v[F_TOKENS].p || v[F_RANK_IDS].p ? "needs readout \"rank\"" : "readout \"rank\" needs tokens or rank_ids");
+    if (v[F_RANK_IDS].p && get_ids(F_RANK_IDS, v[F_RANK_IDS], tcfg->n_vocab, &jb->token_ids, &jb->n_tokens)) return -1;
     if (v[F_TOKENS].p) {
         if (!st->tgt->t) return bad("tokens", "%s has no tokenizer patchscope.h reads", st->tgt->dir);
         jb->tokens = get_strs(F_TOKENS, v[F_TOKENS], &jb->n_tokens);
@@ -698,7 +701,8 @@ static void print_case(const example *e, const job *jb, const ps_grid *grids, co
                 fputs(", \"rank_tokens\": [", cli_out);
                 for (q = 0; q < jb->n_tokens; q++) {
                     fputs(q ? ", " : "", cli_out);
-                    print_json_string(jb->tokens[q]);
+                    if (jb->tokens) print_json_string(jb->tokens[q]);
+                    else print_token(e, jb->token_ids[q]); /* rank_ids */
                 }
                 fputs("], \"ranks\": [", cli_out);
                 for (q = 0; q < jb->n_tokens; q++) fprintf(cli_out, q ? ", %d" : "%d", ps_rank(probs, V, jb->token_ids[q]));
@@ -1061,7 +1065,8 @@ int sweep_run(example *e, const sweep_opts_t *o) {
         }
     }
     if (!rc && o->progress && n_run == 0) show_sweep_progress(0, 0, 0, t0);
-    if (!rc && n_bad) rc = die("%d bad line%s in %s were left out", n_bad, n_bad > 1 ? "s" : "", jobs_path);
+    if (!rc && n_bad)
+        rc = die("%d bad line%s in %s %s left out", n_bad, n_bad > 1 ? "s" : "", jobs_path, n_bad > 1 ? "were" : "was");
 done:
     if (rn.fd > 1) close(rn.fd);
     sources_clear(&rn);

@@ -152,6 +152,7 @@ figures: $(B)/ceo_demo $(B)/word2vec_stages $(B)/patchscope
 	    --lines examples/figures/sweep_identity_tiny.svg
 	$(MAKE) experiments
 	cp $(B)/experiments/attribute-extraction/accuracy_heatmap.svg examples/figures/attribute_extraction_tiny.svg
+	cp $(B)/experiments/next-token/precision_lines.svg examples/figures/next_token_tiny.svg
 
 # the paper's experiments on the shipped tiny model, into build/experiments/NAME (about a minute):
 # attribute extraction on the relations the tiny model was taught, every source x target layer
@@ -161,6 +162,7 @@ experiments: $(B)/patchscope
 	$(B)/patchscope experiment attribute-extraction --model weights/tiny --out $(B)/experiments/attribute-extraction \
 	    --data $(AE_DATA) --per-relation 0 --target-layers all
 	$(B)/patchscope experiment entity-description --model weights/tiny --out $(B)/experiments/entity-description
+	$(B)/patchscope experiment next-token --model weights/tiny --out $(B)/experiments/next-token
 
 # speed, measured (never asserted by tests); tiktoken side by side when node has it
 bench: $(B)/bench $(B)/patchscope

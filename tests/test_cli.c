@@ -864,33 +864,21 @@ static void test_entity_description(void) {
     free(out);
 }
 
-/* experiment next-token: the scorer's precision@1 (rank 0) and surprisal (-ln p) on
-   hand-written results; then a real run, whose logit-lens cells are `lens` itself and
-   whose every method is exact at the last layer */
+/* experiment next-token: every method is read against the source's own next-token
+   distribution (compare "source"), recomputed here through the library; the logit-lens
+   cells are `lens` itself; the lens and the identity are exact at the last layer */
 static void test_next_token(void) {
     static char *lines[4096];
     char cmd[8192], *out, *jobs, *res, *p, id[64];
-    float got[64], ids[256], layer;
-    int status, i, n, n_res, k, n_ids;
+    float got[64], ids[256], layer, top, p1, sur;
+    int status, i, k, n_res, n_ids, src_ids[256];
+    ps_model *m;
+    ps_ctx *c;
+    ps_error err;
+    static float probs[50257];
     FILE *f = fopen("build/nt_test.txt", "w");
     for (i = 0; f && i < 24; i++) fprintf(f, "The capital of country %d is a city where people %d live\n", i, i * 7);
     if (f) fclose(f);
-    CHECK(run_ok("rm -rf build/nt && build/patchscope experiment next-token --model weights/tiny --data build/nt_test.txt "
-                 "--out build/nt --jobs-only > /dev/null && test -s build/nt/map_5.f32"));
-    f = fopen("build/nt/results.jsonl", "w");
-    if (f) {
-        fputs("{\"id\": \"lens/0\", \"source_layer\": 2, \"target_layer\": 5, \"top_prob\": 0.5, \"rank_tokens\": [\"a\"], "
-              "\"ranks\": [0], \"rank_probs\": [0.5], \"tags\": {\"method\": \"logit lens\", \"text\": 0}}\n", f);
-        fputs("{\"id\": \"lens/1\", \"source_layer\": 2, \"target_layer\": 5, \"top_prob\": 0.3, \"rank_tokens\": [\"b\"], "
-              "\"ranks\": [12], \"rank_probs\": [0.1], \"tags\": {\"method\": \"logit lens\", \"text\": 1}}\n", f);
-        fclose(f);
-    }
-    out = run("build/patchscope experiment next-token --model weights/tiny --data build/nt_test.txt --out build/nt "
-              "--score-only > /dev/null && grep -o '\"precision_at_1\": [01], \"surprisal\": [0-9.]*' build/nt/scored.jsonl",
-              &status);
-    CHECK_MSG(status == 0 && strcmp(out, "\"precision_at_1\": 1, \"surprisal\": 0.693147181\n"
-                                         "\"precision_at_1\": 0, \"surprisal\": 2.30258509\n") == 0, out);
-    free(out);
     out = run("rm -rf build/nt && build/patchscope experiment next-token --model weights/tiny --data build/nt_test.txt "
               "--out build/nt --json", &status);
     CHECK_MSG(status == 0 && strict_json(out), out);
@@ -903,7 +891,7 @@ static void test_next_token(void) {
         CHECK_MSG(p1 && p1 < strchr(cell, '}'), "the lens and the identity read the model's prediction at the last layer");
     }
     for (p = out, k = 0; (p = strstr(p, "\"source_layer\": ")); p++) k++;
-    CHECK(k == 18); /* 3 methods x 6 layers */
+    CHECK(k == 24); /* 4 methods x 6 layers */
     free(out);
     /* the first logit-lens case against `patchscope lens` on the same prefix */
     jobs = run("grep -m 1 '\"lens/' build/nt/jobs.jsonl", &status);
@@ -926,11 +914,22 @@ static void test_next_token(void) {
               sscanf(strstr(strstr(out, key), "\"top_token_id\": ") + 16, "%f", &lens_top) == 1);
         CHECK_MSG(got[0] == lens_top, "the logit lens as a patch == patchscope lens");
     }
+    /* precision@1 and surprisal of those cells against the source's own distribution */
+    CHECK(ps_model_load(&m, "weights/tiny", NULL, &err) == PS_OK && ps_ctx_create(&c, m, NULL, &err) == PS_OK);
+    for (i = 0; i < n_ids; i++) src_ids[i] = (int)ids[i];
+    CHECK(ps_forward(c, src_ids, n_ids, 0) == PS_OK);
+    ps_softmax(ps_logits(c, 0), ps_model_config(m)->n_vocab, probs);
+    for (i = 0; i < n_res; i++) {
+        CHECK(json_numbers(lines[i], "top_id", &top, 1) == 1 && json_numbers(lines[i], "precision_at_1", &p1, 1) == 1 &&
+              json_numbers(lines[i], "surprisal", &sur, 1) == 1);
+        CHECK_MSG(p1 == (top == ps_argmax(probs, ps_model_config(m)->n_vocab)), "precision@1 against the source");
+        CHECK_MSG(fabs(sur + log(probs[(int)top])) < 1e-5 * (1 + fabs(sur)), "surprisal: -ln p_source(top-1)");
+    }
+    ps_ctx_free(c);
+    ps_model_free(m);
     free(res);
     free(out);
     free(jobs);
-    n = 0;
-    (void)n;
 }
 
 int main(void) {

@@ -703,22 +703,11 @@ static char **nt_texts(int *n) {
     return texts;
 }
 
-/* the first number of the array "key" in a result line (which the sweep writes as
-   "key": [n, ...]); 0, or -1 when there is none */
-static int first_in_array(const char *line, const char *key, double *out) {
-    char pat[64];
-    const char *at;
-    char *end;
-    snprintf(pat, sizeof pat, "\"%s\": [", key);
-    if (!(at = strstr(line, pat))) return -1;
-    *out = strtod(at + strlen(pat), &end);
-    return end == at + strlen(pat) ? -1 : 0;
-}
-
 /* A job line: the prefix (ids), patched at its last token into target (ids; NULL: the
-   prefix itself) at target_layers; the rank of the model's own next token y. */
+   prefix itself) at target_layers, read against the source's own next-token distribution
+   (the official code's precision@1 and surprisal) */
 static void nt_job(FILE *f, const char *id, const int *ids, int n, const int *tgt, int n_tgt, const char *sl,
-                   const char *tl, const char *map, int y, const char *method, int k) {
+                   const char *tl, const char *map, const char *method, int k) {
     fputs("{\"id\": ", f);
     put_string(f, id);
     fputs(", \"source_ids\": ", f);
@@ -732,14 +721,15 @@ static void nt_job(FILE *f, const char *id, const int *ids, int n, const int *tg
         fputs(", \"map\": ", f);
         put_string(f, map);
     }
-    fprintf(f, ", \"readout\": \"rank\", \"rank_ids\": [%d], \"tags\": {\"method\": \"%s\", \"text\": %d}}\n", y, method, k);
+    fprintf(f, ", \"readout\": [\"precision_at_1\", \"surprisal\"], \"compare\": \"source\", \"tags\": {\"method\": \"%s\", "
+            "\"text\": %d}}\n", method, k);
 }
 
 static int next_token(example *e, const char *dir) {
     const ps_config *cfg = ps_model_config(e->m);
     int L = cfg->n_layer, C = cfg->n_embd, n_texts = 0, seed, n_train = 0, n_valid = 0, rc = 0, i, l;
     int max_texts, n_all = 0, *keep = NULL;
-    char **texts = NULL, jobs_path[4096], results[4096], scored[4096], path[4096], id[64], sl[32], tl[32];
+    char **texts = NULL, jobs_path[4096], results[4096], path[4096], id[64], sl[32], tl[32];
     double ridge, train_fraction = 0.8;
     float *X = NULL, *Y = NULL, *A = NULL;
     FILE *jobs;
@@ -757,7 +747,7 @@ static int next_token(example *e, const char *dir) {
         goto done;
     }
     if (max_texts > 0 && max_texts < n_texts) n_texts = max_texts; /* the first N */
-    keep = (int *)calloc((size_t)n_texts * 3, sizeof(int)); /* per text: its position, its y, train (1) or not */
+    keep = (int *)calloc((size_t)n_texts * 2, sizeof(int)); /* per text: its position, train (1) or not */
     X = (float *)calloc((size_t)n_texts * L * C, sizeof(float));
     Y = (float *)calloc((size_t)n_texts * C, sizeof(float));
     A = (float *)calloc((size_t)(C + 1) * C, sizeof(float));
@@ -767,21 +757,18 @@ static int next_token(example *e, const char *dir) {
         goto done;
     }
     rng = (unsigned long long)seed * 0x9E3779B97F4A7C15ull + 0x1234567ull;
-    for (i = 0; !rc && i < n_texts; i++) { /* a position per text; its prefix; the model's own next token */
+    for (i = 0; !rc && i < n_texts; i++) { /* a position per text, and the prefix up to it */
         int n, *ids = encode_text(e->t, texts[i], strlen(texts[i]), 0, &n), p, *tgt = NULL, n_tgt = 0;
         ps_source src;
         if (!ids || n < 2 || n > cfg->n_ctx) {
             free(ids);
-            keep[3 * i] = -1;
+            keep[2 * i] = -1;
             continue;
         }
         p = (int)(rng_next(&rng) % (unsigned long long)(n - 1)); /* the prefix ids[0..p] has a next token */
-        keep[3 * i] = p;
-        keep[3 * i + 2] = (int)(rng_next(&rng) % 1000) < (int)(train_fraction * 1000);
-        ps_ctx_reset(e->c);
-        if (ps_forward(e->c, ids, p + 1, 0)) rc = die("%s", ps_ctx_error(e->c));
-        else keep[3 * i + 1] = ps_argmax(ps_logits(e->c, 0), cfg->n_vocab);
-        if (!rc && keep[3 * i + 2]) { /* a training pair per layer: h_l -> h_{L-1} at p */
+        keep[2 * i] = p;
+        keep[2 * i + 1] = (int)(rng_next(&rng) % 1000) < (int)(train_fraction * 1000);
+        if (keep[2 * i + 1]) { /* a training pair per layer: h_l -> h_{L-1} at p */
             int last = -1;
             if (ps_source_run(e->c, ids, p + 1, PS_RESID_POST, &last, 1, &src)) rc = die("%s", ps_ctx_error(e->c));
             for (l = 0; !rc && l < L; l++)
@@ -789,19 +776,21 @@ static int next_token(example *e, const char *dir) {
             if (!rc) memcpy(Y + (size_t)n_train * C, ps_source_state(&src, L - 1, -1), (size_t)C * sizeof(float));
             ps_source_free(&src);
             n_train++;
-        } else if (!rc) { /* a validation case: three methods */
+        } else { /* a validation case: four methods */
             tgt = encode_text(e->t, IDENTITY_PROMPT, strlen(IDENTITY_PROMPT), 0, &n_tgt);
             snprintf(id, sizeof id, "lens/%d", i);
             snprintf(tl, sizeof tl, "%d", L - 1);
-            nt_job(jobs, id, ids, p + 1, NULL, 0, "\"all\"", tl, NULL, keep[3 * i + 1], "logit lens", i);
-            for (l = 0; l < L; l++) {
-                snprintf(id, sizeof id, "affine/%d/%d", i, l);
+            nt_job(jobs, id, ids, p + 1, NULL, 0, "\"all\"", tl, NULL, "logit lens", i);
+            snprintf(id, sizeof id, "identity/%d", i);
+            if (tgt) nt_job(jobs, id, ids, p + 1, tgt, n_tgt, "\"all\"", "\"same\"", NULL, "token identity", i);
+            for (l = 0; l < L; l++) { /* the maps, as the official notebook applies them to both */
                 snprintf(path, sizeof path, "%s/map_%d.f32", dir, l);
                 snprintf(sl, sizeof sl, "%d", l);
-                nt_job(jobs, id, ids, p + 1, NULL, 0, sl, tl, path, keep[3 * i + 1], "affine lens", i);
+                snprintf(id, sizeof id, "affine/%d/%d", i, l);
+                nt_job(jobs, id, ids, p + 1, NULL, 0, sl, tl, path, "affine lens", i);
+                snprintf(id, sizeof id, "identity-map/%d/%d", i, l);
+                if (tgt) nt_job(jobs, id, ids, p + 1, tgt, n_tgt, sl, sl, path, "token identity + map", i);
             }
-            snprintf(id, sizeof id, "identity/%d", i);
-            if (tgt) nt_job(jobs, id, ids, p + 1, tgt, n_tgt, "\"all\"", "\"same\"", NULL, keep[3 * i + 1], "token identity", i);
             free(tgt);
             n_valid++;
         }
@@ -830,39 +819,8 @@ static int next_token(example *e, const char *dir) {
     so.resume = 1;
     so.progress = flag("--progress");
     if (!flag("--score-only") && (rc = sweep_run(e, &so))) goto done;
-    /* precision@1: the method's top-1 is the model's next token; surprisal: -ln of the
-       probability the method gives that token */
-    {
-        size_t len, at;
-        char *text = read_file(results, &len), num[64];
-        FILE *out;
-        snprintf(scored, sizeof scored, "%s/scored.jsonl", dir);
-        if (!text || !(out = fopen(scored, "w"))) {
-            free(text);
-            rc = die("cannot read %s or write %s", results, scored);
-            goto done;
-        }
-        for (at = 0; at < len;) {
-            size_t end = at;
-            double prob, rank;
-            while (end < len && text[end] != '\n') end++;
-            text[end] = 0;
-            if (json_field(text + at, end - at, "top_prob", num, sizeof num) ||
-                first_in_array(text + at, "ranks", &rank) || first_in_array(text + at, "rank_probs", &prob)) {
-                rc = die("%s: a line that is not a next-token result", results);
-                break;
-            }
-            fwrite(text + at, 1, end - at - 1, out);
-            fprintf(out, ", \"precision_at_1\": %d, \"surprisal\": ", rank == 0);
-            if (prob > 0) fprintf(out, "%.9g}\n", -log(prob));
-            else fputs("null}\n", out);
-            at = end + 1;
-        }
-        free(text);
-        if (fclose(out) && !rc) rc = die("cannot write %s", scored);
-    }
     memset(&su, 0, sizeof su);
-    paths[0] = scored;
+    paths[0] = results;
     su.paths = paths;
     su.n_paths = 1;
     su.by = "method";
@@ -873,7 +831,7 @@ static int next_token(example *e, const char *dir) {
     if (!rc) rc = summarize(&su);
     su.metric = "surprisal";
     snprintf(path, sizeof path, "%s/surprisal_lines.svg", dir);
-    su.title = "Next-token prediction: surprisal (nats) of the model's prediction, per source layer";
+    su.title = "Next-token prediction: surprisal (nats) of each method's top-1 under the model, per source layer";
     if (!rc) rc = summarize(&su);
     su.lines = NULL;
     snprintf(path, sizeof path, "%s/summary.json", dir);
@@ -889,7 +847,7 @@ static int next_token(example *e, const char *dir) {
         if (text) fwrite(text, 1, len, stdout);
         free(text);
     } else if (!rc)
-        printf("%d texts: %d for the maps, %d evaluated; wrote %s/{jobs,results,scored}.jsonl, summary.json, "
+        printf("%d texts: %d for the maps, %d evaluated; wrote %s/{jobs,results}.jsonl, summary.json, "
                "precision_lines.svg, surprisal_lines.svg\n", n_texts, n_train, n_valid, dir);
 done:
     for (i = 0; texts && i < n_all; i++) free(texts[i]);

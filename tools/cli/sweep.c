@@ -59,6 +59,7 @@ typedef struct job {
     const float *map;
     tag *tags;
     int n_tags, cells;
+    int compare_source;     /* precision@1 and surprisal against the source's own prediction */
 } job;
 
 /* models and maps named by the jobs, opened once */
@@ -75,9 +76,9 @@ typedef struct store {
 static const char *const fields[] = {
     "id", "source_prompt", "source_ids", "source_token", "source_pos", "target_prompt", "target_ids",
     "target_token", "target_pos", "source_layers", "target_layers", "site", "map", "source_model", "n_new",
-    "readout", "tokens", "rank_ids", "bos", "tags"};
+    "readout", "tokens", "rank_ids", "compare", "bos", "tags"};
 enum { F_ID, F_SRC_PROMPT, F_SRC_IDS, F_SRC_TOKEN, F_SRC_POS, F_TGT_PROMPT, F_TGT_IDS, F_TGT_TOKEN, F_TGT_POS,
-       F_SRC_LAYERS, F_TGT_LAYERS, F_SITE, F_MAP, F_SRC_MODEL, F_N_NEW, F_READOUT, F_TOKENS, F_RANK_IDS, F_BOS, F_TAGS, N_FIELDS };
+       F_SRC_LAYERS, F_TGT_LAYERS, F_SITE, F_MAP, F_SRC_MODEL, F_N_NEW, F_READOUT, F_TOKENS, F_RANK_IDS, F_COMPARE, F_BOS, F_TAGS, N_FIELDS };
 
 typedef struct span {
     const char *p;
@@ -495,6 +496,16 @@ static int job_parse(store *st, const char *line, size_t len, job *jb) {
         if (!jb->map) return bad("map", "cannot read it as a map for these models: (%d + 1) x %d floats", d_src, d_tgt);
     } else if (ps_point_width(jb->src->m, jb->site, 0) != ps_point_width(st->tgt->m, jb->site, 0))
         return bad("map", "the models' %s widths differ: give a map", ps_point_name(jb->site));
+    if (v[F_COMPARE].p) { /* what precision@1 and surprisal are measured against */
+        if (get_text(F_COMPARE, v[F_COMPARE], &text)) return free(text), -1;
+        jb->compare_source = strcmp(text, "source") == 0;
+        k = jb->compare_source || strcmp(text, "target") == 0;
+        free(text);
+        if (!k) return bad("compare", "expected \"target\" or \"source\"");
+        if (jb->compare_source && scfg->n_vocab != tcfg->n_vocab)
+            return bad("compare", "\"source\" needs one vocabulary: the models have %d and %d tokens", scfg->n_vocab,
+                       tcfg->n_vocab);
+    }
     if (v[F_TAGS].p && get_tags(v[F_TAGS], jb)) return -1;
     return 0;
 }
@@ -670,7 +681,7 @@ static int write_all(int fd, const char *p, size_t n) {
 
 /* the case's result lines, one per (source layer, target layer) in the order of its lists;
    where[2 * cell] is the cell's grid, where[2 * cell + 1] its index in that grid */
-static void print_case(const example *e, const job *jb, const ps_grid *grids, const int *where) {
+static void print_case(const example *e, const job *jb, const ps_grid *grids, const int *where, const float *source_probs) {
     int V = ps_model_config(e->m)->n_vocab, i, k, c = 0;
     for (i = 0; i < jb->n_sl; i++)
         for (k = 0; k < (jb->same ? 1 : jb->n_tl); k++, c++) {
@@ -685,7 +696,7 @@ static void print_case(const example *e, const job *jb, const ps_grid *grids, co
             print_token(e, g->top_id[at]);
             fputs(", \"top_prob\": ", cli_out);
             print_number(g->top_prob[at]);
-            if (probs) ps_readout_fill(probs, g->unpatched, V, &r);
+            if (probs) ps_readout_fill(probs, source_probs ? source_probs : g->unpatched, V, &r);
             if (jb->readout & READ_TOPK) {
                 fputs(", \"top_k_ids\": ", cli_out);
                 print_ints(r.top_id, PS_TOP_K);
@@ -810,18 +821,28 @@ static int run_batch(runner *rn, job *const *batch, int nb) {
     }
     if (!rc && ps_grid_run_many(e->c, specs, n_specs, grids)) rc = die("%s", ps_ctx_error(e->c));
     for (b = 0, n_cells = 0; b < nb && !rc; b++) {
+        const job *jb = batch[b];
         char *buf = NULL;
         size_t len = 0;
-        if (!(cli_out = open_memstream(&buf, &len))) {
-            rc = die("out of memory");
-            break;
+        float *source_probs = NULL;
+        if (jb->compare_source) { /* the source's own next-token distribution at its position */
+            int V = ps_model_config(jb->src->m)->n_vocab;
+            ps_ctx_reset(jb->src->c);
+            if (!(source_probs = (float *)malloc((size_t)V * sizeof(float)))) rc = die("out of memory");
+            else if (ps_forward(jb->src->c, jb->src_ids, jb->src_pos + 1, 0))
+                rc = die("case %s: %s", jb->id, ps_ctx_error(jb->src->c));
+            else ps_softmax(ps_logits(jb->src->c, 0), V, source_probs);
         }
-        print_case(e, batch[b], grids, where + 2 * n_cells);
-        fclose(cli_out);
-        cli_out = NULL;
-        if (write_all(rn->fd, buf, len)) rc = die("cannot write the results: %s", strerror(errno));
+        if (!rc && !(cli_out = open_memstream(&buf, &len))) rc = die("out of memory");
+        if (!rc) {
+            print_case(e, jb, grids, where + 2 * n_cells, source_probs);
+            fclose(cli_out);
+            cli_out = NULL;
+            if (write_all(rn->fd, buf, len)) rc = die("cannot write the results: %s", strerror(errno));
+        }
         free(buf);
-        n_cells += batch[b]->cells;
+        free(source_probs);
+        n_cells += jb->cells;
     }
     for (i = 0; i < n_specs; i++) ps_grid_free(&grids[i]);
     free(specs), free(grids), free(where);

@@ -163,6 +163,7 @@ experiments: $(B)/patchscope
 	    --data $(AE_DATA) --per-relation 0 --target-layers all
 	$(B)/patchscope experiment entity-description --model weights/tiny --out $(B)/experiments/entity-description
 	$(B)/patchscope experiment next-token --model weights/tiny --out $(B)/experiments/next-token
+	$(B)/patchscope experiment multi-hop --model weights/tiny --out $(B)/experiments/multi-hop
 
 # speed, measured (never asserted by tests); tiktoken side by side when node has it
 bench: $(B)/bench $(B)/patchscope

@@ -932,6 +932,44 @@ static void test_next_token(void) {
     free(jobs);
 }
 
+/* experiment multi-hop: the job file (the first hop's prompt into the second hop's
+   question, three unpatched runs a case) and the tallies on hand-written results */
+static void test_multi_hop(void) {
+    char *out;
+    int status;
+    FILE *f = fopen("build/mh_test.tsv", "w");
+    if (f) {
+        fputs("# product, company, CEO\nXbox 360\tMicrosoft\tSatya Nadella\nSiri\tApple\tTim Cook\n", f);
+        fclose(f);
+    }
+    CHECK(run_ok("rm -rf build/mh && build/patchscope experiment multi-hop --model weights/tiny --data build/mh_test.tsv "
+                 "--out build/mh -n 3 --jobs-only > /dev/null && test $(wc -l < build/mh/jobs.jsonl) = 8 && "
+                 "grep -q '\"source_prompt\": \"Xbox 360 was created by\", \"target_prompt\": \"Who is the current CEO of x\"' "
+                 "build/mh/jobs.jsonl && grep -q '\"Who is the current CEO of the company that created Siri\"' build/mh/jobs.jsonl"));
+    f = fopen("build/mh/results.jsonl", "w");
+    if (f) {
+        const char *t = "\"tags\": {\"relation\": \"multihop\", \"object\": ";
+        fprintf(f, "{\"id\": \"multihop/0\", \"source_layer\": 0, \"target_layer\": 0, \"generated_text\": \" Satya Nadella\", %s\"Satya Nadella\", \"kind\": \"patch\"}}\n", t);
+        fprintf(f, "{\"id\": \"multihop/0\", \"source_layer\": 0, \"target_layer\": 1, \"generated_text\": \" Bill\", %s\"Satya Nadella\", \"kind\": \"patch\"}}\n", t);
+        fprintf(f, "{\"id\": \"multihop/0/baseline\", \"source_layer\": 5, \"target_layer\": 5, \"generated_text\": \" Bill Gates\", %s\"Satya Nadella\", \"kind\": \"baseline\"}}\n", t);
+        fprintf(f, "{\"id\": \"multihop/0/first_hop\", \"source_layer\": 5, \"target_layer\": 5, \"generated_text\": \" Microsoft\", %s\"Microsoft\", \"kind\": \"first_hop\"}}\n", t);
+        fprintf(f, "{\"id\": \"multihop/0/second_hop\", \"source_layer\": 5, \"target_layer\": 5, \"generated_text\": \" SatyaNadella\", %s\"Satya Nadella\", \"kind\": \"second_hop\"}}\n", t);
+        fprintf(f, "{\"id\": \"multihop/1\", \"source_layer\": 0, \"target_layer\": 0, \"generated_text\": \" Steve\", %s\"Tim Cook\", \"kind\": \"patch\"}}\n", t);
+        fprintf(f, "{\"id\": \"multihop/1\", \"source_layer\": 0, \"target_layer\": 1, \"generated_text\": \" Steve\", %s\"Tim Cook\", \"kind\": \"patch\"}}\n", t);
+        fprintf(f, "{\"id\": \"multihop/1/baseline\", \"source_layer\": 5, \"target_layer\": 5, \"generated_text\": \" Tim Cook\", %s\"Tim Cook\", \"kind\": \"baseline\"}}\n", t);
+        fprintf(f, "{\"id\": \"multihop/1/first_hop\", \"source_layer\": 5, \"target_layer\": 5, \"generated_text\": \" Google\", %s\"Apple\", \"kind\": \"first_hop\"}}\n", t);
+        fprintf(f, "{\"id\": \"multihop/1/second_hop\", \"source_layer\": 5, \"target_layer\": 5, \"generated_text\": \" Tim Cook\", %s\"Tim Cook\", \"kind\": \"second_hop\"}}\n", t);
+        fclose(f);
+    }
+    out = run("build/patchscope experiment multi-hop --model weights/tiny --data build/mh_test.tsv --out build/mh -n 3 "
+              "--score-only --json", &status);
+    CHECK_MSG(status == 0 && strict_json(out) &&
+              strstr(out, "\"cases\": 2, \"hop1_right\": 1, \"hop2_right\": 2, \"both_hops_right\": 1, "
+                          "\"two_hop_question_right\": 1, \"patchscope_solves\": 1, "
+                          "\"patchscope_solves_where_the_question_fails\": 1, \"accuracy\": 0.25}"), out);
+    free(out);
+}
+
 int main(void) {
     test_patch();
     test_run();
@@ -951,5 +989,6 @@ int main(void) {
     test_attribute_extraction();
     test_entity_description();
     test_next_token();
+    test_multi_hop();
     return test_report("cli");
 }

@@ -5,7 +5,8 @@
      next-token             (paper §4.1, Fig. 2) the logit lens, an affine lens and the
                             token-identity Patchscope against the model's own next token
      attribute-extraction   (§4.2, Table 5, Fig. 7) the official TSVs
-     entity-description     (§4.3) an entity's name into a few-shot description prompt, ROUGE-L */
+     entity-description     (§4.3) an entity's name into a few-shot description prompt, ROUGE-L
+     multi-hop              (§5) the first hop's answer patched into the second hop's question */
 #define _POSIX_C_SOURCE 200809L /* glob */
 #include "cli.h"
 
@@ -855,13 +856,177 @@ done:
     return rc;
 }
 
+/* --- multi-hop (§5) ------------------------------------------------------------------------------ */
+
+/* A job whose source is prompt run unpatched (its last state written back onto itself): the
+   model's own generation, scored like the patched cells. */
+static void unpatched_job(FILE *f, const char *id, const char *prompt, int L, int n_new, const char *object,
+                          const char *kind) {
+    fputs("{\"id\": ", f);
+    put_string(f, id);
+    fputs(", \"source_prompt\": ", f);
+    put_string(f, prompt);
+    fprintf(f, ", \"source_layers\": %d, \"target_layers\": \"same\", \"n_new\": %d, \"tags\": {\"relation\": \"multihop\", "
+            "\"object\": ", L - 1, n_new);
+    put_string(f, object);
+    fprintf(f, ", \"kind\": \"%s\"}}\n", kind);
+}
+
+static int multi_hop(example *e, const char *dir) {
+    const char *data = opt("--data") ? opt("--data") : "examples/data/multihop_ceo.tsv";
+    const char *sl = opt("--source-layers") ? opt("--source-layers") : "all";
+    const char *tl = opt("--target-layers") ? opt("--target-layers") : "all";
+    int L = ps_model_config(e->m)->n_layer, n_new, n = 0, rc = 0, i, cap = 0, solved = 0, solved_plain_wrong = 0;
+    int tally[4] = {0, 0, 0, 0}, both = 0, pass; /* first hop, second hop, the two-hop question; both hops */
+    char *text, jobs_path[4096], results[4096], scored[4096], path[4096], id[64], prompt[2048], obj[1024], kind[16];
+    char (*rows)[3][512] = NULL;
+    int (*right)[4] = NULL; /* per case: first hop, second hop, the question, any patched cell */
+    size_t len, at;
+    FILE *jobs;
+    sweep_opts_t so;
+    summary_opts_t su;
+    relation rel;
+    const char *paths[1];
+    if (!int_opt("-n", 20, &n_new)) return CLI_USAGE;
+    if (!(text = read_file(data, &len))) return CLI_FAIL;
+    for (at = 0; at < len;) { /* product <TAB> company <TAB> CEO */
+        size_t end = at;
+        char *line = text + at, *t1, *t2;
+        while (end < len && text[end] != '\n') end++;
+        text[end] = 0;
+        at = end + 1;
+        if (!*line || *line == '#') continue;
+        if (!(t1 = strchr(line, '\t')) || !(t2 = strchr(t1 + 1, '\t')) || strchr(t2 + 1, '\t') || t1 - line >= 512 ||
+            t2 - t1 > 512 || strlen(t2 + 1) >= 512) {
+            rc = die("%s: want product<TAB>company<TAB>CEO lines: %s", data, line);
+            free(text), free(rows);
+            return rc;
+        }
+        if (n == cap) {
+            char (*g)[3][512] = realloc(rows, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *rows);
+            if (!g) return free(text), free(rows), die("out of memory");
+            rows = g;
+        }
+        *t1 = *t2 = 0;
+        strcpy(rows[n][0], line);
+        strcpy(rows[n][1], t1 + 1);
+        strcpy(rows[n][2], t2 + 1);
+        n++;
+    }
+    free(text);
+    snprintf(jobs_path, sizeof jobs_path, "%s/jobs.jsonl", dir);
+    if (!n || !(right = calloc((size_t)n, sizeof *right)) || !(jobs = fopen(jobs_path, "w"))) {
+        free(rows), free(right);
+        return die(n ? "cannot write %s" : "no cases in %s", n ? jobs_path : data);
+    }
+    for (i = 0; i < n; i++) {
+        /* the first hop's answer (the company) read where "<product> was created by" ends, into
+           the second hop's question */
+        snprintf(id, sizeof id, "multihop/%d", i);
+        snprintf(prompt, sizeof prompt, "%s was created by", rows[i][0]);
+        fputs("{\"id\": ", jobs);
+        put_string(jobs, id);
+        fputs(", \"source_prompt\": ", jobs);
+        put_string(jobs, prompt);
+        fputs(", \"target_prompt\": \"Who is the current CEO of x\", \"target_token\": \" x\", \"source_layers\": ", jobs);
+        put_string(jobs, sl);
+        fputs(", \"target_layers\": ", jobs);
+        put_string(jobs, tl);
+        fprintf(jobs, ", \"n_new\": %d, \"tags\": {\"relation\": \"multihop\", \"object\": ", n_new);
+        put_string(jobs, rows[i][2]);
+        fputs(", \"kind\": \"patch\"}}\n", jobs);
+        snprintf(id, sizeof id, "multihop/%d/baseline", i); /* the plain two-hop question */
+        snprintf(prompt, sizeof prompt, "Who is the current CEO of the company that created %s", rows[i][0]);
+        unpatched_job(jobs, id, prompt, L, n_new, rows[i][2], "baseline");
+        snprintf(id, sizeof id, "multihop/%d/first_hop", i);
+        snprintf(prompt, sizeof prompt, "%s was created by", rows[i][0]);
+        unpatched_job(jobs, id, prompt, L, n_new, rows[i][1], "first_hop");
+        snprintf(id, sizeof id, "multihop/%d/second_hop", i);
+        snprintf(prompt, sizeof prompt, "Who is the current CEO of %s", rows[i][1]);
+        unpatched_job(jobs, id, prompt, L, n_new, rows[i][2], "second_hop");
+    }
+    free(rows);
+    if (fclose(jobs)) return free(right), die("cannot write %s", jobs_path);
+    if (flag("--jobs-only")) return free(right), printf("wrote %s\n", jobs_path), 0;
+    memset(&so, 0, sizeof so);
+    snprintf(results, sizeof results, "%s/results.jsonl", dir);
+    so.jobs = jobs_path;
+    so.out = results;
+    so.n_shards = 1;
+    so.resume = 1;
+    so.progress = flag("--progress");
+    if (!flag("--score-only")) rc = sweep_run(e, &so);
+    memset(&rel, 0, sizeof rel);
+    strcpy(rel.name, "multihop");
+    snprintf(scored, sizeof scored, "%s/scored.jsonl", dir);
+    if (!rc) rc = ae_score(results, scored, &rel, 1);
+    /* per case: each hop and the plain question unpatched, and whether any layer pair solves it */
+    for (pass = 0; !rc && pass < 2; pass++) {
+        if (!(text = read_file(pass ? scored : results, &len))) rc = CLI_FAIL;
+        for (at = 0; !rc && at < len;) {
+            size_t end = at;
+            char gen[8192], ok[8];
+            int k;
+            while (end < len && text[end] != '\n') end++;
+            if (json_field(text + at, end - at, "id", id, sizeof id) || sscanf(id, "multihop/%d", &k) != 1 || k < 0 || k >= n)
+                rc = die("%s: a line that is not a multi-hop result", pass ? scored : results);
+            else if (pass == 0 && !json_field(text + at, end - at, "tags.kind", kind, sizeof kind) && strcmp(kind, "patch") != 0) {
+                if (json_field(text + at, end - at, "generated_text", gen, sizeof gen)) gen[0] = 0;
+                if (json_field(text + at, end - at, "tags.object", obj, sizeof obj)) obj[0] = 0;
+                right[k][strcmp(kind, "first_hop") == 0 ? 0 : strcmp(kind, "second_hop") == 0 ? 1 : 2] = object_in_text(obj, gen);
+            } else if (pass == 1 && !json_field(text + at, end - at, "correct", ok, sizeof ok) && strcmp(ok, "1") == 0)
+                right[k][3] = 1;
+            at = end + 1;
+        }
+        free(text);
+    }
+    for (i = 0; i < n; i++) {
+        int j;
+        for (j = 0; j < 3; j++) tally[j] += right[i][j];
+        both += right[i][0] && right[i][1];
+        solved += right[i][3];
+        solved_plain_wrong += right[i][3] && !right[i][2];
+    }
+    free(right);
+    memset(&su, 0, sizeof su);
+    paths[0] = scored;
+    su.paths = paths;
+    su.n_paths = 1;
+    su.metric = "correct";
+    snprintf(path, sizeof path, "%s/accuracy_heatmap.svg", dir);
+    su.heatmap = path;
+    su.title = "Multi-hop: the second hop answered from the first hop's state";
+    if (!rc) rc = summarize(&su);
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    if (!rc && (jobs = fopen(path, "w"))) {
+        fprintf(jobs, "{\"experiment\": \"multi-hop\", \"model\": ");
+        put_string(jobs, e->dir);
+        fprintf(jobs, ", \"cases\": %d, \"hop1_right\": %d, \"hop2_right\": %d, \"both_hops_right\": %d, "
+                "\"two_hop_question_right\": %d, \"patchscope_solves\": %d, \"patchscope_solves_where_the_question_fails\": %d, "
+                "\"accuracy\": ", n, tally[0], tally[1], both, tally[2], solved, solved_plain_wrong);
+        put_ratio(jobs, rel.correct, rel.cells);
+        fputs("}\n", jobs);
+        if (fclose(jobs)) rc = die("cannot write %s", path);
+    } else if (!rc) rc = die("cannot write %s", path);
+    if (!rc && json) {
+        char *s2 = read_file(path, &len);
+        if (s2) fwrite(s2, 1, len, stdout);
+        free(s2);
+    } else if (!rc)
+        printf("%d cases: first hop known %d, second hop known %d, both %d; the two-hop question answered %d; a layer "
+               "pair of the Patchscope answers %d (%d where the question fails); wrote %s/summary.json, "
+               "accuracy_heatmap.svg\n", n, tally[0], tally[1], both, tally[2], solved, solved_plain_wrong, dir);
+    return rc;
+}
+
 int cmd_experiment(example *e) {
     const char *name = n_positional > 0 ? positional[0] : NULL, *dir = opt("--out");
-    if (!name) return usage_error("give the experiment: next-token, attribute-extraction or entity-description");
+    if (!name) return usage_error("give the experiment: next-token, attribute-extraction, entity-description or multi-hop");
     if (!dir) return usage_error("give --out DIR");
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return die("cannot make the folder %s: %s", dir, strerror(errno));
     if (strcmp(name, "attribute-extraction") == 0) return attribute_extraction(e, dir);
     if (strcmp(name, "entity-description") == 0) return entity_description(e, dir);
     if (strcmp(name, "next-token") == 0) return next_token(e, dir);
-    return usage_error("unknown experiment %s (next-token, attribute-extraction, entity-description)", name);
+    if (strcmp(name, "multi-hop") == 0) return multi_hop(e, dir);
+    return usage_error("unknown experiment %s (next-token, attribute-extraction, entity-description, multi-hop)", name);
 }

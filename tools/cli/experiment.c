@@ -82,6 +82,39 @@ static void fields_free(char **f, int n) {
     for (i = 0; i < n; i++) free(f[i]);
 }
 
+/* DIR/results.jsonl (its path into results) from the job file, by the sweep (resuming what an
+   earlier run left); with --score-only, the results as they are */
+static int run_jobs(example *e, const char *dir, const char *jobs_path, char *results, size_t cap) {
+    sweep_opts_t so;
+    memset(&so, 0, sizeof so);
+    snprintf(results, cap, "%s/results.jsonl", dir);
+    so.jobs = jobs_path;
+    so.out = results;
+    so.n_shards = 1;
+    so.resume = 1;
+    so.progress = flag("--progress");
+    return flag("--score-only") ? 0 : sweep_run(e, &so);
+}
+
+/* summarize's options for one scored file, by a metric (the rest unset) */
+static void summary_of(summary_opts_t *su, const char **paths, const char *file, const char *metric) {
+    memset(su, 0, sizeof *su);
+    paths[0] = file;
+    su->paths = paths;
+    su->n_paths = 1;
+    su->metric = metric;
+}
+
+/* a file (the summary) as the command's JSON answer */
+static int print_file(const char *path) {
+    size_t n;
+    char *text = read_file(path, &n);
+    if (!text) return CLI_FAIL;
+    fwrite(text, 1, n, stdout);
+    free(text);
+    return 0;
+}
+
 /* --- the attribute-extraction scorer ----------------------------------------------------------- */
 
 /* The official rule: correct when the object, spaces removed, occurs in the generated text
@@ -343,8 +376,8 @@ static int attribute_extraction(example *e, const char *dir) {
     long cells = 0, correct = 0;
     glob_t g;
     FILE *jobs, *sum;
-    sweep_opts_t so;
     summary_opts_t su;
+    const char *paths[1];
     memset(&g, 0, sizeof g);
     if (!rels) return die("out of memory");
     if (!int_opt("--per-relation", 20, &per) || !int_opt("--seed", 0, &seed) || !int_opt("-n", 20, &n_new))
@@ -371,22 +404,11 @@ static int attribute_extraction(example *e, const char *dir) {
         return free(rels), 0;
     }
     /* the sweep (resumed when an earlier run left results), the scores, the summary */
-    memset(&so, 0, sizeof so);
-    snprintf(results, sizeof results, "%s/results.jsonl", dir);
-    so.jobs = jobs_path;
-    so.out = results;
-    so.n_shards = 1;
-    so.resume = 1;
-    so.progress = flag("--progress");
     snprintf(scored, sizeof scored, "%s/scored.jsonl", dir);
-    if (!rc && !flag("--score-only")) rc = sweep_run(e, &so);
+    if (!rc) rc = run_jobs(e, dir, jobs_path, results, sizeof results);
     if (!rc) rc = ae_score(results, scored, rels, n_rels);
-    memset(&su, 0, sizeof su);
-    su.paths = (const char *const *)&p;
-    p = scored;
-    su.n_paths = 1;
+    summary_of(&su, paths, scored, "correct");
     su.by = "relation";
-    su.metric = "correct";
     snprintf(path, sizeof path, "%s/accuracy_by_layer.csv", dir);
     su.csv = path;
     if (!rc) rc = summarize(&su);
@@ -433,13 +455,8 @@ static int attribute_extraction(example *e, const char *dir) {
         fputs("}\n", sum);
         if (fclose(sum)) rc = die("cannot write %s", path);
     }
-    if (!rc && json) { /* the summary is the JSON answer */
-        size_t n;
-        char *text = read_file(path, &n);
-        if (!text) rc = CLI_FAIL;
-        else fwrite(text, 1, n, stdout);
-        free(text);
-    } else if (!rc) {
+    if (!rc && json) rc = print_file(path);
+    else if (!rc) {
         printf("%-34s %5s %7s %9s %9s %9s\n", "relation", "cases", "dropped", "baseline", "patched", "(b wrong)");
         for (i = 0; i < n_rels; i++) {
             relation *r = &rels[i];
@@ -528,7 +545,6 @@ static int entity_description(example *e, const char *dir) {
     size_t len, at;
     int n_new, rc = 0, n = 0, with_ref = 0, i;
     FILE *jobs, *out, *csv;
-    sweep_opts_t so;
     summary_opts_t su;
     const char *paths[1];
     if (!int_opt("-n", 20, &n_new)) return CLI_USAGE;
@@ -566,14 +582,7 @@ static int entity_description(example *e, const char *dir) {
     free(text);
     if (fclose(jobs)) return die("cannot write %s", jobs_path);
     if (flag("--jobs-only")) return printf("wrote %s\n", jobs_path), 0;
-    memset(&so, 0, sizeof so);
-    snprintf(results, sizeof results, "%s/results.jsonl", dir);
-    so.jobs = jobs_path;
-    so.out = results;
-    so.n_shards = 1;
-    so.resume = 1;
-    so.progress = flag("--progress");
-    if (!flag("--score-only") && (rc = sweep_run(e, &so))) return rc;
+    if ((rc = run_jobs(e, dir, jobs_path, results, sizeof results))) return rc;
     /* each generation's description, and its ROUGE-L F1 where a reference is given */
     snprintf(scored, sizeof scored, "%s/scored.jsonl", dir);
     snprintf(path, sizeof path, "%s/descriptions.csv", dir);
@@ -618,11 +627,7 @@ static int entity_description(example *e, const char *dir) {
     if (out && fclose(out) && !rc) rc = die("cannot write %s", scored);
     if (csv && fclose(csv) && !rc) rc = die("cannot write %s", path);
     if (rc) return rc;
-    memset(&su, 0, sizeof su);
-    paths[0] = scored;
-    su.paths = paths;
-    su.n_paths = 1;
-    su.metric = "rouge_l";
+    summary_of(&su, paths, scored, "rouge_l");
     snprintf(path, sizeof path, "%s/summary.json", dir);
     if (!(out = fopen(path, "w"))) return die("cannot write %s", path);
     su.json = out;
@@ -637,11 +642,7 @@ static int entity_description(example *e, const char *dir) {
         snprintf(path, sizeof path, "%s/descriptions.csv", dir);
         printf("%d entities; descriptions per layer in %s, scored.jsonl, summary.json%s\n", n, path,
                with_ref ? ", rouge_lines.svg" : "");
-    } else if (!rc) {
-        char *s = read_file(path, &len);
-        if (s) fwrite(s, 1, len, stdout);
-        free(s);
-    }
+    } else if (!rc) rc = print_file(path);
     (void)i;
     return rc;
 }
@@ -734,7 +735,6 @@ static int next_token(example *e, const char *dir) {
     double ridge, train_fraction = 0.8;
     float *X = NULL, *Y = NULL, *A = NULL;
     FILE *jobs;
-    sweep_opts_t so;
     summary_opts_t su;
     const char *paths[1];
     unsigned long long rng;
@@ -812,20 +812,9 @@ static int next_token(example *e, const char *dir) {
         if (!rc) printf("wrote %s and the maps\n", jobs_path);
         goto done;
     }
-    memset(&so, 0, sizeof so);
-    snprintf(results, sizeof results, "%s/results.jsonl", dir);
-    so.jobs = jobs_path;
-    so.out = results;
-    so.n_shards = 1;
-    so.resume = 1;
-    so.progress = flag("--progress");
-    if (!flag("--score-only") && (rc = sweep_run(e, &so))) goto done;
-    memset(&su, 0, sizeof su);
-    paths[0] = results;
-    su.paths = paths;
-    su.n_paths = 1;
+    if ((rc = run_jobs(e, dir, jobs_path, results, sizeof results))) goto done;
+    summary_of(&su, paths, results, "precision_at_1");
     su.by = "method";
-    su.metric = "precision_at_1";
     snprintf(path, sizeof path, "%s/precision_lines.svg", dir);
     su.lines = path;
     su.title = "Next-token prediction: precision@1 against the model's own prediction, per source layer";
@@ -842,12 +831,8 @@ static int next_token(example *e, const char *dir) {
         rc = summarize(&su);
         if (fclose(su.json) && !rc) rc = die("cannot write %s", path);
     }
-    if (!rc && json) {
-        size_t len;
-        char *text = read_file(path, &len);
-        if (text) fwrite(text, 1, len, stdout);
-        free(text);
-    } else if (!rc)
+    if (!rc && json) rc = print_file(path);
+    else if (!rc)
         printf("%d texts: %d for the maps, %d evaluated; wrote %s/{jobs,results}.jsonl, summary.json, "
                "precision_lines.svg, surprisal_lines.svg\n", n_texts, n_train, n_valid, dir);
 done:
@@ -883,7 +868,6 @@ static int multi_hop(example *e, const char *dir) {
     int (*right)[4] = NULL; /* per case: first hop, second hop, the question, any patched cell */
     size_t len, at;
     FILE *jobs;
-    sweep_opts_t so;
     summary_opts_t su;
     relation rel;
     const char *paths[1];
@@ -948,14 +932,7 @@ static int multi_hop(example *e, const char *dir) {
     free(rows);
     if (fclose(jobs)) return free(right), die("cannot write %s", jobs_path);
     if (flag("--jobs-only")) return free(right), printf("wrote %s\n", jobs_path), 0;
-    memset(&so, 0, sizeof so);
-    snprintf(results, sizeof results, "%s/results.jsonl", dir);
-    so.jobs = jobs_path;
-    so.out = results;
-    so.n_shards = 1;
-    so.resume = 1;
-    so.progress = flag("--progress");
-    if (!flag("--score-only")) rc = sweep_run(e, &so);
+    rc = run_jobs(e, dir, jobs_path, results, sizeof results);
     memset(&rel, 0, sizeof rel);
     strcpy(rel.name, "multihop");
     snprintf(scored, sizeof scored, "%s/scored.jsonl", dir);
@@ -988,11 +965,7 @@ static int multi_hop(example *e, const char *dir) {
         solved_plain_wrong += right[i][3] && !right[i][2];
     }
     free(right);
-    memset(&su, 0, sizeof su);
-    paths[0] = scored;
-    su.paths = paths;
-    su.n_paths = 1;
-    su.metric = "correct";
+    summary_of(&su, paths, scored, "correct");
     snprintf(path, sizeof path, "%s/accuracy_heatmap.svg", dir);
     su.heatmap = path;
     su.title = "Multi-hop: the second hop answered from the first hop's state";
@@ -1008,11 +981,8 @@ static int multi_hop(example *e, const char *dir) {
         fputs("}\n", jobs);
         if (fclose(jobs)) rc = die("cannot write %s", path);
     } else if (!rc) rc = die("cannot write %s", path);
-    if (!rc && json) {
-        char *s2 = read_file(path, &len);
-        if (s2) fwrite(s2, 1, len, stdout);
-        free(s2);
-    } else if (!rc)
+    if (!rc && json) rc = print_file(path);
+    else if (!rc)
         printf("%d cases: first hop known %d, second hop known %d, both %d; the two-hop question answered %d; a layer "
                "pair of the Patchscope answers %d (%d where the question fails); wrote %s/summary.json, "
                "accuracy_heatmap.svg\n", n, tally[0], tally[1], both, tally[2], solved, solved_plain_wrong, dir);

@@ -970,6 +970,27 @@ static void test_multi_hop(void) {
     free(out);
 }
 
+/* experiment cross-model: a model mapped onto itself learns the identity where the layers
+   agree (precision@1 1 at (3, 3) and (5, 5)); different vocabularies are refused */
+static void test_cross_model(void) {
+    int status, k;
+    char *out = run("rm -rf build/xm && build/patchscope experiment cross-model --model weights/tiny --source-model "
+                    "weights/tiny --per-relation 300 --out build/xm --source-layers 3,5 --target-layers 3,5 --json",
+                    &status);
+    CHECK_MSG(status == 0 && strict_json(out), out);
+    for (k = 0; k < 2; k++) {
+        const char *cell = strstr(out, k ? "{\"source_layer\": 5, \"target_layer\": 5," : "{\"source_layer\": 3, \"target_layer\": 3,");
+        const char *p1 = cell ? strstr(cell, "\"precision_at_1\": 1,") : NULL;
+        CHECK_MSG(p1 && p1 < strchr(cell, '}'), "a model mapped onto itself reads its own prediction");
+    }
+    CHECK(strstr(out, "{\"source_layer\": 3, \"target_layer\": 5,") && strstr(out, "{\"source_layer\": 5, \"target_layer\": 3,"));
+    free(out);
+    out = run("build/patchscope experiment cross-model --model weights/tiny --source-model build/models/tiny --out build/xm2 2>&1",
+              &status);
+    CHECK_MSG(status != 0 && strstr(out, "vocabularies differ (96 and 50257 tokens)"), out);
+    free(out);
+}
+
 int main(void) {
     test_patch();
     test_run();
@@ -990,5 +1011,6 @@ int main(void) {
     test_entity_description();
     test_next_token();
     test_multi_hop();
+    test_cross_model();
     return test_report("cli");
 }

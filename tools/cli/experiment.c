@@ -6,7 +6,8 @@
                             token-identity Patchscope against the model's own next token
      attribute-extraction   (§4.2, Table 5, Fig. 7) the official TSVs
      entity-description     (§4.3) an entity's name into a few-shot description prompt, ROUGE-L
-     multi-hop              (§5) the first hop's answer patched into the second hop's question */
+     multi-hop              (§5) the first hop's answer patched into the second hop's question
+     cross-model            (§4.4) next-token prediction from one model's states into another's */
 #define _POSIX_C_SOURCE 200809L /* glob */
 #include "cli.h"
 
@@ -24,7 +25,8 @@ const cli_opt experiment_opts[] = {
      "attribute-extraction: the official TSVs (comma-separated), one relation each; entity-description: lines of "
      "entity<TAB>reference description"},
     {"--per-relation", "N", "20", "cases drawn per relation (seeded; 0: every row); next-token: the first N texts (0: all)"},
-    {"--ridge", "R", "0.1", "next-token: the affine lens's ridge penalty"},
+    {"--ridge", "R", "0.1", "next-token, cross-model: the affine maps' ridge penalty"},
+    {"--source-model", "DIR", NULL, "cross-model: the model whose states are read (one vocabulary with --model)"},
     {"--seed", "S", "0", "the draw's seed"},
     {"-n", "N", "20", "greedy tokens generated per cell"},
     {"--source-layers", "LAYERS", "every layer", "source layers, as a job's source_layers (\"0-5\", \"0,3,6\")"},
@@ -989,14 +991,176 @@ static int multi_hop(example *e, const char *dir) {
     return rc;
 }
 
+/* --- cross-model (§4.4) --------------------------------------------------------------------------- */
+
+/* "all", "A", "A-B" and lists of those ("0,2,4-5") into out (at most L) */
+static int layer_list(const char *spec, int L, int *out) {
+    int n = 0, a, b;
+    const char *p = spec;
+    char *end;
+    if (!spec || strcmp(spec, "all") == 0) {
+        for (a = 0; a < L; a++) out[n++] = a;
+        return n;
+    }
+    while (*p) {
+        a = b = (int)strtol(p, &end, 10);
+        if (end == p) return -1;
+        if (*end == '-') b = (int)strtol(end + 1, &end, 10);
+        if (a < 0 || b >= L || a > b) return -1;
+        for (; a <= b && n < L; a++) out[n++] = a;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return -1;
+    }
+    return n;
+}
+
+static int cross_model(example *e, const char *dir) {
+    const ps_config *tc = ps_model_config(e->m), *sc;
+    int sl[512], tl[512], n_sl = 0, n_tl = 0, n_all = 0, n_texts, i, a, b, rc = 0, seed, n_train = 0, n_valid = 0, max_texts;
+    char **texts = NULL, jobs_path[4096], results[4096], path[4096], id[96];
+    float *X = NULL, *Y = NULL, *A = NULL;
+    double ridge;
+    unsigned long long rng;
+    example src;
+    FILE *jobs = NULL;
+    summary_opts_t su;
+    const char *paths[1], *src_dir = opt("--source-model");
+    if (!src_dir) return usage_error("cross-model needs --source-model DIR");
+    if (!int_opt("--seed", 0, &seed) || !int_opt("--per-relation", 0, &max_texts)) return CLI_USAGE;
+    ridge = opt("--ridge") ? atof(opt("--ridge")) : 0.1;
+    if (example_open(&src, src_dir, "weights/gpt2", 0)) return CLI_FAIL;
+    sc = ps_model_config(src.m);
+    if (!src.t || !e->t) rc = die("both models need a tokenizer patchscope.h reads");
+    else if (sc->n_vocab != tc->n_vocab)
+        rc = die("the models' vocabularies differ (%d and %d tokens): precision@1 compares token ids", sc->n_vocab, tc->n_vocab);
+    else if ((n_sl = layer_list(opt("--source-layers"), sc->n_layer, sl)) < 1 ||
+             (n_tl = layer_list(opt("--target-layers") && strcmp(opt("--target-layers"), "same") ? opt("--target-layers") : NULL,
+                                tc->n_layer, tl)) < 1)
+        rc = usage_error("bad --source-layers or --target-layers (\"0-5\", \"0,4,8\"; every pair is a map)");
+    if (rc) goto done;
+    if (!(texts = nt_texts(&n_all)) || (n_texts = n_all) < 4) {
+        rc = die("too few texts (%d)", n_all);
+        goto done;
+    }
+    if (max_texts > 0 && max_texts < n_texts) n_texts = max_texts;
+    X = (float *)calloc((size_t)n_texts * sc->n_layer * sc->n_embd, sizeof(float));
+    Y = (float *)calloc((size_t)n_texts * tc->n_layer * tc->n_embd, sizeof(float));
+    A = (float *)calloc((size_t)(sc->n_embd + 1) * tc->n_embd, sizeof(float));
+    snprintf(jobs_path, sizeof jobs_path, "%s/jobs.jsonl", dir);
+    if (!X || !Y || !A || !(jobs = fopen(jobs_path, "w"))) {
+        rc = die("out of memory, or cannot write %s", jobs_path);
+        goto done;
+    }
+    rng = (unsigned long long)seed * 0x9E3779B97F4A7C15ull + 0x7654321ull;
+    for (i = 0; !rc && i < n_texts; i++) {
+        /* a position where both tokenizations give the same prefix, as the official code pairs them */
+        int n1, n2, *s1 = encode_text(src.t, texts[i], strlen(texts[i]), 0, &n1), *t1 = encode_text(e->t, texts[i], strlen(texts[i]), 0, &n2);
+        int p = -1, k, n = n1 < n2 ? n1 : n2, train;
+        if (n > sc->n_ctx) n = sc->n_ctx;
+        if (n > tc->n_ctx) n = tc->n_ctx;
+        for (k = 0; s1 && t1 && n >= 2 && k < 10 && p < 0; k++) {
+            int q = (int)(rng_next(&rng) % (unsigned long long)(n - 1));
+            size_t l1 = 0, l2 = 0;
+            char b1[4096], b2[4096];
+            if (!ps_decode(src.t, s1, q + 1, b1, sizeof b1, &l1) && !ps_decode(e->t, t1, q + 1, b2, sizeof b2, &l2) &&
+                l1 == l2 && memcmp(b1, b2, l1) == 0)
+                p = q;
+        }
+        train = (int)(rng_next(&rng) % 5) != 0; /* 80% train */
+        if (p >= 0 && train) { /* every layer of both at p: the maps' training pairs */
+            ps_source ss, ts;
+            int last = -1;
+            if (ps_source_run(src.c, s1, p + 1, PS_RESID_POST, &last, 1, &ss)) rc = die("%s", ps_ctx_error(src.c));
+            else if (ps_source_run(e->c, t1, p + 1, PS_RESID_POST, &last, 1, &ts)) {
+                rc = die("%s", ps_ctx_error(e->c));
+                ps_source_free(&ss);
+            } else {
+                for (a = 0; a < sc->n_layer; a++)
+                    memcpy(X + ((size_t)a * n_texts + n_train) * sc->n_embd, ps_source_state(&ss, a, -1), (size_t)sc->n_embd * sizeof(float));
+                for (b = 0; b < tc->n_layer; b++)
+                    memcpy(Y + ((size_t)b * n_texts + n_train) * tc->n_embd, ps_source_state(&ts, b, -1), (size_t)tc->n_embd * sizeof(float));
+                n_train++;
+                ps_source_free(&ss);
+                ps_source_free(&ts);
+            }
+        } else if (p >= 0) { /* a held-out case per layer pair */
+            for (a = 0; a < n_sl; a++)
+                for (b = 0; b < n_tl; b++) {
+                    snprintf(id, sizeof id, "cross/%d/%d/%d", i, sl[a], tl[b]);
+                    snprintf(path, sizeof path, "%s/map_%d_%d.f32", dir, sl[a], tl[b]);
+                    fputs("{\"id\": ", jobs);
+                    put_string(jobs, id);
+                    fputs(", \"source_model\": ", jobs);
+                    put_string(jobs, src_dir);
+                    fputs(", \"source_ids\": ", jobs);
+                    cli_out = jobs;
+                    print_ints(s1, p + 1);
+                    fputs(", \"target_ids\": ", jobs);
+                    print_ints(t1, p + 1);
+                    cli_out = NULL;
+                    fprintf(jobs, ", \"source_layers\": %d, \"target_layers\": %d, \"map\": ", sl[a], tl[b]);
+                    put_string(jobs, path);
+                    fprintf(jobs, ", \"readout\": [\"precision_at_1\", \"surprisal\"], \"compare\": \"source\", \"tags\": "
+                            "{\"text\": %d}}\n", i);
+                }
+            n_valid++;
+        }
+        free(s1);
+        free(t1);
+    }
+    if (fclose(jobs) && !rc) rc = die("cannot write %s", jobs_path);
+    jobs = NULL;
+    for (a = 0; !rc && a < n_sl; a++) /* a least-squares map per (source layer, target layer) */
+        for (b = 0; !rc && b < n_tl; b++) {
+            FILE *mf;
+            size_t want = (size_t)(sc->n_embd + 1) * tc->n_embd;
+            snprintf(path, sizeof path, "%s/map_%d_%d.f32", dir, sl[a], tl[b]);
+            if (ps_fit_affine(X + (size_t)sl[a] * n_texts * sc->n_embd, sc->n_embd, Y + (size_t)tl[b] * n_texts * tc->n_embd,
+                              tc->n_embd, n_train, ridge, A))
+                rc = die("the map %d -> %d is singular on %d positions: give --ridge", sl[a], tl[b], n_train);
+            else if (!(mf = fopen(path, "wb")) || fwrite(A, sizeof(float), want, mf) != want || fclose(mf))
+                rc = die("cannot write %s", path);
+        }
+    if (rc || flag("--jobs-only")) {
+        if (!rc) printf("wrote %s and the maps\n", jobs_path);
+        goto done;
+    }
+    if ((rc = run_jobs(e, dir, jobs_path, results, sizeof results))) goto done;
+    summary_of(&su, paths, results, "precision_at_1");
+    snprintf(path, sizeof path, "%s/precision_heatmap.svg", dir);
+    su.heatmap = path;
+    su.title = "Cross-model next-token prediction: precision@1 per (source layer, target layer)";
+    if (!rc) rc = summarize(&su);
+    su.heatmap = NULL;
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    if (!rc && !(su.json = fopen(path, "w"))) rc = die("cannot write %s", path);
+    if (!rc) {
+        su.table = !json;
+        rc = summarize(&su);
+        if (fclose(su.json) && !rc) rc = die("cannot write %s", path);
+    }
+    if (!rc && json) rc = print_file(path);
+    else if (!rc)
+        printf("%d texts: %d for the maps, %d evaluated over %d x %d layer pairs; wrote %s/summary.json, "
+               "precision_heatmap.svg\n", n_texts, n_train, n_valid, n_sl, n_tl, dir);
+done:
+    if (jobs) fclose(jobs);
+    for (i = 0; texts && i < n_all; i++) free(texts[i]);
+    free(texts), free(X), free(Y), free(A);
+    example_close(&src);
+    return rc;
+}
+
 int cmd_experiment(example *e) {
     const char *name = n_positional > 0 ? positional[0] : NULL, *dir = opt("--out");
-    if (!name) return usage_error("give the experiment: next-token, attribute-extraction, entity-description or multi-hop");
+    if (!name) return usage_error("give the experiment: next-token, attribute-extraction, entity-description, multi-hop or cross-model");
     if (!dir) return usage_error("give --out DIR");
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return die("cannot make the folder %s: %s", dir, strerror(errno));
     if (strcmp(name, "attribute-extraction") == 0) return attribute_extraction(e, dir);
     if (strcmp(name, "entity-description") == 0) return entity_description(e, dir);
     if (strcmp(name, "next-token") == 0) return next_token(e, dir);
     if (strcmp(name, "multi-hop") == 0) return multi_hop(e, dir);
-    return usage_error("unknown experiment %s (next-token, attribute-extraction, entity-description, multi-hop)", name);
+    if (strcmp(name, "cross-model") == 0) return cross_model(e, dir);
+    return usage_error("unknown experiment %s (next-token, attribute-extraction, entity-description, multi-hop, "
+                       "cross-model)", name);
 }

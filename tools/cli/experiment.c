@@ -117,6 +117,31 @@ static int print_file(const char *path) {
     return 0;
 }
 
+/* su's table as DIR/summary.json, and as the answer: the JSON with --json, else a table */
+static int summary_file(summary_opts_t *su, const char *dir) {
+    char path[4096];
+    int rc;
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    if (!(su->json = fopen(path, "w"))) return die("cannot write %s", path);
+    su->table = !json;
+    rc = summarize(su);
+    if (fclose(su->json) && !rc) rc = die("cannot write %s", path);
+    su->json = NULL;
+    return !rc && json ? print_file(path) : rc;
+}
+
+/* a least-squares affine map on n pairs, written as the sweep's "map" files are read */
+static int fit_map(const char *path, const float *X, int d_src, const float *Y, int d_tgt, int n, double ridge, float *A) {
+    size_t want = (size_t)(d_src + 1) * d_tgt;
+    FILE *f;
+    int ok;
+    if (ps_fit_affine(X, d_src, Y, d_tgt, n, ridge, A)) return die("the map %s is singular on %d positions: give --ridge", path, n);
+    if (!(f = fopen(path, "wb"))) return die("cannot write %s", path);
+    ok = fwrite(A, sizeof(float), want, f) == want;
+    if (fclose(f) || !ok) return die("cannot write %s", path);
+    return 0;
+}
+
 /* --- the attribute-extraction scorer ----------------------------------------------------------- */
 
 /* The official rule: correct when the object, spaces removed, occurs in the generated text
@@ -802,13 +827,8 @@ static int next_token(example *e, const char *dir) {
     if (fclose(jobs) && !rc) rc = die("cannot write %s", jobs_path);
     /* the affine lens: a least-squares map per layer, on the training positions */
     for (l = 0; !rc && l < L; l++) {
-        FILE *mf;
         snprintf(path, sizeof path, "%s/map_%d.f32", dir, l);
-        if (ps_fit_affine(X + (size_t)l * n_texts * C, C, Y, C, n_train, ridge, A))
-            rc = die("the affine map of layer %d is singular on %d positions: give --ridge", l, n_train);
-        else if (!(mf = fopen(path, "wb")) || fwrite(A, sizeof(float), (size_t)(C + 1) * C, mf) != (size_t)(C + 1) * C ||
-                 fclose(mf))
-            rc = die("cannot write %s", path);
+        rc = fit_map(path, X + (size_t)l * n_texts * C, C, Y, C, n_train, ridge, A);
     }
     if (rc || flag("--jobs-only")) {
         if (!rc) printf("wrote %s and the maps\n", jobs_path);
@@ -826,15 +846,8 @@ static int next_token(example *e, const char *dir) {
     su.title = "Next-token prediction: surprisal (nats) of each method's top-1 under the model, per source layer";
     if (!rc) rc = summarize(&su);
     su.lines = NULL;
-    snprintf(path, sizeof path, "%s/summary.json", dir);
-    if (!rc && !(su.json = fopen(path, "w"))) rc = die("cannot write %s", path);
-    if (!rc) {
-        su.table = !json;
-        rc = summarize(&su);
-        if (fclose(su.json) && !rc) rc = die("cannot write %s", path);
-    }
-    if (!rc && json) rc = print_file(path);
-    else if (!rc)
+    if (!rc) rc = summary_file(&su, dir);
+    if (!rc && !json)
         printf("%d texts: %d for the maps, %d evaluated; wrote %s/{jobs,results}.jsonl, summary.json, "
                "precision_lines.svg, surprisal_lines.svg\n", n_texts, n_train, n_valid, dir);
 done:
@@ -1112,14 +1125,9 @@ static int cross_model(example *e, const char *dir) {
     jobs = NULL;
     for (a = 0; !rc && a < n_sl; a++) /* a least-squares map per (source layer, target layer) */
         for (b = 0; !rc && b < n_tl; b++) {
-            FILE *mf;
-            size_t want = (size_t)(sc->n_embd + 1) * tc->n_embd;
             snprintf(path, sizeof path, "%s/map_%d_%d.f32", dir, sl[a], tl[b]);
-            if (ps_fit_affine(X + (size_t)sl[a] * n_texts * sc->n_embd, sc->n_embd, Y + (size_t)tl[b] * n_texts * tc->n_embd,
-                              tc->n_embd, n_train, ridge, A))
-                rc = die("the map %d -> %d is singular on %d positions: give --ridge", sl[a], tl[b], n_train);
-            else if (!(mf = fopen(path, "wb")) || fwrite(A, sizeof(float), want, mf) != want || fclose(mf))
-                rc = die("cannot write %s", path);
+            rc = fit_map(path, X + (size_t)sl[a] * n_texts * sc->n_embd, sc->n_embd, Y + (size_t)tl[b] * n_texts * tc->n_embd,
+                         tc->n_embd, n_train, ridge, A);
         }
     if (rc || flag("--jobs-only")) {
         if (!rc) printf("wrote %s and the maps\n", jobs_path);
@@ -1132,15 +1140,8 @@ static int cross_model(example *e, const char *dir) {
     su.title = "Cross-model next-token prediction: precision@1 per (source layer, target layer)";
     if (!rc) rc = summarize(&su);
     su.heatmap = NULL;
-    snprintf(path, sizeof path, "%s/summary.json", dir);
-    if (!rc && !(su.json = fopen(path, "w"))) rc = die("cannot write %s", path);
-    if (!rc) {
-        su.table = !json;
-        rc = summarize(&su);
-        if (fclose(su.json) && !rc) rc = die("cannot write %s", path);
-    }
-    if (!rc && json) rc = print_file(path);
-    else if (!rc)
+    if (!rc) rc = summary_file(&su, dir);
+    if (!rc && !json)
         printf("%d texts: %d for the maps, %d evaluated over %d x %d layer pairs; wrote %s/summary.json, "
                "precision_heatmap.svg\n", n_texts, n_train, n_valid, n_sl, n_tl, dir);
 done:

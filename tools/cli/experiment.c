@@ -648,6 +648,7 @@ static int entity_description(example *e, const char *dir) {
         } else fputc(',', csv);
         fputs("}\n", out);
         fputc('\n', csv);
+        if (!json) printf("%-24.24s layer %3s -> %3s  %s\n", ent, ls, lt, desc); /* the descriptions, as they come */
         at = end + 1;
     }
     free(text);

@@ -93,8 +93,9 @@
      6. Forward pass    contexts, KV cache, sequences, hooks, rotary, the block, generation
      7. Tokenizer       GPT-2's pre-tokenizer and byte-level BPE (== tiktoken "gpt2"),
                         then tokenizer.json (== Hugging Face tokenizers, Llama 2 style)
-     8. Patchscopes     sources, patches, inspect, the grid runner, figures (CSV, SVG),
-                        the lens, readouts, affine fits
+     8. Patchscopes     sources, patches, inspect, the grid runner (one grid or many),
+                        figures (CSV, SVG heatmaps and line charts), the lens, readouts,
+                        affine fits
      9. Interventions   activation patching, ablation, steering
         Unicode tables  generated letter/number/space classes (at the very end)
 */

@@ -88,10 +88,13 @@ static inline int example_open(example *e, const char *model_arg, const char *re
         if (slash) *slash = 0;
         else strcpy(tok_dir, ".");
     }
-    /* GPT-2's files beside the model, else (GPT-2 models only) the ones in weights/; the
-       other families' tokenizer.json is not read yet: e->t stays NULL, ids still work */
-    if (ps_tokenizer_load(&e->t, tok_dir, &err) && strcmp(ps_model_config(e->m)->family, "gpt2") == 0 &&
-        ps_tokenizer_load(&e->t, "weights", &err)) {
+    /* the tokenizer beside the model (tokenizer.json, or GPT-2's files), else (GPT-2 models
+       only) the ones in weights/; a tokenizer.json of a kind not read yet leaves e->t NULL,
+       said once, and ids still work */
+    if (ps_tokenizer_load(&e->t, tok_dir, &err) && strcmp(ps_model_config(e->m)->family, "gpt2") != 0 &&
+        err.code != PS_ERR_IO)
+        fprintf(stderr, "note: %s: %s (prompts as ids only)\n", tok_dir, err.msg);
+    if (!e->t && strcmp(ps_model_config(e->m)->family, "gpt2") == 0 && ps_tokenizer_load(&e->t, "weights", &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }

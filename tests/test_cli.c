@@ -240,6 +240,9 @@ static void test_tokenizer_and_errors(void) {
     out = run("build/patchscope run --model build/models/tiny --ids 1,2,999 2>&1", &status);
     CHECK_MSG(status != 0 && strstr(out, "token id 999") != NULL, out);
     free(out);
+    out = run("build/patchscope run --model tests/data/families/llama --prompt hi 2>&1", &status);
+    CHECK_MSG(WEXITSTATUS(status) == 1 && strstr(out, "no tokenizer") && strstr(out, "give --ids"), out); /* a run that fails */
+    free(out);
     out = run("build/patchscope decode 99999 2>&1", &status);
     CHECK(status != 0 && strstr(out, "outside the vocabulary") != NULL);
     free(out);

@@ -50,6 +50,7 @@ int int_opt(const char *name, int def, int *out);
 int range_opt(const char *name, int lo, int hi, int *a, int *b); /* "A-B" or "A" */
 int *parse_ids(const char *s, int *n);                           /* "464,3139" (malloc'd) */
 int *prompt_ids(const example *e, const char *ids_name, const char *text_name, int *n);
+extern int prompt_error;               /* why prompt_ids gave NULL: CLI_USAGE, or CLI_FAIL (no tokenizer, unreadable file) */
 int prompt_given(const char *ids_name, const char *text_name);
 int *encode_text(const ps_tokenizer *t, const char *text, size_t len, int flags, int *n); /* malloc'd; NULL: bad text */
 char *read_file(const char *path, size_t *len);                  /* "-": standard input; NUL-terminated */

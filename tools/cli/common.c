@@ -71,6 +71,8 @@ char *read_file(const char *path, size_t *len) {
 
 /* the prompt of ids_name (a list of ids), text_name (text to encode) or text_name-file
    (a file of it, - for standard input, one final newline dropped) */
+int prompt_error;
+
 int *prompt_ids(const example *e, const char *ids_name, const char *text_name, int *n) {
     char file_name[64];
     const char *ids = opt(ids_name), *text = opt(text_name), *file;
@@ -79,22 +81,24 @@ int *prompt_ids(const example *e, const char *ids_name, const char *text_name, i
     int *out;
     snprintf(file_name, sizeof file_name, "%s-file", text_name);
     file = opt(file_name);
+    prompt_error = CLI_USAGE;
     if (!!ids + !!text + !!file > 1) return usage_error("give one of %s, %s and %s", text_name, file_name, ids_name), NULL;
     if (ids) {
         if (!(out = parse_ids(ids, n))) usage_error("bad %s list: %s", ids_name, ids);
         return out;
     }
     if (file) {
-        if (!(buf = read_file(file, &len))) return NULL;
+        if (!(buf = read_file(file, &len))) return prompt_error = CLI_FAIL, NULL;
         if (len && buf[len - 1] == '\n') buf[--len] = 0;
         if (len && buf[len - 1] == '\r') buf[--len] = 0;
     } else if (!text) {
         usage_error("give %s, %s or %s", text_name, file_name, ids_name);
         return NULL;
     } else len = strlen(text);
+    prompt_error = CLI_FAIL; /* the command line is right from here on */
     if (!e->t) {
         free(buf);
-        die("%s has no tokenizer patchscope.h reads yet (only GPT-2's vocab.json + merges.txt): give %s", e->dir, ids_name);
+        die("%s has no tokenizer patchscope.h reads (vocab.json + merges.txt, or a tokenizer.json of the supported kinds): give %s", e->dir, ids_name);
         return NULL;
     }
     if (!(out = encode_text(e->t, buf ? buf : text, len, 0, n))) die("cannot encode the prompt");

@@ -30,7 +30,7 @@ static int token_opt(const example *e, const char *name) {
     id = opt(id_name);
     if (!!text == !!id) return usage_error("give one of %s and %s", name, id_name), -1;
     if (id) return int_opt(id_name, 0, &v) ? v : -1;
-    if (!e->t) return die("%s has no tokenizer patchscope.h reads yet: give %s", e->dir, id_name), -1;
+    if (!e->t) return die("%s has no tokenizer patchscope.h reads: give %s", e->dir, id_name), -1;
     if (ps_encode(e->t, text, strlen(text), 0, ids, 2, &n) || n != 1)
         return die("%s \"%s\" is %d tokens, not one (give %s for another)", name, text, n, id_name), -1;
     return ids[0];
@@ -54,7 +54,10 @@ int cmd_patch(example *e) {
     char title[128];
     int *clean = prompt_ids(e, "--clean-ids", "--clean-prompt", &n_clean), *bad = NULL;
     memset(&sp, 0, sizeof sp);
-    if (!clean || !(bad = prompt_ids(e, "--corrupted-ids", "--corrupted-prompt", &n_bad))) goto done;
+    if (!clean || !(bad = prompt_ids(e, "--corrupted-ids", "--corrupted-prompt", &n_bad))) {
+        rc = prompt_error;
+        goto done;
+    }
     if (n_clean != n_bad) {
         rc = usage_error("the clean prompt has %d tokens and the corrupted one %d: they must be equally long", n_clean, n_bad);
         goto done;

@@ -39,7 +39,7 @@ int cmd_run(example *e) {
     float *probs = (float *)malloc((size_t)V * sizeof(float)), topp[5];
     ps_capture caps[PS_POINT_COUNT];
     char list[256], *tok;
-    if (!ids) return CLI_USAGE;
+    if (!ids) return prompt_error;
     if (!probs) return die("out of memory");
     if (opt("--dump")) {
         snprintf(list, sizeof list, "%s", opt("--dump"));
@@ -101,7 +101,8 @@ int cmd_generate(example *e) {
     int n, n_new, *ids = prompt_ids(e, "--ids", "--prompt", &n), *all, i;
     char *text;
     size_t len;
-    if (!ids || !int_opt("-n", 16, &n_new)) return CLI_USAGE;
+    if (!ids) return prompt_error;
+    if (!int_opt("-n", 16, &n_new)) return CLI_USAGE;
     if (n_new < 0) return usage_error("-n must not be negative");
     all = (int *)malloc(((size_t)n + n_new) * sizeof(int));
     if (!all) return die("out of memory");

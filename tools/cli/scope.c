@@ -55,9 +55,9 @@ static int source_side(example *tgt, side *s, ps_point site) {
         if (!(s->map = read_map(opt("--map"), d_src, d_tgt)))
             return die("cannot read %s as a map for these models: (%d + 1) x %d floats", opt("--map"), d_src, d_tgt);
     }
-    if (!(s->ids = prompt_ids(s->e, "--source-ids", "--source-prompt", &s->n))) return CLI_USAGE;
+    if (!(s->ids = prompt_ids(s->e, "--source-ids", "--source-prompt", &s->n))) return prompt_error;
     if (token) {
-        if (!s->e->t) return die("%s has no tokenizer patchscope.h reads yet: give --source-pos", s->e->dir);
+        if (!s->e->t) return die("%s has no tokenizer patchscope.h reads: give --source-pos", s->e->dir);
         if ((s->pos = ps_find_text(s->e->t, s->ids, s->n, token)) < 0) return die("\"%s\" is not in the source prompt", token);
     } else if (!int_opt("--source-pos", -1, &s->pos)) return CLI_USAGE;
     if (ps_source_run(s->e->c, s->ids, s->n, site, &s->pos, 1, &s->src)) return die("%s", ps_ctx_error(s->e->c));
@@ -98,7 +98,8 @@ int cmd_grid(example *e) {
     if ((rc = site_opt(&site)) || (rc = source_side(e, &s, site))) return rc;
     tgt = prompt_given("--target-ids", "--target-prompt") ? prompt_ids(e, "--target-ids", "--target-prompt", &n_tgt)
                                                         : (n_tgt = s.n, s.ids); /* the seed's B/C setup */
-    if (!tgt || !int_opt("--target-pos", -1, &spec.tgt_pos) ||
+    if (!tgt) return prompt_error;
+    if (!int_opt("--target-pos", -1, &spec.tgt_pos) ||
         !range_opt("--source-layers", 0, s.src.n_layer - 1, &spec.src_first, &spec.src_last) ||
         !range_opt("--target-layers", 0, L - 1, &spec.tgt_first, &spec.tgt_last))
         return CLI_USAGE;
@@ -168,7 +169,8 @@ int cmd_inspect(example *e) {
     if ((rc = site_opt(&p.site)) || (rc = source_side(e, &s, p.site))) return rc;
     tgt = prompt_given("--target-ids", "--target-prompt") ? prompt_ids(e, "--target-ids", "--target-prompt", &n_tgt)
                                                         : (n_tgt = s.n, s.ids);
-    if (!tgt || !int_opt("--source-layer", -1, &ls) || !int_opt("--target-layer", -1, &p.layer) ||
+    if (!tgt) return prompt_error;
+    if (!int_opt("--source-layer", -1, &ls) || !int_opt("--target-layer", -1, &p.layer) ||
         !int_opt("--target-pos", -1, &p.pos) || !int_opt("-n", 0, &n_new))
         return CLI_USAGE;
     if (n_new < 0) return usage_error("-n must not be negative");
@@ -228,7 +230,8 @@ int cmd_lens(example *e) {
     char list[1024], *t;
     float *probs = (float *)malloc((size_t)L * V * sizeof(float)), *h;
     ps_source src;
-    if (!ids || !int_opt("--pos", -1, &pos)) return CLI_USAGE;
+    if (!ids) return prompt_error;
+    if (!int_opt("--pos", -1, &pos)) return CLI_USAGE;
     if (!probs) return die("out of memory");
     if (opt("--tokens")) { /* first sub-token of each, as Merullo et al. rank them */
         snprintf(list, sizeof list, "%s", opt("--tokens"));

@@ -4973,7 +4973,11 @@ static int ps__json_fields(ps__json *j, const char *const *keys, int n, const ch
     int r, i;
     for (i = 0; i < n; i++) vals[i] = NULL;
     if (ps__json_object(j)) return -1;
-    while ((r = ps__json_key(j, key, sizeof key, &len)) == 1) {
+    while ((r = ps__json_more(j, '}')) == 1) {
+        ps__json at = *j; /* the key is measured first: a longer one is none of ours, skipped */
+        if (ps__json_string(j, NULL, 0, &len) || ps__json_expect(j, ':')) return -1;
+        key[0] = 0;
+        if (len < sizeof key) ps__json_string(&at, key, sizeof key, NULL);
         ps__json_peek(j);
         for (i = 0; i < n; i++)
             if (!strcmp(key, keys[i])) vals[i] = j->p;

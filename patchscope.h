@@ -4466,6 +4466,8 @@ struct ps_tokenizer {
     int byte_token[256];    /* "<0xNN>" for byte_fallback, or -1 */
     ps__edit norm[PS__MAX_EDITS], dec[PS__MAX_EDITS];
     int n_norm, n_dec;
+    int dec_fuse;           /* the decoder's Fuse step (n_dec: none): steps before it act on each
+                               token's text, steps after it on the whole decoded text */
     int *added;             /* ids of the added tokens, matched in the text before the model */
     int n_added;
     unsigned char added_first[32]; /* a bit for each byte an added token starts with */
@@ -5435,7 +5437,7 @@ static ps_status ps__hf_text(ps_tokenizer *t, ps_error *err) {
         if ((bad = ps__buf_reserve(&x, n))) break;
         memcpy(x.p, t->key.bytes + t->key.offset[id], n);
         x.n = n;
-        for (k = 0; k < t->n_dec && t->dec[k].kind != PS__EDIT_FUSE && !bad; k++) {
+        for (k = 0; k < t->dec_fuse && !bad; k++) {
             bad = ps__edit_buf(&t->dec[k], &x, &y);
             swap = x, x = y, y = swap;
         }
@@ -5483,8 +5485,12 @@ PSDEF ps_status ps_tokenizer_load_json_memory(ps_tokenizer **out, const char *js
     t->eot = -1;
     if ((s = ps__hf_model(t, &j, v[0], v[1], err)) || (s = ps__hf_added(t, &j, v[1], err)) ||
         (s = ps__hf_edits(&j, v[2], 0, t->norm, &t->n_norm, err)) ||
-        (s = ps__hf_edits(&j, v[5], 1, t->dec, &t->n_dec, err)) || (s = ps__hf_post(t, &j, v[4], err)) ||
-        (s = ps__hf_text(t, err))) {
+        (s = ps__hf_edits(&j, v[5], 1, t->dec, &t->n_dec, err)) || (s = ps__hf_post(t, &j, v[4], err))) {
+        ps_tokenizer_free(t);
+        return s;
+    }
+    for (t->dec_fuse = 0; t->dec_fuse < t->n_dec && t->dec[t->dec_fuse].kind != PS__EDIT_FUSE; t->dec_fuse++) {}
+    if ((s = ps__hf_text(t, err))) {
         ps_tokenizer_free(t);
         return s;
     }
@@ -5662,8 +5668,7 @@ PSDEF ps_status ps_decode(const ps_tokenizer *t, const int *ids, int n, char *ou
         if (total < cap) memcpy(out + total, t->text.bytes + t->text.offset[ids[i]], k < cap - total ? k : cap - total);
         total += k;
     }
-    for (i = 0; i < t->n_dec && t->dec[i].kind != PS__EDIT_FUSE; i++) {}
-    if (i < t->n_dec) { /* the decoder's steps after its Fuse act on the whole text */
+    if (t->hf && t->dec_fuse < t->n_dec) { /* the decoder's steps after its Fuse act on the whole text */
         ps__buf x = {NULL, 0, 0}, y = {NULL, 0, 0}, swap;
         int k, bad = ps__buf_reserve(&x, total);
         for (k = 0, x.n = 0; k < n && !bad; k++) {
@@ -5671,7 +5676,7 @@ PSDEF ps_status ps_decode(const ps_tokenizer *t, const int *ids, int n, char *ou
             memcpy(x.p + x.n, t->text.bytes + t->text.offset[ids[k]], m);
             x.n += m;
         }
-        for (i++; i < t->n_dec && !bad; i++) {
+        for (i = t->dec_fuse + 1; i < t->n_dec && !bad; i++) {
             bad = ps__edit_buf(&t->dec[i], &x, &y);
             swap = x, x = y, y = swap;
         }

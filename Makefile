@@ -124,6 +124,10 @@ demo: $(B)/ceo_demo $(B)/word2vec_stages $(B)/ovector
 	$(B)/ceo_demo --progress
 	$(B)/word2vec_stages
 	$(B)/ovector
+	@echo "== the same three on weights/tiny-llama (Llama architecture, Mistral's tokenizer; prompts with its BOS)"
+	$(B)/ceo_demo --model weights/tiny-llama --svg $(B)/ceo_grid_tiny_llama.svg --csv $(B)/ceo_grid_tiny_llama.csv
+	$(B)/word2vec_stages --model weights/tiny-llama --out $(B)/w2v_tiny_llama
+	$(B)/ovector --model weights/tiny-llama
 
 # the kernels of the other SIMD targets: AVX2+FMA where this CPU has it, NEON under
 # qemu-aarch64 where Debian's gcc-aarch64-linux-gnu and qemu-user are installed
@@ -141,6 +145,8 @@ test-isa: $(MODELS)
 figures: $(B)/ceo_demo $(B)/word2vec_stages $(B)/patchscope
 	mkdir -p examples/figures
 	$(B)/ceo_demo --model weights/tiny --svg examples/figures/ceo_grid_tiny.svg --csv examples/figures/ceo_grid_tiny.csv
+	$(B)/ceo_demo --model weights/tiny-llama --svg examples/figures/ceo_grid_tiny_llama.svg \
+	    --csv examples/figures/ceo_grid_tiny_llama.csv
 	$(B)/word2vec_stages --model weights/tiny --out examples/figures/w2v_tiny
 	$(B)/patchscope patch --model weights/tiny --clean-prompt "The capital of Poland is" \
 	    --corrupted-prompt "The capital of France is" --answer " Warsaw" --wrong " Paris" \

@@ -352,6 +352,10 @@ PSDEF ps_status ps_encode(const ps_tokenizer *t, const char *text, size_t len, i
 /* bytes of the ids (not NUL-terminated; may be any bytes); same size protocol; PS_ERR_RANGE for an id outside the vocabulary too (then *len is 0) */
 PSDEF ps_status ps_decode(const ps_tokenizer *t, const int *ids, int n, char *out, size_t cap,
                           size_t *len);
+/* the ids of text as it reads inside a longer text, after what precedes it (" Warsaw" after
+   "capital is"): ps_encode without flags, except that for a tokenizer.json that prepends
+   its space marker to every text (Llama 2, Mistral) a leading space is that marker */
+PSDEF ps_status ps_encode_piece(const ps_tokenizer *t, const char *text, size_t len, int *ids, int cap, int *n_ids);
 PSDEF const char *ps_token_bytes(const ps_tokenizer *t, int id, size_t *len);  /* NULL when id is out of range; for streaming decode */
 PSDEF int ps_token_id(const ps_tokenizer *t, const char *bytes, size_t len);     /* -1 when no single token has these bytes */
 PSDEF int ps_find_last(const int *ids, int n, const int *pattern, int m);        /* start of the last occurrence of pattern in ids, -1 if none */
@@ -376,7 +380,7 @@ typedef struct ps_source {
 PSDEF ps_status ps_source_run(ps_ctx *c, const int *ids, int n, ps_point site, const int *positions,
                               int n_positions, ps_source *out);
 /* position of the last token of the last occurrence of text's tokens in ids (" CEO" is
-   one token), or -1; text is tokenized on its own, so give it its leading space */
+   one token), or -1; text is encoded by ps_encode_piece, so give it its leading space */
 PSDEF int ps_find_text(const ps_tokenizer *t, const int *ids, int n, const char *text);
 /* the kept state of layer at pos (negative counts from the end); NULL if not kept */
 PSDEF const float *ps_source_state(const ps_source *s, int layer, int pos);
@@ -6270,11 +6274,23 @@ PSDEF ps_status ps_grid_run(ps_ctx *c, const ps_grid_spec *spec, ps_grid *out) {
     return ps_grid_run_many(c, spec, 1, out);
 }
 
+PSDEF ps_status ps_encode_piece(const ps_tokenizer *t, const char *text, size_t len, int *ids, int cap, int *n_ids) {
+    int k;
+    /* a tokenizer that prepends its space marker to every text (SentencePiece style: Llama 2,
+       Mistral) already gives a text alone the form of a word after a space */
+    for (k = 0; t && text && len > 0 && t->hf && text[0] == ' ' && k < t->n_norm; k++)
+        if (t->norm[k].kind == PS__EDIT_PREPEND) {
+            text++, len--;
+            break;
+        }
+    return ps_encode(t, text, len, 0, ids, cap, n_ids);
+}
+
 PSDEF int ps_find_text(const ps_tokenizer *t, const int *ids, int n, const char *text) {
     int m = 0, *pat, at;
-    if (!t || !ids || !text || ps_encode(t, text, strlen(text), 0, NULL, 0, &m) != PS_ERR_RANGE || m < 1) return -1;
+    if (!t || !text || !ids || ps_encode_piece(t, text, strlen(text), NULL, 0, &m) != PS_ERR_RANGE || m < 1) return -1;
     if (!(pat = (int *)ps__calloc((size_t)m, sizeof(int)))) return -1;
-    at = ps_encode(t, text, strlen(text), 0, pat, m, &m) == PS_OK ? ps_find_last(ids, n, pat, m) : -1;
+    at = ps_encode_piece(t, text, strlen(text), pat, m, &m) == PS_OK ? ps_find_last(ids, n, pat, m) : -1;
     PS_FREE(pat);
     return at < 0 ? -1 : at + m - 1;
 }

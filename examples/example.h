@@ -112,20 +112,27 @@ static inline void example_close(example *e) {
     ps_model_free(e->m);
 }
 
-/* ids of text (malloc'd); exits on failure, which only a broken or missing tokenizer can cause */
-static inline int *example_encode(const example *e, const char *text, int *n) {
+/* ids (malloc'd) of a prompt, as Hugging Face's tokenizer(text) gives them (Llama's BOS first;
+   nothing added for GPT-2), or (piece) of a word as it reads inside a text (ps_encode_piece);
+   exits on failure, which only a broken or missing tokenizer can cause */
+static inline int *example_tokens(const example *e, const char *text, int piece, int *n) {
+    int *ids;
+    ps_status s;
     if (!e->t) {
-        fprintf(stderr, "%s: no tokenizer patchscope.h can read (vocab.json + merges.txt)\n", e->dir);
+        fprintf(stderr, "%s: no tokenizer patchscope.h can read\n", e->dir);
         exit(1);
     }
-    int *ids;
-    ps_encode(e->t, text, strlen(text), 0, NULL, 0, n);
+    s = piece ? ps_encode_piece(e->t, text, strlen(text), NULL, 0, n) : ps_encode(e->t, text, strlen(text), PS_ENCODE_BOS, NULL, 0, n);
     ids = (int *)malloc((size_t)(*n ? *n : 1) * sizeof(int));
-    if (!ids || ps_encode(e->t, text, strlen(text), 0, ids, *n, n)) {
-        fprintf(stderr, "cannot encode the prompt\n");
+    if (s == PS_OK || s == PS_ERR_RANGE)
+        s = piece ? ps_encode_piece(e->t, text, strlen(text), ids, *n, n) : ps_encode(e->t, text, strlen(text), PS_ENCODE_BOS, ids, *n, n);
+    if (!ids || s) {
+        fprintf(stderr, "cannot encode \"%s\"\n", text);
         exit(1);
     }
     return ids;
 }
+static inline int *example_encode(const example *e, const char *text, int *n) { return example_tokens(e, text, 0, n); }
+static inline int *example_piece(const example *e, const char *text, int *n) { return example_tokens(e, text, 1, n); }
 
 #endif

@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
 
     qa = example_encode(&e, QA, &n_qa);
     in = example_encode(&e, NONSENSE, &n_in);
-    city_ids = example_encode(&e, city, &n_city);
+    city_ids = example_piece(&e, city, &n_city);
     before = (int *)malloc((size_t)L * sizeof(int));
     after = (int *)malloc((size_t)L * sizeof(int));
 

@@ -20,7 +20,7 @@
 
 static int run_task(example *e, const char *task, const char *prompt, int T, const char *out) {
     int L = ps_model_config(e->m)->n_layer, V = ps_model_config(e->m)->n_vocab, n, *ids, l, pos;
-    int n_arg, n_ans, *arg = example_encode(e, " Poland", &n_arg), *ans = example_encode(e, " Warsaw", &n_ans);
+    int n_arg, n_ans, *arg = example_piece(e, " Poland", &n_arg), *ans = example_piece(e, " Warsaw", &n_ans);
     int applied = -1, formed = -1, crossing = -1;
     double *rr_arg = (double *)malloc((size_t)L * sizeof(double)), *rr_ans = (double *)malloc((size_t)L * sizeof(double));
     float *lens = (float *)malloc((size_t)L * V * sizeof(float)), *h = NULL;

@@ -198,10 +198,35 @@ static void test_growing_edits(void) {
     ps_tokenizer_free(t);
 }
 
+/* a word as it reads inside a text: the Mistral tokenizer prepends its space marker to every
+   text, so " Warsaw" alone is "Warsaw" alone; GPT-2 keeps the space. ps_find_text uses it. */
+static void test_pieces(void) {
+    ps_tokenizer *t, *g;
+    ps_error e;
+    int n, m, k, *sent, *word, *alone, piece[16], at;
+    const char *text = "Amazon's former CEO attended Oscars";
+    if (ps_tokenizer_load(&t, "weights/tiny-llama", &e) || ps_tokenizer_load(&g, "weights", &e)) { CHECK_MSG(0, e.msg); return; }
+    sent = tu_encode(t, text, strlen(text), 0, &n);
+    alone = tu_encode(t, "CEO", 3, 0, &m);
+    CHECK(ps_encode_piece(t, " CEO", 4, piece, 16, &k) == PS_OK && k == m && memcmp(piece, alone, (size_t)m * sizeof(int)) == 0);
+    at = ps_find_text(t, sent, n, " CEO");
+    CHECK_MSG(at >= 0 && ps_find_last(sent, n, piece, k) + k - 1 == at, "\" CEO\" is found in a SentencePiece text");
+    word = tu_encode(t, " CEO", 4, 0, &m);
+    CHECK(ps_find_last(sent, n, word, m) < 0); /* plain ps_encode gives it a second space marker */
+    free(sent), free(alone), free(word);
+    sent = tu_encode(g, text, strlen(text), 0, &n);
+    CHECK(ps_encode_piece(g, " CEO", 4, piece, 16, &k) == PS_OK && k == 1 && piece[0] == 6123); /* GPT-2's " CEO" */
+    CHECK(ps_find_text(g, sent, n, " CEO") == 3);
+    free(sent);
+    ps_tokenizer_free(t);
+    ps_tokenizer_free(g);
+}
+
 int main(void) {
     test_fixture("weights/tiny-llama/tokenizer.json", "tests/data/hf_tokenizers/mistral.json");
     test_conventions();
     test_loader_errors();
     test_growing_edits();
+    test_pieces();
     return test_report("test_hf_tokenizer");
 }

@@ -31,7 +31,7 @@ static int token_opt(const example *e, const char *name) {
     if (!!text == !!id) return usage_error("give one of %s and %s", name, id_name), -1;
     if (id) return int_opt(id_name, 0, &v) ? v : -1;
     if (!e->t) return die("%s has no tokenizer patchscope.h reads: give %s", e->dir, id_name), -1;
-    if (ps_encode(e->t, text, strlen(text), 0, ids, 2, &n) || n != 1)
+    if (ps_encode_piece(e->t, text, strlen(text), ids, 2, &n) || n != 1)
         return die("%s \"%s\" is %d tokens, not one (give %s for another)", name, text, n, id_name), -1;
     return ids[0];
 }

@@ -236,7 +236,7 @@ int cmd_lens(example *e) {
     if (opt("--tokens")) { /* first sub-token of each, as Merullo et al. rank them */
         snprintf(list, sizeof list, "%s", opt("--tokens"));
         for (t = strtok(list, ","); t && n_tok < 16; t = strtok(NULL, ",")) {
-            int m, *tid = example_encode(e, t, &m);
+            int m, *tid = example_piece(e, t, &m);
             names[n_tok] = t;
             tok_ids[n_tok++] = tid[0];
             free(tid);
@@ -300,7 +300,8 @@ int cmd_fit(example *e) {
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = 0;
         if (!*line) continue;
-        ids = example_encode(e, line, &n);
+        if (!e->t || !(ids = encode_text(e->t, line, strlen(line), 0, &n)) || n < 1)
+            return die("cannot encode the prompt \"%s\"", line);
         if (ps_source_run(se.c, ids, n, PS_RESID_POST, NULL, 0, &a)) return die("%s", ps_ctx_error(se.c));
         if (ps_source_run(e->c, ids, n, PS_RESID_POST, NULL, 0, &b)) return die("%s", ps_ctx_error(e->c));
         if (ls < 0 || ls >= a.n_layer || lt < 0 || lt >= b.n_layer) return die("layers outside the models");

@@ -483,7 +483,7 @@ static int job_parse(store *st, const char *line, size_t len, job *jb) {
         if (!(jb->token_ids = (int *)calloc((size_t)jb->n_tokens, sizeof(int)))) return bad("tokens", "out of memory");
         for (k = 0; k < jb->n_tokens; k++) { /* the first sub-token of each, as lens ranks them */
             int ids[64], n = 0;
-            ps_status s = ps_encode(st->tgt->t, jb->tokens[k], strlen(jb->tokens[k]), 0, ids, 64, &n);
+            ps_status s = ps_encode_piece(st->tgt->t, jb->tokens[k], strlen(jb->tokens[k]), ids, 64, &n);
             if ((s != PS_OK && s != PS_ERR_RANGE) || n < 1) return bad("tokens", "cannot encode \"%s\"", jb->tokens[k]);
             jb->token_ids[k] = ids[0];
         }

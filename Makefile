@@ -118,7 +118,7 @@ test-real: $(B)/test_real
 	$(B)/test_real
 
 # the examples on gpt2 (fetched first where the network allows), else on weights/tiny
-demo: $(B)/ceo_demo $(B)/word2vec_stages $(B)/ovector
+demo: $(B)/ceo_demo $(B)/word2vec_stages $(B)/ovector $(B)/cross_family
 	@[ -f weights/gpt2/model.safetensors ] || weights/download.sh gpt2 || \
 	    echo "could not download gpt2: the demo runs on the tiny model in weights/tiny"
 	$(B)/ceo_demo --progress
@@ -128,6 +128,8 @@ demo: $(B)/ceo_demo $(B)/word2vec_stages $(B)/ovector
 	$(B)/ceo_demo --model weights/tiny-llama --svg $(B)/ceo_grid_tiny_llama.svg --csv $(B)/ceo_grid_tiny_llama.csv
 	$(B)/word2vec_stages --model weights/tiny-llama --out $(B)/w2v_tiny_llama
 	$(B)/ovector --model weights/tiny-llama
+	@echo "== the tiny GPT-2's states read through the tiny Llama"
+	$(B)/cross_family --svg $(B)/cross_family.svg
 
 # the kernels of the other SIMD targets: AVX2+FMA where this CPU has it, NEON under
 # qemu-aarch64 where Debian's gcc-aarch64-linux-gnu and qemu-user are installed
@@ -142,11 +144,12 @@ test-isa: $(MODELS)
 	else echo "no aarch64 cross compiler or qemu-aarch64: NEON skipped"; fi
 
 # the README's figures, from the shipped tiny model (committed in examples/figures)
-figures: $(B)/ceo_demo $(B)/word2vec_stages $(B)/patchscope
+figures: $(B)/ceo_demo $(B)/word2vec_stages $(B)/patchscope $(B)/cross_family
 	mkdir -p examples/figures
 	$(B)/ceo_demo --model weights/tiny --svg examples/figures/ceo_grid_tiny.svg --csv examples/figures/ceo_grid_tiny.csv
 	$(B)/ceo_demo --model weights/tiny-llama --svg examples/figures/ceo_grid_tiny_llama.svg \
 	    --csv examples/figures/ceo_grid_tiny_llama.csv
+	$(B)/cross_family --svg examples/figures/cross_family_tiny.svg
 	$(B)/word2vec_stages --model weights/tiny --out examples/figures/w2v_tiny
 	$(B)/patchscope patch --model weights/tiny --clean-prompt "The capital of Poland is" \
 	    --corrupted-prompt "The capital of France is" --answer " Warsaw" --wrong " Paris" \

@@ -994,6 +994,27 @@ static void test_cross_model(void) {
     free(out);
 }
 
+/* examples/cross_family.c on 100 of its sentences: the tiny GPT-2's states, mapped into the
+   tiny Llama's identity prompt, make the Llama say its own next token at most pairs of the
+   deeper layers (0.67 at (5, 5) when this was written; asserted with a margin) */
+static void test_cross_family_example(void) {
+    int status, a;
+    float v[8];
+    char *out = run("head -n 100 examples/data/cross_family_prompts.txt > build/cf100.txt && build/cross_family "
+                    "--prompts build/cf100.txt --svg build/cf.svg && grep -q '<polyline' build/cf.svg", &status), *p;
+    CHECK_MSG(status == 0 && strstr(out, "100 sentences,"), out);
+    p = strstr(out, "next-token prediction there");
+    CHECK(p != NULL);
+    for (a = 0; p && a < 6; a++) {
+        char row[16];
+        snprintf(row, sizeof row, "\n%7d", a);
+        p = strstr(p, row);
+        CHECK(p && sscanf(p + 8, "%f %f %f %f %f %f", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) == 6);
+    }
+    CHECK_MSG(p && v[5] > 0.5 && v[0] < v[5], "the Llama reads its next token from mapped GPT-2 states");
+    free(out);
+}
+
 int main(void) {
     test_patch();
     test_run();
@@ -1015,5 +1036,6 @@ int main(void) {
     test_next_token();
     test_multi_hop();
     test_cross_model();
+    test_cross_family_example();
     return test_report("cli");
 }

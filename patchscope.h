@@ -199,7 +199,8 @@ PSDEF void ps_model_get_sizes(const ps_model *m, ps_model_sizes *out);
 /* token embedding row of id (n_embd floats, converted to F32) */
 PSDEF ps_status ps_model_embedding(const ps_model *m, int id, float *out);
 /* Reads every weight: PS_ERR_FORMAT naming the first tensor and element (in the file's
-   order) that is NaN or infinite. Loading copies weights without judging their values. */
+   order) that is NaN or infinite, or that rounds to infinity in the BF16 it was loaded in.
+   Loading copies weights without judging their values. */
 PSDEF ps_status ps_model_check(const ps_model *m, ps_error *err);
 
 /* --- hooks ------------------------------------------------------------------------ */
@@ -2793,11 +2794,21 @@ PSDEF ps_status ps_model_check(const ps_model *m, ps_error *err) {
     for (i = 0; !s && i < n; i++) {
         const ps__st_entry *e = order[i];
         size_t k, count = (e->end - e->begin) / (size_t)e->elem_size;
-        for (k = 0; k < count; k++)
-            if (ps__nonfinite(e->data + k * (size_t)e->elem_size, e->dtype)) {
+        /* matrices loaded as BF16 from F32 are rounded: a value past BF16's largest becomes infinite */
+        int rounded = ps_model_dtype(m) == PS_BF16 && e->dtype == PS__ST_F32 && e->ndim == 2;
+        for (k = 0; k < count; k++) {
+            const unsigned char *x = e->data + k * (size_t)e->elem_size;
+            float f;
+            if (ps__nonfinite(x, e->dtype)) {
                 s = ps__fail(err, PS_ERR_FORMAT, "tensor %s has a non-finite value at element %lu", e->name, (unsigned long)k);
                 break;
             }
+            if (rounded && (memcpy(&f, x, 4), ps__f32_to_bf16(f) & 0x7F80) == 0x7F80) {
+                s = ps__fail(err, PS_ERR_FORMAT, "tensor %s element %lu (%g) rounds to infinity in BF16, the dtype "
+                             "its matrix was loaded in", e->name, (unsigned long)k, (double)f);
+                break;
+            }
+        }
     }
     PS_FREE(order);
     if (!s) ps__ok(err);

@@ -309,6 +309,32 @@ static void run_files(const bytes *tiny) {
     }
 }
 
+/* the largest float in an F32 matrix is finite as stored, but rounds to infinity in BF16:
+   ps_model_check says so when the model was loaded as BF16 */
+static void test_bf16_overflow(void) {
+    bytes b = read_all(TINY);
+    ps__st st;
+    ps_error e;
+    const ps__st_entry *t;
+    int w, i;
+    if (ps__st_parse(&st, b.p, b.n, &e) || !(t = ps__st_find(&st, "h.0.attn.c_proj.weight"))) exit(1);
+    for (i = 0; i < 4; i++) b.p[(size_t)(st.data - b.p) + t->begin + 4 * 7 + (size_t)i] = (unsigned char)(0x7F7FFFFFu >> (8 * i));
+    ps__st_free(&st);
+    for (w = PS_WEIGHTS_AS_STORED; w <= PS_WEIGHTS_BF16; w++) {
+        ps_model *m = NULL;
+        ps_load_opts opts;
+        memset(&opts, 0, sizeof opts);
+        opts.weights = (ps_weights)w;
+        CHECK(ps_model_load_memory(&m, b.p, b.n, TINY_CONFIG, strlen(TINY_CONFIG), &opts, &e) == PS_OK);
+        if (w == PS_WEIGHTS_BF16)
+            expect("FLT_MAX loaded as BF16", ps_model_check(m, &e), &e, PS_ERR_FORMAT,
+                   "tensor h.0.attn.c_proj.weight element 7 (3.40282e+38) rounds to infinity in BF16", 0);
+        else CHECK_MSG(ps_model_check(m, &e) == PS_OK, e.msg);
+        ps_model_free(m);
+    }
+    PS_FREE(b.p);
+}
+
 int main(void) {
     bytes tiny = read_all(TINY);
     size_t i;
@@ -344,5 +370,6 @@ int main(void) {
     run_cuts(&tiny);
     run_files(&tiny);
     PS_FREE(tiny.p);
+    test_bf16_overflow();
     return test_report("malformed");
 }

@@ -4060,7 +4060,9 @@ static ps_status ps__block_forward(ps_ctx *c, int l, int n) {
     if ((s = ps__fire(c, PS_RESID_PRE, l, c->x, n, sq, ps, 0))) return s;
     /* attention */
     ps__norm(c->pool, m, c->xn, c->x, b->ln1_w, b->ln1_b, n);
-    if (m->parallel) ps__norm(c->pool, m, c->xm, c->x, b->ln2_w, b->ln2_b, n); /* the MLP reads the input too */
+    if (m->parallel && b->ln2_w == b->ln1_w && b->ln2_b == b->ln1_b) /* GPT-J: one norm feeds both */
+        memcpy(c->xm, c->xn, (size_t)n * C * sizeof(float));
+    else if (m->parallel) ps__norm(c->pool, m, c->xm, c->x, b->ln2_w, b->ln2_b, n); /* the MLP reads the input too */
     ps__matmul(c->pool, c->big, c->xn, &b->attn_w, b->attn_b, n);
     sp.c = c;
     sp.ld = Q + 2 * KV;

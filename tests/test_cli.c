@@ -994,24 +994,155 @@ static void test_cross_model(void) {
     free(out);
 }
 
+/* a result line agrees with the oracle's cell: id, layers, top-1 and greedy ids */
+static int cell_agrees(const char *got, const char *want) {
+    static const char *const keys[] = {"source_layer", "target_layer", "top_id", "generated_ids"};
+    char id_g[256], id_w[256];
+    float g[64], w[64];
+    int k, i, ng, nw;
+    if (json_string(got, "id", id_g, sizeof id_g) || json_string(want, "id", id_w, sizeof id_w) || strcmp(id_g, id_w) != 0) {
+        fprintf(stderr, "  %s: the oracle's cell %s\n", got, want);
+        return 0;
+    }
+    for (k = 0; k < 4; k++) {
+        ng = json_numbers(got, keys[k], g, 64);
+        nw = json_numbers(want, keys[k], w, 64);
+        for (i = 0; ng == nw && i < ng && i < 64; i++)
+            if (g[i] != w[i]) break;
+        if (ng != nw || i < ng) {
+            fprintf(stderr, "  %s: %s differs from the oracle's %s\n", got, keys[k], want);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* summary.json's line for a cell (the one beginning with head) holds the oracle's metrics */
+static int summary_cell_agrees(const char *summary, const char *want, const char *head) {
+    static const char *const metrics[] = {"precision_at_1", "surprisal", "rouge_l"};
+    const char *cell = strstr(summary, head), *end = cell ? strchr(cell, '}') : NULL;
+    char line[1024];
+    float g, w;
+    int k, ok = 1;
+    if (!end || end - cell + 2 > (long)sizeof line) {
+        fprintf(stderr, "  no summary line %s\n", head);
+        return 0;
+    }
+    memcpy(line, cell, (size_t)(end - cell + 1));
+    line[end - cell + 1] = 0;
+    for (k = 0; k < 3; k++)
+        if (json_numbers(want, metrics[k], &w, 1) == 1 &&
+            !(json_numbers(line, metrics[k], &g, 1) == 1 && fabs(g - w) <= 1e-5 * (1 + fabs(w)))) {
+            fprintf(stderr, "  %s: %s %g, the oracle's %g\n", line, metrics[k], g, w);
+            ok = 0;
+        }
+    return ok;
+}
+
+/* Every experiment end to end against the float64 oracle (tools/reference/make_experiment_goldens.py
+   on the inputs in tests/data/experiments): each result cell's top-1 and greedy ids, in order, and
+   the summary: summarize's per-layer metrics, the attribute-extraction relations, the multi-hop
+   tallies. The oracle tokenizes with tiktoken and replays the seeded draws, so this also checks
+   positions, placeholders, train/validation splits and the fitted maps. */
+static void test_experiments_oracle(void) {
+    static const struct {
+        const char *name, *args;
+    } runs[] = {
+        {"attribute-extraction", "attribute-extraction --data tests/data/experiments/country_capital_city.tsv,"
+                                 "tests/data/experiments/company_ceo.tsv --per-relation 0 -n 8"},
+        {"entity-description", "entity-description --data tests/data/experiments/entities.tsv -n 8"},
+        {"multi-hop", "multi-hop --data tests/data/experiments/multihop.tsv -n 6"},
+        {"next-token", "next-token --data tests/data/experiments/texts.txt"},
+        {"cross-model", "cross-model --source-model weights/tiny --data tests/data/experiments/texts.txt "
+                        "--source-layers 1,3 --target-layers 3,5"},
+        {"cross-model-mid", "cross-model --source-model build/models/mid --data tests/data/experiments/texts.txt "
+                            "--source-layers 2 --target-layers 5 --per-relation 60"}};
+    static char *want[4096], *got[2048];
+    char cmd[1024], *expected;
+    int status, n_want, r, i;
+    expected = run("cat tests/data/experiments/expected.jsonl", &status);
+    n_want = split_lines(expected, want, 4096);
+    CHECK_MSG(status == 0 && n_want > 1000, "tests/data/experiments/expected.jsonl");
+    for (r = 0; r < (int)(sizeof runs / sizeof runs[0]); r++) {
+        int n_got, at = 0, checks = 0, bad = 0;
+        char *results, *summary, name[64], text[1024];
+        snprintf(cmd, sizeof cmd, "rm -rf build/xo/%s && mkdir -p build/xo && build/patchscope experiment %s "
+                 "--model weights/tiny --out build/xo/%s > /dev/null && cat build/xo/%s/results.jsonl",
+                 runs[r].name, runs[r].args, runs[r].name, runs[r].name);
+        results = run(cmd, &status);
+        CHECK_MSG(status == 0, runs[r].name);
+        n_got = split_lines(results, got, 2048);
+        snprintf(cmd, sizeof cmd, "cat build/xo/%s/summary.json", runs[r].name);
+        summary = run(cmd, &status);
+        for (i = 0; i < n_want; i++) {
+            if (json_string(want[i], "experiment", name, sizeof name) || strcmp(name, runs[r].name) != 0) continue;
+            if (json_string(want[i], "summary_cell", text, sizeof text) == 0) {
+                bad += !summary_cell_agrees(summary, want[i], text);
+                checks++;
+            } else if (json_string(want[i], "summary_text", text, sizeof text) == 0) {
+                if (!strstr(summary, text)) bad++, fprintf(stderr, "  %s: no %s in %s\n", runs[r].name, text, summary);
+                checks++;
+            } else
+                bad += !(at < n_got && cell_agrees(got[at], want[i])), at++;
+        }
+        CHECK_MSG(bad == 0 && at == n_got && at > 0 && checks > 0, runs[r].name);
+        free(results);
+        free(summary);
+    }
+    free(expected);
+}
+
+/* the example's table that follows title, rows 0..5 of six numbers, into v[36]; 0 if it is not there */
+static int cross_family_table(const char *out, const char *title, float *v) {
+    const char *p = strstr(out, title);
+    int a;
+    for (a = 0; p && a < 6; a++) {
+        char row[16];
+        snprintf(row, sizeof row, "\n%7d", a);
+        if (!(p = strstr(p, row)) ||
+            sscanf(p + 8, "%f %f %f %f %f %f", &v[6 * a], &v[6 * a + 1], &v[6 * a + 2], &v[6 * a + 3], &v[6 * a + 4],
+                   &v[6 * a + 5]) != 6)
+            return 0;
+    }
+    return p != NULL;
+}
+
 /* examples/cross_family.c on 100 of its sentences: the tiny GPT-2's states, mapped into the
    tiny Llama's identity prompt, make the Llama say its own next token at most pairs of the
    deeper layers (0.67 at (5, 5) when this was written; asserted with a margin) */
 static void test_cross_family_example(void) {
-    int status, a;
-    float v[8];
+    int status;
+    float v[36];
     char *out = run("head -n 100 examples/data/cross_family_prompts.txt > build/cf100.txt && build/cross_family "
-                    "--prompts build/cf100.txt --svg build/cf.svg && grep -q '<polyline' build/cf.svg", &status), *p;
+                    "--prompts build/cf100.txt --svg build/cf.svg && grep -q '<polyline' build/cf.svg", &status);
     CHECK_MSG(status == 0 && strstr(out, "100 sentences,"), out);
-    p = strstr(out, "next-token prediction there");
-    CHECK(p != NULL);
-    for (a = 0; p && a < 6; a++) {
-        char row[16];
-        snprintf(row, sizeof row, "\n%7d", a);
-        p = strstr(p, row);
-        CHECK(p && sscanf(p + 8, "%f %f %f %f %f %f", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) == 6);
+    CHECK(cross_family_table(out, "next-token prediction there", v));
+    CHECK_MSG(v[35] > 0.5 && v[30] < v[35], "the Llama reads its next token from mapped GPT-2 states");
+    free(out);
+}
+
+/* the example on 40 sentences against the float64 oracle (the first line of
+   tests/data/experiments/expected.jsonl): the pairs found, and both tables (printed to two
+   decimals; one pair's difference is 1/held_out > 0.01) */
+static void test_cross_family_oracle(void) {
+    int status, k, t, n[4];
+    float want[4], tab_w[36], tab_g[36];
+    char *line = run("head -n 1 tests/data/experiments/expected.jsonl", &status), head[128];
+    char *out = run("build/cross_family --prompts tests/data/experiments/cross_family.txt", &status);
+    static const char *const counts[] = {"sentences", "pairs", "train", "held_out"};
+    CHECK_MSG(status == 0 && sscanf(out, "%d sentences, %d paired positions (%d to fit the maps, %d held out)", &n[0], &n[1],
+                                    &n[2], &n[3]) == 4, out);
+    for (k = 0; k < 4; k++) CHECK_MSG(json_numbers(line, counts[k], &want[k], 1) == 1 && want[k] == n[k], counts[k]);
+    for (t = 0; t < 2; t++) {
+        CHECK(json_numbers(line, t ? "next" : "word", tab_w, 36) == 36 &&
+              cross_family_table(out, t ? "next-token prediction there" : "the word itself", tab_g));
+        for (k = 0; k < 36; k++) {
+            snprintf(head, sizeof head, "%s table, GPT-2 layer %d, Llama layer %d: %.2f, the oracle's %.4f", t ? "next" : "word",
+                     k / 6, k % 6, tab_g[k], tab_w[k]);
+            CHECK_MSG(fabs(tab_g[k] - tab_w[k]) <= 0.005 + 1e-6, head);
+        }
     }
-    CHECK_MSG(p && v[5] > 0.5 && v[0] < v[5], "the Llama reads its next token from mapped GPT-2 states");
+    free(line);
     free(out);
 }
 
@@ -1036,6 +1167,8 @@ int main(void) {
     test_next_token();
     test_multi_hop();
     test_cross_model();
+    test_experiments_oracle();
     test_cross_family_example();
+    test_cross_family_oracle();
     return test_report("cli");
 }

@@ -467,13 +467,18 @@ def cross_family(models, goldendir):
                        "logits": torch.stack(out).numpy().astype(np.float32)})
 
 
-def trained_llama(goldendir, path="weights/tiny-llama"):
-    """the trained weights/tiny-llama (BF16) through this oracle: logits of a BOS-led prompt"""
+def load_llama(path):
+    """a Llama folder in the Hub's layout (one model.safetensors) as this oracle's Model"""
     cfg = json.load(open(os.path.join(path, "config.json")))
     W, _ = read_safetensors(os.path.join(path, "model.safetensors"))
     spec = ("llama", cfg["num_hidden_layers"], cfg["hidden_size"], cfg["num_attention_heads"],
             cfg["num_key_value_heads"], None, cfg["intermediate_size"], "F32", {})  # bf16 values, read exactly
-    m = Model(spec, W, cfg)
+    return Model(spec, W, cfg)
+
+
+def trained_llama(goldendir, path="weights/tiny-llama"):
+    """the trained weights/tiny-llama (BF16) through this oracle: logits of a BOS-led prompt"""
+    m = load_llama(path)
     ids = [1, 415, 5565, 302, 4843, 349]
     logits, cache = m.run(ids)
     write_safetensors(os.path.join(goldendir, "tiny-llama.safetensors"),

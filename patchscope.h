@@ -96,7 +96,7 @@
      8. Patchscopes     sources, patches, inspect, the grid runner (one grid or many),
                         figures (CSV, SVG heatmaps and line charts), the lens, readouts,
                         affine fits
-     9. Interventions   activation patching, ablation, steering
+     9. Interventions   activation patching, ablation, steering, sparse autoencoders
         Unicode tables  generated letter/number/space classes (at the very end)
 */
 #ifndef PATCHSCOPE_H
@@ -582,6 +582,70 @@ typedef struct ps_steer {
     int from;
 } ps_steer;
 PSDEF int ps_steer_hook(const ps_event *ev, void *user);
+
+/* --- sparse autoencoders ------------------------------------------------------------- */
+/* A sparse autoencoder in SAELens' layout: a folder with cfg.json and
+   sae_weights.safetensors (W_enc [d_in][d_sae], b_enc, W_dec [d_sae][d_in], b_dec,
+   threshold for JumpReLU; F32, F16 or BF16). cfg.json as SAELens 6 writes it
+   (architecture, d_in, d_sae, apply_b_dec_to_input, normalize_activations, k,
+   rescale_acts_by_decoder_norm, metadata.hook_name) or as earlier versions did
+   (hook_name or hook_point at the top, activation_fn_str "relu" or "topk" with
+   activation_fn_kwargs.k). The hook name is TransformerLens': blocks.L.hook_resid_pre,
+   hook_resid_mid, hook_resid_post, hook_attn_out, hook_mlp_out, attn.hook_q/k/v/z,
+   mlp.hook_pre/hook_post. A feature's activation, as SAELens computes it:
+     x' = normalize(x) - b_dec (the subtraction only with apply_b_dec_to_input)
+     pre = x' W_enc + b_enc   (TopK with rescale_acts_by_decoder_norm: times |W_dec[j]|)
+     standard: relu(pre); jumprelu: relu(pre) where pre > threshold, else 0;
+     topk: relu of the k largest pre, the rest 0
+   and the reconstruction denormalize(acts W_dec + b_dec) (TopK rescaled: acts / |W_dec[j]|).
+   normalize_activations: "none"; "expected_average_only_in" (SAELens folds its factor
+   into the weights, so at inference it is "none"); "constant_norm_rescale" (x scaled to
+   norm sqrt(d_in), the output scaled back); "layer_norm" (x - mean over the unbiased
+   standard deviation + 1e-5, the output mapped back). Gated and other architectures,
+   hook_head_index and unknown hooks are refused by name. */
+typedef enum ps_sae_kind { PS_SAE_STANDARD, PS_SAE_TOPK, PS_SAE_JUMPRELU } ps_sae_kind;
+typedef enum ps_sae_norm { PS_SAE_NORM_NONE, PS_SAE_NORM_CONSTANT, PS_SAE_NORM_LAYER } ps_sae_norm;
+
+typedef struct ps_sae_config {
+    ps_sae_kind kind;
+    int d_in, d_sae;
+    int k;                       /* TopK: features kept */
+    int rescale_by_decoder_norm; /* TopK */
+    int apply_b_dec_to_input;
+    ps_sae_norm norm;
+    char hook_name[96];          /* as cfg.json gives it */
+    ps_point point;              /* the hook as this library names it */
+    int layer;
+} ps_sae_config;
+
+typedef struct ps_sae ps_sae;
+
+PSDEF ps_status ps_sae_load(ps_sae **out, const char *dir, ps_error *err);
+PSDEF void ps_sae_free(ps_sae *s);
+PSDEF const ps_sae_config *ps_sae_info(const ps_sae *s);
+/* n rows x[n][d_in] -> feature activations acts[n][d_sae] and (recon not NULL) the
+   reconstruction recon[n][d_in]. PS_ERR_NOMEM is the only failure. */
+PSDEF ps_status ps_sae_encode(const ps_sae *s, const float *x, int n, float *acts, float *recon);
+
+/* The SAE in the forward pass, a ready hook: register it with ps_add_hook at the SAE's
+   point and layer. Each row x is encoded; with acts, the activations of sequence seq's
+   rows are kept (acts[pos][d_sae] for pos < max_pos, before any edit); then, unless
+   mode is PS_SAE_READ, the row is replaced by the reconstruction from the activations
+   with features[i] set to values[i] (values NULL: 0, an ablation), plus, in
+   PS_SAE_SPLICE_ERROR, the error term x - (the unedited reconstruction), so that with no
+   edits the row comes back unchanged up to rounding (SAELens' use_error_term). A row of
+   another width than d_in, or a feature outside the SAE, stops the pass (PS_ERR_HOOK). */
+typedef enum ps_sae_mode { PS_SAE_READ, PS_SAE_SPLICE, PS_SAE_SPLICE_ERROR } ps_sae_mode;
+typedef struct ps_sae_hook_spec {
+    const ps_sae *sae;
+    ps_sae_mode mode;
+    const int *features;         /* edits (NULL: none) */
+    const float *values;
+    int n_features;
+    float *acts;                 /* NULL: keep none */
+    int seq, max_pos;
+} ps_sae_hook_spec;
+PSDEF int ps_sae_hook(const ps_event *ev, void *user);
 
 #ifdef __cplusplus
 }
@@ -1617,14 +1681,15 @@ typedef struct ps__hv {
 typedef struct ps__hp {
     ps__hv *v;
     int n, cap;
-    const char *end; /* of the text */
+    const char *end;  /* of the text */
+    const char *file; /* for messages: "config.json", "cfg.json" */
 } ps__hp;
 
 static ps_status ps__hp_add(ps__hp *hp, const char *prefix, const char *key, const char *at, ps_error *err) {
     if (hp->n == hp->cap) {
         int cap = hp->cap ? 2 * hp->cap : 64;
         ps__hv *v;
-        if (cap > 65536) return ps__fail(err, PS_ERR_FORMAT, "config.json: too many keys");
+        if (cap > 65536) return ps__fail(err, PS_ERR_FORMAT, "%s: too many keys", hp->file);
         if (!(v = (ps__hv *)PS_REALLOC(hp->v, (size_t)cap * sizeof *v))) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
         hp->v = v;
         hp->cap = cap;
@@ -1634,15 +1699,16 @@ static ps_status ps__hp_add(ps__hp *hp, const char *prefix, const char *key, con
     return PS_OK;
 }
 
-static ps_status ps__hp_read(ps__hp *hp, const char *text, size_t len, ps_error *err) {
+static ps_status ps__hp_read(ps__hp *hp, const char *text, size_t len, const char *file, ps_error *err) {
     ps__json j;
     char key[96], outer[100];
     int r, r2;
     ps_status s;
     memset(hp, 0, sizeof *hp);
     hp->end = text + len;
+    hp->file = file;
     ps__json_init(&j, text, len);
-    if (ps__json_object(&j)) return ps__fail(err, PS_ERR_FORMAT, "config.json: %s", j.err);
+    if (ps__json_object(&j)) return ps__fail(err, PS_ERR_FORMAT, "%s: %s", file, j.err);
     while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
         ps__json_peek(&j);
         if ((s = ps__hp_add(hp, "", key, j.p, err))) return s;
@@ -1659,7 +1725,7 @@ static ps_status ps__hp_read(ps__hp *hp, const char *text, size_t len, ps_error 
         }
         if (r2) { r = -1; break; }
     }
-    if (r != 0 || ps__json_done(&j)) return ps__fail(err, PS_ERR_FORMAT, "config.json: %s", j.err);
+    if (r != 0 || ps__json_done(&j)) return ps__fail(err, PS_ERR_FORMAT, "%s: %s", file, j.err);
     return PS_OK;
 }
 
@@ -1685,12 +1751,12 @@ static ps_status ps__hp_num(const ps__hp *hp, const char *key, double lo, double
     double v;
     if (!at) return PS_OK;
     ps__json_init(&j, at, (size_t)(hp->end - at));
-    if (ps__json_number(&j, &v, NULL)) return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be a number", key);
+    if (ps__json_number(&j, &v, NULL)) return ps__fail(err, PS_ERR_CONFIG, "%s: %s must be a number", hp->file, key);
     if (!(v > lo) || v > hi) {
-        if (hi == 1e9) return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be a positive number below 1e9, not %g", key, v);
-        return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be in (%g, %g], not %g", key, lo, hi, v);
+        if (hi == 1e9) return ps__fail(err, PS_ERR_CONFIG, "%s: %s must be a positive number below 1e9, not %g", hp->file, key, v);
+        return ps__fail(err, PS_ERR_CONFIG, "%s: %s must be in (%g, %g], not %g", hp->file, key, lo, hi, v);
     }
-    if (whole && v != floor(v)) return ps__fail(err, PS_ERR_CONFIG, "config.json: %s %g is not a whole number", key, v);
+    if (whole && v != floor(v)) return ps__fail(err, PS_ERR_CONFIG, "%s: %s %g is not a whole number", hp->file, key, v);
     *out = v;
     return PS_OK;
 }
@@ -1708,7 +1774,7 @@ static ps_status ps__hp_bool(const ps__hp *hp, const char *key, int *out, ps_err
     if (!at) return PS_OK;
     if (ps__hp_is(hp, at, "true")) *out = 1;
     else if (ps__hp_is(hp, at, "false")) *out = 0;
-    else return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be true or false", key);
+    else return ps__fail(err, PS_ERR_CONFIG, "%s: %s must be true or false", hp->file, key);
     return PS_OK;
 }
 
@@ -1720,7 +1786,7 @@ static ps_status ps__hp_str(const ps__hp *hp, const char *key, char *out, size_t
     if (!at) return PS_OK;
     ps__json_init(&j, at, (size_t)(hp->end - at));
     if (!ps__hp_is(hp, at, "\"") || ps__json_string(&j, out, cap, NULL))
-        return ps__fail(err, PS_ERR_CONFIG, "config.json: %s must be a short string", key);
+        return ps__fail(err, PS_ERR_CONFIG, "%s: %s must be a short string", hp->file, key);
     return PS_OK;
 }
 
@@ -2524,7 +2590,7 @@ static ps_status ps__model_init(ps_model *m, const char *config, size_t config_l
     int k;
     memset(&hp, 0, sizeof hp);
     memset(&ld, 0, sizeof ld);
-    if (config && (s = ps__hp_read(&hp, config, config_len, err))) { PS_FREE(hp.v); return s; }
+    if (config && (s = ps__hp_read(&hp, config, config_len, "config.json", err))) { PS_FREE(hp.v); return s; }
     s = ps__hp_str(&hp, "model_type", type, sizeof type, err);
     if (!s && !type[0]) strcpy(type, "gpt2");
     for (i = 0; !s && i < sizeof ps__families / sizeof ps__families[0]; i++)
@@ -6955,6 +7021,285 @@ PSDEF int ps_steer_hook(const ps_event *ev, void *user) {
         for (i = 0; i < ev->width; i++) row[i] += st->scale * st->vec[i];
     }
     return 0;
+}
+
+/* --- sparse autoencoders ------------------------------------------------------------ */
+
+struct ps_sae {
+    ps_sae_config cfg;
+    float *W_enc, *b_enc, *W_dec, *b_dec, *threshold; /* threshold: JumpReLU only */
+    float *dec_norm;                                  /* |W_dec[j]|: TopK rescaled only */
+};
+
+PSDEF void ps_sae_free(ps_sae *s) {
+    if (!s) return;
+    PS_FREE(s->W_enc), PS_FREE(s->b_enc), PS_FREE(s->W_dec), PS_FREE(s->b_dec), PS_FREE(s->threshold);
+    PS_FREE(s->dec_norm);
+    PS_FREE(s);
+}
+
+PSDEF const ps_sae_config *ps_sae_info(const ps_sae *s) { return &s->cfg; }
+
+/* TransformerLens' hook names onto points: "blocks.L.hook_resid_pre", "blocks.L.attn.hook_z" */
+static int ps__sae_hook_point(ps_sae_config *c) {
+    static const char *const names[][2] = {
+        {"hook_resid_pre", "resid_pre"}, {"hook_resid_mid", "resid_mid"}, {"hook_resid_post", "resid_post"},
+        {"hook_attn_out", "attn_out"},   {"hook_mlp_out", "mlp_out"},     {"attn.hook_q", "q"},
+        {"attn.hook_k", "k"},            {"attn.hook_v", "v"},            {"attn.hook_z", "z"},
+        {"mlp.hook_pre", "mlp_pre"},     {"mlp.hook_post", "mlp_post"}};
+    const char *p = c->hook_name;
+    char *end;
+    long layer;
+    size_t i;
+    if (strncmp(p, "blocks.", 7) != 0) return 0;
+    layer = strtol(p + 7, &end, 10);
+    if (end == p + 7 || *end != '.' || layer < 0 || layer > 100000) return 0;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(end + 1, names[i][0]) == 0) {
+            c->point = (ps_point)ps_point_from_name(names[i][1]);
+            c->layer = (int)layer;
+            return 1;
+        }
+    return 0;
+}
+
+/* cfg.json: SAELens 6's keys, or the older ones (see the public comment) */
+static ps_status ps__sae_config(ps_sae_config *c, const char *text, size_t len, ps_error *err) {
+    ps__hp hp;
+    char arch[32], act[32], norm[48];
+    const char *at;
+    ps_status s;
+    double k = 0;
+    memset(c, 0, sizeof *c);
+    c->apply_b_dec_to_input = 1;
+    if ((s = ps__hp_read(&hp, text, len, "cfg.json", err))) goto done;
+    at = ps__hp_get(&hp, "normalize_activations"); /* before SAELens 6 it could be true or false */
+    norm[0] = 0;
+    if ((s = ps__hp_str(&hp, "architecture", arch, sizeof arch, err)) ||
+        (s = ps__hp_str(&hp, "activation_fn_str", act, sizeof act, err)) ||
+        (!(at && (ps__hp_is(&hp, at, "false") || ps__hp_is(&hp, at, "true"))) &&
+         (s = ps__hp_str(&hp, "normalize_activations", norm, sizeof norm, err))) ||
+        (s = ps__hp_str(&hp, "metadata.hook_name", c->hook_name, sizeof c->hook_name, err)))
+        goto done;
+    if (!c->hook_name[0] && (s = ps__hp_str(&hp, "hook_name", c->hook_name, sizeof c->hook_name, err))) goto done;
+    if (!c->hook_name[0] && (s = ps__hp_str(&hp, "hook_point", c->hook_name, sizeof c->hook_name, err))) goto done;
+    if ((s = ps__hp_int(&hp, "d_in", &c->d_in, err)) || (s = ps__hp_int(&hp, "d_sae", &c->d_sae, err)) ||
+        (s = ps__hp_bool(&hp, "apply_b_dec_to_input", &c->apply_b_dec_to_input, err)) ||
+        (s = ps__hp_bool(&hp, "rescale_acts_by_decoder_norm", &c->rescale_by_decoder_norm, err)) ||
+        (s = ps__hp_num(&hp, "k", 0, 1e9, 1, &k, err)))
+        goto done;
+    if (!k && (s = ps__hp_num(&hp, "activation_fn_kwargs.k", 0, 1e9, 1, &k, err))) goto done;
+    if (!arch[0]) strcpy(arch, strcmp(act, "topk") == 0 ? "topk" : "standard"); /* before SAELens 6 */
+    if (strcmp(arch, "standard") == 0 && strcmp(act, "topk") == 0) strcpy(arch, "topk");
+    if (act[0] && strcmp(act, "relu") != 0 && strcmp(act, "topk") != 0)
+        s = ps__fail(err, PS_ERR_CONFIG, "cfg.json: activation_fn_str \"%s\" is not supported (relu, topk)", act);
+    else if (strcmp(arch, "standard") == 0) c->kind = PS_SAE_STANDARD;
+    else if (strcmp(arch, "jumprelu") == 0) c->kind = PS_SAE_JUMPRELU;
+    else if (strcmp(arch, "topk") == 0) c->kind = PS_SAE_TOPK;
+    else s = ps__fail(err, PS_ERR_CONFIG, "cfg.json: architecture \"%s\" is not supported (standard, topk, jumprelu)", arch);
+    if (s) goto done;
+    if (!norm[0] || strcmp(norm, "none") == 0 || strcmp(norm, "expected_average_only_in") == 0) /* true: the latter */
+        c->norm = PS_SAE_NORM_NONE;
+    else if (strcmp(norm, "constant_norm_rescale") == 0) c->norm = PS_SAE_NORM_CONSTANT;
+    else if (strcmp(norm, "layer_norm") == 0) c->norm = PS_SAE_NORM_LAYER;
+    else {
+        s = ps__fail(err, PS_ERR_CONFIG, "cfg.json: normalize_activations \"%s\" is not supported", norm);
+        goto done;
+    }
+    if (c->kind == PS_SAE_TOPK && (k < 1 || k > c->d_sae))
+        s = ps__fail(err, PS_ERR_CONFIG, "cfg.json: a TopK SAE needs k in 1..d_sae (%d), not %g", c->d_sae, k);
+    else if (c->d_in < 1 || c->d_sae < 1 || c->d_in > PS__MAX_EMBD * 16 || c->d_sae > (1 << 22))
+        s = ps__fail(err, PS_ERR_CONFIG, "cfg.json: d_in %d and d_sae %d must be positive (and below %d, %d)", c->d_in, c->d_sae,
+                     PS__MAX_EMBD * 16, 1 << 22);
+    else if (ps__hp_get(&hp, "hook_head_index") || ps__hp_get(&hp, "metadata.hook_head_index"))
+        s = ps__fail(err, PS_ERR_CONFIG, "cfg.json: hook_head_index (an SAE of one head) is not supported");
+    else if (!ps__sae_hook_point(c))
+        s = ps__fail(err, PS_ERR_CONFIG, "cfg.json: hook \"%s\" is not one this library names (blocks.L.hook_resid_pre, "
+                     "..., blocks.L.attn.hook_z)", c->hook_name);
+    c->k = (int)k;
+done:
+    PS_FREE(hp.v);
+    return s;
+}
+
+/* a tensor of the weights file as F32, of the shape wanted */
+static ps_status ps__sae_tensor(const ps__st *st, const char *name, long long rows, long long cols, float **out,
+                                ps_error *err) {
+    const ps__st_entry *e = ps__st_find(st, name);
+    long long want[2] = {rows, cols};
+    int nd = cols ? 2 : 1, i;
+    if (!e) return ps__fail(err, PS_ERR_MISSING, "sae_weights.safetensors: no tensor %s", name);
+    if (e->dtype == PS__ST_OTHER) return ps__fail(err, PS_ERR_FORMAT, "sae_weights.safetensors: %s is %s (F32, F16, BF16)", name, e->dtype_name);
+    for (i = 0; i < nd && e->ndim == nd; i++)
+        if (e->shape[i] != want[i]) break;
+    if (e->ndim != nd || i < nd)
+        return ps__fail(err, PS_ERR_FORMAT, "sae_weights.safetensors: %s has the wrong shape (want [%lld%s%.0lld])", name,
+                        rows, cols ? ", " : "", cols);
+    if (!(*out = (float *)ps__calloc((size_t)(rows * (cols ? cols : 1)), sizeof(float))))
+        return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    ps__to_f32(e->dtype, e->data, *out, (size_t)(rows * (cols ? cols : 1)));
+    return PS_OK;
+}
+
+PSDEF ps_status ps_sae_load(ps_sae **out, const char *dir, ps_error *err) {
+    char path[4096];
+    ps__file cfg, w;
+    ps__st st;
+    ps_sae *sae;
+    ps_status s;
+    int j, i;
+    if (!out || !dir) return ps__fail(err, PS_ERR_ARG, "ps_sae_load: NULL argument");
+    *out = NULL;
+    memset(&st, 0, sizeof st);
+    memset(&w, 0, sizeof w);
+    if (!ps__join(path, sizeof path, dir, "cfg.json")) return ps__fail(err, PS_ERR_ARG, "path too long");
+    if ((s = ps__file_read(&cfg, path, 0, err))) return s;
+    if (!(sae = (ps_sae *)ps__calloc(1, sizeof *sae))) {
+        ps__file_close(&cfg);
+        return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    }
+    s = ps__sae_config(&sae->cfg, (const char *)cfg.data, cfg.size, err);
+    ps__file_close(&cfg);
+    ps__join(path, sizeof path, dir, "sae_weights.safetensors");
+    if (!s) s = ps__file_read(&w, path, 1, err);
+    if (!s) s = ps__st_parse(&st, w.data, w.size, err);
+    if (!s) s = ps__sae_tensor(&st, "W_enc", sae->cfg.d_in, sae->cfg.d_sae, &sae->W_enc, err);
+    if (!s) s = ps__sae_tensor(&st, "b_enc", sae->cfg.d_sae, 0, &sae->b_enc, err);
+    if (!s) s = ps__sae_tensor(&st, "W_dec", sae->cfg.d_sae, sae->cfg.d_in, &sae->W_dec, err);
+    if (!s) s = ps__sae_tensor(&st, "b_dec", sae->cfg.d_in, 0, &sae->b_dec, err);
+    if (!s && sae->cfg.kind == PS_SAE_JUMPRELU) s = ps__sae_tensor(&st, "threshold", sae->cfg.d_sae, 0, &sae->threshold, err);
+    if (!s && sae->cfg.kind == PS_SAE_TOPK && sae->cfg.rescale_by_decoder_norm) {
+        if (!(sae->dec_norm = (float *)ps__calloc((size_t)sae->cfg.d_sae, sizeof(float))))
+            s = ps__fail(err, PS_ERR_NOMEM, "out of memory");
+        for (j = 0; !s && j < sae->cfg.d_sae; j++) {
+            double n2 = 0;
+            for (i = 0; i < sae->cfg.d_in; i++) n2 += (double)sae->W_dec[(size_t)j * sae->cfg.d_in + i] * sae->W_dec[(size_t)j * sae->cfg.d_in + i];
+            if (!(n2 > 0)) s = ps__fail(err, PS_ERR_FORMAT, "sae_weights.safetensors: W_dec row %d is zero (rescale_acts_by_decoder_norm)", j);
+            sae->dec_norm[j] = (float)sqrt(n2);
+        }
+    }
+    ps__st_free(&st);
+    ps__file_close(&w);
+    if (s) {
+        ps_sae_free(sae);
+        return s;
+    }
+    *out = sae;
+    ps__ok(err);
+    return PS_OK;
+}
+
+/* normalize_activations on one row: x into xn, and what undoes it (scale, shift) */
+static void ps__sae_norm_in(const ps_sae_config *c, const float *x, float *xn, double *scale, double *shift) {
+    int i, n = c->d_in;
+    double sum = 0, ss = 0;
+    *scale = 1, *shift = 0;
+    if (c->norm == PS_SAE_NORM_CONSTANT) {
+        for (i = 0; i < n; i++) ss += (double)x[i] * x[i];
+        *scale = ss > 0 ? sqrt(ss) / sqrt((double)n) : 1; /* x * sqrt(n) / |x| */
+    } else if (c->norm == PS_SAE_NORM_LAYER) {
+        for (i = 0; i < n; i++) sum += x[i];
+        *shift = sum / n;
+        for (i = 0; i < n; i++) ss += (x[i] - *shift) * (x[i] - *shift);
+        *scale = (n > 1 ? sqrt(ss / (n - 1)) : 0) + 1e-5; /* torch.std: unbiased */
+    }
+    for (i = 0; i < n; i++) xn[i] = (float)((x[i] - *shift) / *scale);
+}
+
+/* one row's activations; pre: d_sae floats, top: k ints of scratch */
+static void ps__sae_acts(const ps_sae *s, const float *xn, float *pre, int *top, float *acts) {
+    const ps_sae_config *c = &s->cfg;
+    int i, j, D = c->d_sae;
+    for (j = 0; j < D; j++) pre[j] = s->b_enc[j];
+    for (i = 0; i < c->d_in; i++) { /* a row of W_enc at a time: contiguous, vectorizable */
+        float xi = xn[i] - (c->apply_b_dec_to_input ? s->b_dec[i] : 0.0f);
+        const float *w = s->W_enc + (size_t)i * D;
+        for (j = 0; j < D; j++) pre[j] += xi * w[j];
+    }
+    if (s->dec_norm)
+        for (j = 0; j < D; j++) pre[j] *= s->dec_norm[j];
+    if (c->kind == PS_SAE_TOPK) { /* the k largest (the lower index first on ties), relu'd */
+        ps_top_k(pre, D, c->k, top, NULL);
+        memset(acts, 0, (size_t)D * sizeof(float));
+        for (j = 0; j < c->k; j++) acts[top[j]] = pre[top[j]] > 0 ? pre[top[j]] : 0.0f;
+    } else
+        for (j = 0; j < D; j++) acts[j] = pre[j] > 0 && (!s->threshold || pre[j] > s->threshold[j]) ? pre[j] : 0.0f;
+}
+
+/* the reconstruction of one row from its activations, normalization undone; the
+   active features only (most are 0) */
+static void ps__sae_decode(const ps_sae *s, const float *acts, double scale, double shift, float *out) {
+    const ps_sae_config *c = &s->cfg;
+    int i, j, n = c->d_in;
+    for (i = 0; i < n; i++) out[i] = s->b_dec[i];
+    for (j = 0; j < c->d_sae; j++) {
+        const float *w = s->W_dec + (size_t)j * n;
+        float a = acts[j];
+        if (a == 0) continue;
+        if (s->dec_norm) a /= s->dec_norm[j];
+        for (i = 0; i < n; i++) out[i] += a * w[i];
+    }
+    for (i = 0; i < n; i++) out[i] = (float)(out[i] * scale + shift);
+}
+
+/* scratch for one row: normalized input, pre-activations, the TopK ranks */
+typedef struct ps__sae_row {
+    float *xn, *pre;
+    int *top;
+} ps__sae_row;
+
+static int ps__sae_row_alloc(const ps_sae *s, ps__sae_row *r) {
+    r->xn = (float *)ps__calloc((size_t)s->cfg.d_in, sizeof(float));
+    r->pre = (float *)ps__calloc((size_t)s->cfg.d_sae, sizeof(float));
+    r->top = (int *)ps__calloc((size_t)(s->cfg.k > 0 ? s->cfg.k : 1), sizeof(int));
+    return r->xn && r->pre && r->top;
+}
+
+static void ps__sae_row_free(ps__sae_row *r) {
+    PS_FREE(r->xn), PS_FREE(r->pre), PS_FREE(r->top);
+}
+
+PSDEF ps_status ps_sae_encode(const ps_sae *s, const float *x, int n, float *acts, float *recon) {
+    ps__sae_row r;
+    double scale, shift;
+    int t, ok = ps__sae_row_alloc(s, &r);
+    for (t = 0; ok && t < n; t++) {
+        float *a = acts + (size_t)t * s->cfg.d_sae;
+        ps__sae_norm_in(&s->cfg, x + (size_t)t * s->cfg.d_in, r.xn, &scale, &shift);
+        ps__sae_acts(s, r.xn, r.pre, r.top, a);
+        if (recon) ps__sae_decode(s, a, scale, shift, recon + (size_t)t * s->cfg.d_in);
+    }
+    ps__sae_row_free(&r);
+    return ok ? PS_OK : PS_ERR_NOMEM;
+}
+
+PSDEF int ps_sae_hook(const ps_event *ev, void *user) {
+    const ps_sae_hook_spec *h = (const ps_sae_hook_spec *)user;
+    const ps_sae *s = h->sae;
+    int D = s->cfg.d_sae, n = s->cfg.d_in, r, i, bad = ev->width != n;
+    float *acts = (float *)ps__calloc((size_t)D, sizeof(float)), *clean = (float *)ps__calloc((size_t)n, sizeof(float));
+    ps__sae_row row;
+    int ok = ps__sae_row_alloc(s, &row) && acts && clean;
+    for (i = 0; i < h->n_features && h->features; i++) bad |= h->features[i] < 0 || h->features[i] >= D;
+    for (r = 0; ok && !bad && r < ev->n_rows; r++) {
+        float *x = ev->data + (size_t)r * n;
+        double scale, shift;
+        ps__sae_norm_in(&s->cfg, x, row.xn, &scale, &shift);
+        ps__sae_acts(s, row.xn, row.pre, row.top, acts);
+        if (h->acts && ev->seq[r] == h->seq && ev->pos[r] < h->max_pos)
+            memcpy(h->acts + (size_t)ev->pos[r] * D, acts, (size_t)D * sizeof(float));
+        if (h->mode == PS_SAE_READ) continue;
+        if (h->mode == PS_SAE_SPLICE_ERROR) ps__sae_decode(s, acts, scale, shift, clean);
+        for (i = 0; i < h->n_features && h->features; i++) acts[h->features[i]] = h->values ? h->values[i] : 0.0f;
+        if (h->mode == PS_SAE_SPLICE_ERROR) /* x - clean recon is added back: x + (edited - clean) */
+            for (i = 0; i < n; i++) row.xn[i] = x[i] - clean[i];
+        ps__sae_decode(s, acts, scale, shift, x);
+        if (h->mode == PS_SAE_SPLICE_ERROR)
+            for (i = 0; i < n; i++) x[i] += row.xn[i];
+    }
+    PS_FREE(acts), PS_FREE(clean);
+    ps__sae_row_free(&row);
+    return !ok || bad;
 }
 
 /* ---------------------------------------------------------------------------------- */

@@ -1092,6 +1092,53 @@ static void test_experiments_oracle(void) {
     free(expected);
 }
 
+/* patchscope sae: the features per position are ps_sae_encode's on the captured input
+   (which test_interv holds to the oracle); the error term changes no logit; an edit
+   does; bad edits and an SAE the model cannot take are errors */
+static void test_sae_command(void) {
+    int ids[] = {17, 83, 5, 42, 0, 95, 61, 29, 77}, n = 9, status, p, top[2];
+    float x[9 * 32], acts[9 * 40], v[2];
+    char *out = run("build/patchscope sae --model build/models/tiny --sae tests/data/sae/jumprelu_mlp_out "
+                    "--ids 17,83,5,42,0,95,61,29,77 --top 2 --json", &status), key[64];
+    ps_model *m;
+    ps_ctx *c;
+    ps_sae *sae;
+    ps_capture cap = {PS_MLP_OUT, 1, x};
+    CHECK_MSG(status == 0 && strict_json(out) && strstr(out, "\"hook\": \"blocks.1.hook_mlp_out\", \"point\": \"mlp_out\", "
+                                                            "\"layer\": 1, \"d_sae\": 40"), out);
+    CHECK(ps_model_load(&m, "build/models/tiny", NULL, NULL) == PS_OK && ps_ctx_create(&c, m, NULL, NULL) == PS_OK &&
+          ps_sae_load(&sae, "tests/data/sae/jumprelu_mlp_out", NULL) == PS_OK);
+    CHECK(ps_run_with_cache(c, ids, n, 0, &cap, 1) == PS_OK && ps_sae_encode(sae, x, n, acts, NULL) == PS_OK);
+    for (p = 0; p < n; p++) {
+        const char *at;
+        int f[2];
+        ps_top_k(acts + p * 40, 40, 2, top, v);
+        snprintf(key, sizeof key, "{\"pos\": %d, \"features\": [", p);
+        at = strstr(out, key);
+        CHECK_MSG(at && sscanf(at + strlen(key), "%d,%d", &f[0], &f[1]) == 2 && f[0] == top[0] && f[1] == top[1], key);
+    }
+    free(out);
+    out = run("build/patchscope sae --model build/models/tiny --sae tests/data/sae/topk_z --ids 17,83,5,42 --error-term --json",
+              &status);
+    CHECK_MSG(status == 0 && strict_json(out) && strstr(out, "\"max_logit_change\": ") &&
+              atof(strstr(out, "\"max_logit_change\": ") + 20) < 1e-5, out);
+    free(out);
+    out = run("build/patchscope sae --model build/models/tiny --sae tests/data/sae/topk_z --ids 17,83,5,42 --error-term "
+              "--set 3=2.5 --ablate 7 --json", &status);
+    CHECK_MSG(status == 0 && strstr(out, "\"max_logit_change\": ") && atof(strstr(out, "\"max_logit_change\": ") + 20) > 1e-3,
+              out);
+    free(out);
+    out = run("build/patchscope sae --model build/models/tiny --sae tests/data/sae/topk_z --ids 1,2 --set 48=1 2>&1", &status);
+    CHECK_MSG(WEXITSTATUS(status) == 2 && strstr(out, "--set: a feature in 0..47"), out);
+    free(out);
+    out = run("build/patchscope sae --model build/models/mid --sae tests/data/sae/topk_z --ids 1,2 2>&1", &status);
+    CHECK_MSG(WEXITSTATUS(status) == 1 && strstr(out, "does not have"), out);
+    free(out);
+    ps_sae_free(sae);
+    ps_ctx_free(c);
+    ps_model_free(m);
+}
+
 /* the example's table that follows title, rows 0..5 of six numbers, into v[36]; 0 if it is not there */
 static int cross_family_table(const char *out, const char *title, float *v) {
     const char *p = strstr(out, title);
@@ -1168,6 +1215,7 @@ int main(void) {
     test_multi_hop();
     test_cross_model();
     test_experiments_oracle();
+    test_sae_command();
     test_cross_family_example();
     test_cross_family_oracle();
     return test_report("cli");

@@ -1,6 +1,8 @@
 /* Interventions against the float64 oracle (tests/data/golden/interv.safetensors, from
    tools/reference/make_interv_goldens.py, one full run per cell): activation patching by
-   (layer, position) and by (layer, head), batched and naive, with 1 and 3 threads. */
+   (layer, position) and by (layer, head), batched and naive, with 1 and 3 threads;
+   ablation, steering; sparse autoencoders (tests/data/golden/sae.safetensors, from
+   make_sae_goldens.py). */
 #define PATCHSCOPE_IMPLEMENTATION
 #define PS__PATCH_ROWS 40 /* batches of a few cells: the chunk boundaries get exercised */
 #include "../patchscope.h"
@@ -212,6 +214,144 @@ static void test_steering(const golden *g) {
     ps_model_free(m);
 }
 
+/* the SAEs of tools/reference/make_sae_goldens.py (tests/data/sae, SAELens' layout) against
+   the oracle (tests/data/golden/sae.safetensors): activations at every position, the
+   reconstruction, the logits with it spliced in, and with the error term and two edits;
+   the error term alone leaves the logits as they were (< 1e-5) */
+static void test_sae(void) {
+    static const struct {
+        const char *name;
+        ps_sae_kind kind;
+        ps_point point;
+        int layer, d_sae, k;
+    } saes[] = {{"relu_resid_pre", PS_SAE_STANDARD, PS_RESID_PRE, 1, 64, 0},
+                {"topk_z", PS_SAE_TOPK, PS_Z, 0, 48, 6},
+                {"jumprelu_mlp_out", PS_SAE_JUMPRELU, PS_MLP_OUT, 1, 40, 0},
+                {"legacy_topk", PS_SAE_TOPK, PS_RESID_POST, 0, 32, 4}};
+    golden g;
+    ps_model *m = load("tiny", NULL);
+    ps_ctx *c;
+    int i, n, *ids, V = 96, edits[2] = {3, 7}, handle;
+    float values[2] = {2.5f, 0.0f}, plain[96];
+    if (!golden_open(&g, "sae")) {
+        CHECK(0);
+        return;
+    }
+    ids = golden_i32(&g, "ids", &n);
+    CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK && ps_forward(c, ids, n, 0) == PS_OK);
+    memcpy(plain, ps_logits(c, 0), sizeof plain);
+    for (i = 0; i < (int)(sizeof saes / sizeof saes[0]); i++) {
+        char dir[128], key[128];
+        ps_sae *sae;
+        ps_error err;
+        const ps_sae_config *sc;
+        ps_sae_hook_spec h;
+        ps_capture cap;
+        size_t ne;
+        float *acts, *want, *x, *recon, *acts2;
+        int mode;
+        snprintf(dir, sizeof dir, "tests/data/sae/%s", saes[i].name);
+        if (ps_sae_load(&sae, dir, &err) != PS_OK) {
+            CHECK_MSG(0, err.msg);
+            continue;
+        }
+        sc = ps_sae_info(sae);
+        CHECK_MSG(sc->kind == saes[i].kind && sc->point == saes[i].point && sc->layer == saes[i].layer && sc->d_in == 32 &&
+                  sc->d_sae == saes[i].d_sae && sc->k == saes[i].k, saes[i].name);
+        acts = (float *)calloc((size_t)n * sc->d_sae, sizeof(float));
+        acts2 = (float *)calloc((size_t)n * sc->d_sae, sizeof(float));
+        x = (float *)calloc((size_t)n * 32, sizeof(float));
+        recon = (float *)calloc((size_t)n * 32, sizeof(float));
+        /* reading: the activations of every position */
+        memset(&h, 0, sizeof h);
+        h.sae = sae, h.mode = PS_SAE_READ, h.acts = acts, h.max_pos = n;
+        ps_ctx_reset(c);
+        CHECK(ps_add_hook(c, sc->point, sc->layer, ps_sae_hook, &h, &handle) == PS_OK && ps_forward(c, ids, n, 0) == PS_OK);
+        CHECK_MSG(memcmp(ps_logits(c, 0), plain, sizeof plain) == 0, "reading changes nothing");
+        snprintf(key, sizeof key, "%s.acts", saes[i].name);
+        want = golden_f32(&g, key, &ne);
+        CHECK(ne == (size_t)n * sc->d_sae);
+        CHECK_CLOSE(acts, want, ne, 1e-4, key);
+        free(want);
+        /* ps_sae_encode on the captured input: the same activations, and the reconstruction */
+        cap.point = sc->point, cap.layer = sc->layer, cap.out = x;
+        ps_remove_hook(c, handle);
+        ps_ctx_reset(c);
+        CHECK(ps_run_with_cache(c, ids, n, 0, &cap, 1) == PS_OK && ps_sae_encode(sae, x, n, acts2, recon) == PS_OK);
+        CHECK_MSG(memcmp(acts, acts2, ne * sizeof(float)) == 0, "the hook and ps_sae_encode agree");
+        snprintf(key, sizeof key, "%s.recon", saes[i].name);
+        want = golden_f32(&g, key, &ne);
+        CHECK_CLOSE(recon, want, ne, 1e-4, key);
+        free(want);
+        /* splicing: the reconstruction; the reconstruction + error with edits; the error alone */
+        for (mode = 0; mode < 3; mode++) {
+            h.mode = mode == 0 ? PS_SAE_SPLICE : PS_SAE_SPLICE_ERROR;
+            h.acts = NULL;
+            h.features = mode == 1 ? edits : NULL, h.values = values, h.n_features = mode == 1 ? 2 : 0;
+            ps_ctx_reset(c);
+            CHECK(ps_add_hook(c, sc->point, sc->layer, ps_sae_hook, &h, &handle) == PS_OK && ps_forward(c, ids, n, 0) == PS_OK);
+            ps_remove_hook(c, handle);
+            if (mode == 2) {
+                CHECK_CLOSE(ps_logits(c, 0), plain, (size_t)V, 1e-5, "the error term restores the logits");
+                continue;
+            }
+            snprintf(key, sizeof key, "%s.%s", saes[i].name, mode ? "edit" : "splice");
+            want = golden_f32(&g, key, &ne);
+            CHECK_CLOSE(ps_logits(c, 0), want, ne, 1e-4, key);
+            free(want);
+        }
+        /* a feature outside the SAE, and the SAE at a point of another width, stop the pass */
+        h.mode = PS_SAE_SPLICE, h.features = edits, h.n_features = 1;
+        edits[0] = sc->d_sae;
+        ps_ctx_reset(c);
+        CHECK(ps_add_hook(c, sc->point, sc->layer, ps_sae_hook, &h, &handle) == PS_OK && ps_forward(c, ids, n, 0) == PS_ERR_HOOK);
+        ps_remove_hook(c, handle);
+        edits[0] = 3;
+        ps_ctx_reset(c);
+        CHECK(ps_add_hook(c, PS_MLP_PRE, 0, ps_sae_hook, &h, &handle) == PS_OK && ps_forward(c, ids, n, 0) == PS_ERR_HOOK);
+        ps_remove_hook(c, handle);
+        free(acts), free(acts2), free(x), free(recon);
+        ps_sae_free(sae);
+    }
+    free(ids);
+    golden_close(&g);
+    ps_ctx_free(c);
+    ps_model_free(m);
+}
+
+/* what ps_sae_load refuses, each by name: cfg.json's values, missing or misshapen tensors */
+static void test_sae_errors(void) {
+    static const struct {
+        const char *cfg, *want;
+    } cases[] = {
+        {"{\"architecture\": \"gated\", \"d_in\": 32, \"d_sae\": 64, \"metadata\": {\"hook_name\": \"blocks.1.hook_resid_pre\"}}",
+         "architecture \"gated\" is not supported"},
+        {"{\"d_in\": 32, \"d_sae\": 64, \"hook_name\": \"blocks.1.hook_embed\"}", "hook \"blocks.1.hook_embed\" is not one"},
+        {"{\"d_in\": 32, \"d_sae\": 64, \"hook_name\": \"blocks.1.hook_resid_pre\", \"hook_head_index\": 2}", "hook_head_index"},
+        {"{\"d_in\": 32, \"d_sae\": 64, \"hook_name\": \"blocks.1.hook_resid_pre\", \"activation_fn_str\": \"tanh-relu\"}",
+         "activation_fn_str \"tanh-relu\""},
+        {"{\"architecture\": \"topk\", \"k\": 65, \"d_in\": 32, \"d_sae\": 64, \"hook_name\": \"blocks.1.hook_resid_pre\"}",
+         "needs k in 1..d_sae"},
+        {"{\"d_in\": 32, \"d_sae\": 64, \"hook_name\": \"blocks.1.hook_resid_pre\", \"normalize_activations\": \"max\"}",
+         "normalize_activations \"max\""},
+        {"{\"d_in\": 32, \"d_sae\": 64, \"hook_name\": \"blocks.1.hook_resid_pre\", \"apply_b_dec_to_input\": 1}",
+         "cfg.json: apply_b_dec_to_input must be true or false"},
+        {"{\"d_in\": 32, \"d_sae\": 64, \"hook_name\": \"blocks.1.hook_resid_pre\"", "cfg.json: "},
+        {"{\"d_in\": 16, \"d_sae\": 64, \"hook_name\": \"blocks.1.hook_resid_pre\"}", "W_enc has the wrong shape (want [16, 64])"},
+        {"{\"architecture\": \"jumprelu\", \"d_in\": 32, \"d_sae\": 64, \"hook_name\": \"blocks.1.hook_resid_pre\"}",
+         "no tensor threshold"}};
+    int i;
+    for (i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        ps_sae *sae = (ps_sae *)1;
+        ps_error err;
+        FILE *f;
+        CHECK(system("mkdir -p build/sae_bad && cp tests/data/sae/relu_resid_pre/sae_weights.safetensors build/sae_bad/") == 0);
+        f = fopen("build/sae_bad/cfg.json", "w");
+        if (f) fputs(cases[i].cfg, f), fclose(f);
+        CHECK_MSG(ps_sae_load(&sae, "build/sae_bad", &err) != PS_OK && sae == NULL && strstr(err.msg, cases[i].want), err.msg);
+    }
+}
+
 int main(void) {
     golden g;
     if (!golden_open(&g, "interv")) return 1;
@@ -220,6 +360,8 @@ int main(void) {
     test_patching_errors();
     test_ablation(&g);
     test_steering(&g);
+    test_sae();
+    test_sae_errors();
     golden_close(&g);
     return test_report("interv");
 }

@@ -1,7 +1,7 @@
 /* What the commands of build/patchscope share: the command table's types, the parsed
    arguments, and small printing helpers. main.c parses and dispatches; each command
    lives in the file of its group (run.c: run, generate, tokenize, decode, info; scope.c:
-   grid, inspect, lens, fit; interv.c: patch; sweep.c: sweep, merge, summarize, which also holds
+   grid, inspect, lens, fit; interv.c: patch, sae; sweep.c: sweep, merge, summarize, which also holds
    the header's implementation; experiment.c: experiment). A new command is a function, an options table and one
    line in main.c's table. */
 #ifndef PS_CLI_H
@@ -94,12 +94,13 @@ int cmd_inspect(example *e);
 int cmd_lens(example *e);
 int cmd_fit(example *e);
 int cmd_patch(example *e);
+int cmd_sae(example *e);
 int cmd_info(example *e);
 int cmd_sweep(example *e);
 int cmd_merge(example *e);
 int cmd_summarize(example *e);
 int cmd_experiment(example *e);
 extern const cli_opt run_opts[], generate_opts[], tokenize_opts[], decode_opts[], grid_opts[], inspect_opts[],
-    lens_opts[], fit_opts[], patch_opts[], info_opts[], sweep_opts[], merge_opts[], summarize_opts[], experiment_opts[];
+    lens_opts[], fit_opts[], patch_opts[], sae_opts[], info_opts[], sweep_opts[], merge_opts[], summarize_opts[], experiment_opts[];
 
 #endif

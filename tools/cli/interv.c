@@ -1,6 +1,7 @@
-/* patch: interventions beyond Patchscopes (activation patching). */
+/* patch, sae: interventions beyond Patchscopes (activation patching, sparse autoencoders). */
 #include "cli.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,5 +121,170 @@ free_p:
 done:
     free(clean);
     free(bad);
+    return rc;
+}
+
+const cli_opt sae_opts[] = {
+    {"--sae", "DIR", NULL, "a sparse autoencoder in SAELens' layout: cfg.json + sae_weights.safetensors (required)"},
+    {"--top", "K", "10", "features reported per position: the K most active (fewer where fewer are active)"},
+    {"--splice", NULL, NULL, "also run with the reconstruction written in, and report the next token with and without"},
+    {"--error-term", NULL, NULL, "splice the reconstruction plus the SAE's error (x - reconstruction): unchanged but for edits"},
+    {"--set", "F=V,...", NULL, "splice with feature F's activation set to V (clamping)"},
+    {"--ablate", "F,...", NULL, "splice with these features' activations set to 0"},
+    {NULL, NULL, NULL, NULL}};
+
+/* --set and --ablate into features/values (malloc'd); the count, -1 on a bad list */
+static int sae_edits(int d_sae, int **features, float **values) {
+    const char *set = opt("--set"), *abl = opt("--ablate");
+    int n = 0, k, pass;
+    size_t cap = (set ? strlen(set) : 0) + (abl ? strlen(abl) : 0) + 1;
+    *features = (int *)malloc(cap * sizeof(int));
+    *values = (float *)malloc(cap * sizeof(float));
+    if (!*features || !*values) return die("out of memory"), -1;
+    for (pass = 0; pass < 2; pass++) {
+        const char *p = pass ? abl : set;
+        char *end;
+        while (p && *p) {
+            long f = strtol(p, &end, 10);
+            double v = 0;
+            if (end == p || f < 0 || f >= d_sae) return usage_error("%s: a feature in 0..%d, not \"%s\"", pass ? "--ablate" : "--set", d_sae - 1, p), -1;
+            if (!pass) {
+                if (*end != '=') return usage_error("--set wants F=V pairs, not \"%s\"", p), -1;
+                p = end + 1;
+                v = strtod(p, &end);
+                if (end == p) return usage_error("--set: no value in \"%s\"", p), -1;
+            }
+            for (k = 0; k < n && (*features)[k] != (int)f; k++) {}
+            (*features)[k] = (int)f; /* a feature given twice: the last value */
+            (*values)[k] = (float)v;
+            if (k == n) n++;
+            if (*end && *end != ',') return usage_error("%s: \"%s\" is not a list", pass ? "--ablate" : "--set", p), -1;
+            p = *end ? end + 1 : end;
+        }
+    }
+    return n;
+}
+
+/* the top 5 next tokens after a pass, as JSON or text */
+static void print_next(const example *e, const float *logits, float *probs, const char *name) {
+    int V = ps_model_config(e->m)->n_vocab, top[5], i;
+    float p[5];
+    ps_softmax(logits, V, probs);
+    ps_top_k(probs, V, 5, top, p);
+    if (json) {
+        printf(", \"%s\": [", name);
+        for (i = 0; i < 5; i++) printf("%s{\"id\": %d, \"prob\": %.9g, \"token\": ", i ? ", " : "", top[i], p[i]), print_token(e, top[i]), printf("}");
+        printf("]");
+        return;
+    }
+    printf("%s:", name);
+    for (i = 0; i < 5; i++) printf("  %.4f ", p[i]), print_token(e, top[i]);
+    printf("\n");
+}
+
+int cmd_sae(example *e) {
+    const ps_config *cfg = ps_model_config(e->m);
+    const ps_sae_config *sc;
+    ps_sae *sae = NULL;
+    ps_sae_hook_spec h;
+    ps_error err;
+    int n, K, i, j, handle = -1, rc = CLI_FAIL, n_edits = 0, *edits = NULL, *top = NULL, V = cfg->n_vocab;
+    int *ids = prompt_ids(e, "--ids", "--prompt", &n), spliced;
+    float *acts = NULL, *values = NULL, *clean = NULL, *probs = NULL;
+    memset(&h, 0, sizeof h);
+    if (!ids) return prompt_error;
+    if (!opt("--sae")) {
+        free(ids);
+        return usage_error("give --sae DIR");
+    }
+    if (!int_opt("--top", 10, &K) || K < 1) {
+        free(ids);
+        return K < 1 ? usage_error("--top must be at least 1") : CLI_USAGE;
+    }
+    if (ps_sae_load(&sae, opt("--sae"), &err)) {
+        free(ids);
+        return die("%s: %s", opt("--sae"), err.msg);
+    }
+    sc = ps_sae_info(sae);
+    spliced = flag("--splice") || flag("--error-term") || opt("--set") || opt("--ablate");
+    if (K > sc->d_sae) K = sc->d_sae;
+    if (sc->layer >= cfg->n_layer || ps_point_width(e->m, sc->point, n) != sc->d_in) {
+        rc = die("the SAE reads %s (%d wide), which %s does not have (%d layers, %s %d wide)", sc->hook_name, sc->d_in, e->dir,
+                 cfg->n_layer, ps_point_name(sc->point), ps_point_width(e->m, sc->point, n));
+        goto done;
+    }
+    if ((n_edits = sae_edits(sc->d_sae, &edits, &values)) < 0) {
+        rc = CLI_USAGE;
+        goto done;
+    }
+    acts = (float *)malloc((size_t)n * sc->d_sae * sizeof(float));
+    clean = (float *)malloc((size_t)V * sizeof(float));
+    probs = (float *)malloc((size_t)V * sizeof(float));
+    top = (int *)malloc((size_t)K * sizeof(int));
+    if (!acts || !clean || !probs || !top) {
+        rc = die("out of memory");
+        goto done;
+    }
+    /* the clean run, reading the features */
+    h.sae = sae, h.mode = PS_SAE_READ, h.acts = acts, h.seq = 0, h.max_pos = n;
+    ps_ctx_reset(e->c);
+    if (ps_add_hook(e->c, sc->point, sc->layer, ps_sae_hook, &h, &handle) || ps_forward(e->c, ids, n, 0)) {
+        rc = die("%s", ps_ctx_error(e->c));
+        goto done;
+    }
+    memcpy(clean, ps_logits(e->c, 0), (size_t)V * sizeof(float));
+    if (json) {
+        printf("{\"sae\": ");
+        print_json_string(opt("--sae"));
+        printf(", \"hook\": ");
+        print_json_string(sc->hook_name);
+        printf(", \"point\": \"%s\", \"layer\": %d, \"d_sae\": %d, \"tokens\": [", ps_point_name(sc->point), sc->layer, sc->d_sae);
+        for (i = 0; i < n; i++) printf(i ? ", " : ""), print_token(e, ids[i]);
+        printf("], \"positions\": [");
+    } else
+        printf("%s at %s (layer %d, %d features): the %d most active per position\n", opt("--sae"), ps_point_name(sc->point),
+               sc->layer, sc->d_sae, K);
+    for (i = 0; i < n; i++) {
+        const float *a = acts + (size_t)i * sc->d_sae;
+        int m = 0;
+        ps_top_k(a, sc->d_sae, K, top, NULL);
+        while (m < K && a[top[m]] > 0) m++;
+        if (json) {
+            printf("%s{\"pos\": %d, \"features\": ", i ? ", " : "", i);
+            print_ints(top, m);
+            printf(", \"values\": [");
+            for (j = 0; j < m; j++) printf(j ? ", %.9g" : "%.9g", a[top[j]]);
+            printf("]}");
+        } else {
+            printf("%4d ", i);
+            print_token(e, ids[i]);
+            for (j = 0; j < m; j++) printf("  %d:%.3f", top[j], a[top[j]]);
+            printf("\n");
+        }
+    }
+    if (json) printf("]");
+    if (spliced) { /* the same prompt with the reconstruction (and the edits) written in */
+        double change = 0;
+        const float *lg;
+        h.mode = flag("--error-term") ? PS_SAE_SPLICE_ERROR : PS_SAE_SPLICE;
+        h.features = edits, h.values = values, h.n_features = n_edits, h.acts = NULL;
+        ps_ctx_reset(e->c);
+        if (ps_forward(e->c, ids, n, 0)) {
+            rc = die("%s", ps_ctx_error(e->c));
+            goto done;
+        }
+        lg = ps_logits(e->c, 0);
+        for (i = 0; i < V; i++) change = fabs(lg[i] - clean[i]) > change ? fabs(lg[i] - clean[i]) : change;
+        print_next(e, clean, probs, "next");
+        print_next(e, lg, probs, "spliced_next");
+        if (json) printf(", \"max_logit_change\": %.9g", change);
+        else printf("largest change of a logit: %.6g\n", change);
+    }
+    if (json) printf("}\n");
+    rc = 0;
+done:
+    if (handle >= 0) ps_remove_hook(e->c, handle);
+    ps_sae_free(sae);
+    free(ids), free(acts), free(clean), free(probs), free(top), free(edits), free(values);
     return rc;
 }

@@ -59,6 +59,7 @@ static const cli_opt *const inspect_groups[] = {cli_common, cli_source, cli_targ
 static const cli_opt *const lens_groups[] = {cli_common, cli_prompt, lens_opts, NULL};
 static const cli_opt *const fit_groups[] = {cli_common, fit_opts, NULL};
 static const cli_opt *const patch_groups[] = {cli_common, patch_opts, NULL};
+static const cli_opt *const sae_groups[] = {cli_common, cli_prompt, sae_opts, NULL};
 static const cli_opt *const info_groups[] = {cli_common, info_opts, NULL};
 static const cli_opt *const sweep_groups[] = {cli_common, sweep_opts, NULL};
 static const cli_opt *const merge_groups[] = {merge_opts, NULL};
@@ -91,6 +92,9 @@ static const cli_cmd commands[] = {
      patch_groups, CLI_MODEL, cmd_patch,
      "patchscope patch --clean-prompt \"The capital of Poland is\" --corrupted-prompt \"The capital of France is\" "
      "--answer \" Warsaw\" --wrong \" Paris\" --svg patching.svg"},
+    {"sae", "a sparse autoencoder (SAELens layout): features per position, spliced in, clamped, ablated", "", sae_groups,
+     CLI_MODEL, cmd_sae, "patchscope sae --model weights/gpt2 --sae saes/blocks.8.hook_resid_pre --prompt \"The capital of "
+     "Poland is\" --top 10 --set 1234=20 --json"},
     {"info", "what a model is: family, sizes, dtype, files, memory", "", info_groups, CLI_MODEL, cmd_info,
      "patchscope info --model weights/tiny-llama --json"},
     {"sweep", "many Patchscopes from a job file (JSON Lines): batched, sharded, resumable", "", sweep_groups, CLI_MODEL,

@@ -184,6 +184,7 @@ goldens: $(MODELS)
 	$(PYTHON) tools/reference/make_goldens.py $(B)/models tests/data/golden
 	$(PYTHON) tools/reference/make_interv_goldens.py $(B)/models tests/data/golden
 	$(PYTHON) tools/reference/families_ref.py tests/data/families tests/data/golden
+	$(PYTHON) tools/reference/make_sae_goldens.py $(B)/models tests/data/sae tests/data/golden
 
 # the CLI tokenizing a prompt and running it (with a hook at every layer) under
 # valgrind's memcheck: no errors, no leaks. Built without -march=native, since valgrind

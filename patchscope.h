@@ -621,6 +621,9 @@ typedef struct ps_sae_config {
 typedef struct ps_sae ps_sae;
 
 PSDEF ps_status ps_sae_load(ps_sae **out, const char *dir, ps_error *err);
+/* the same from the two files' bytes (the weights are copied: free them after) */
+PSDEF ps_status ps_sae_load_memory(ps_sae **out, const char *cfg_json, size_t cfg_len, const void *weights,
+                                   size_t weights_len, ps_error *err);
 PSDEF void ps_sae_free(ps_sae *s);
 PSDEF const ps_sae_config *ps_sae_info(const ps_sae *s);
 /* n rows x[n][d_in] -> feature activations acts[n][d_sae] and (recon not NULL) the
@@ -7141,28 +7144,18 @@ static ps_status ps__sae_tensor(const ps__st *st, const char *name, long long ro
     return PS_OK;
 }
 
-PSDEF ps_status ps_sae_load(ps_sae **out, const char *dir, ps_error *err) {
-    char path[4096];
-    ps__file cfg, w;
+PSDEF ps_status ps_sae_load_memory(ps_sae **out, const char *cfg_json, size_t cfg_len, const void *weights,
+                                   size_t weights_len, ps_error *err) {
     ps__st st;
     ps_sae *sae;
     ps_status s;
     int j, i;
-    if (!out || !dir) return ps__fail(err, PS_ERR_ARG, "ps_sae_load: NULL argument");
+    if (!out || !cfg_json || !weights) return ps__fail(err, PS_ERR_ARG, "ps_sae_load_memory: NULL argument");
     *out = NULL;
     memset(&st, 0, sizeof st);
-    memset(&w, 0, sizeof w);
-    if (!ps__join(path, sizeof path, dir, "cfg.json")) return ps__fail(err, PS_ERR_ARG, "path too long");
-    if ((s = ps__file_read(&cfg, path, 0, err))) return s;
-    if (!(sae = (ps_sae *)ps__calloc(1, sizeof *sae))) {
-        ps__file_close(&cfg);
-        return ps__fail(err, PS_ERR_NOMEM, "out of memory");
-    }
-    s = ps__sae_config(&sae->cfg, (const char *)cfg.data, cfg.size, err);
-    ps__file_close(&cfg);
-    ps__join(path, sizeof path, dir, "sae_weights.safetensors");
-    if (!s) s = ps__file_read(&w, path, 1, err);
-    if (!s) s = ps__st_parse(&st, w.data, w.size, err);
+    if (!(sae = (ps_sae *)ps__calloc(1, sizeof *sae))) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    s = ps__sae_config(&sae->cfg, cfg_json, cfg_len, err);
+    if (!s) s = ps__st_parse(&st, (const unsigned char *)weights, weights_len, err);
     if (!s) s = ps__sae_tensor(&st, "W_enc", sae->cfg.d_in, sae->cfg.d_sae, &sae->W_enc, err);
     if (!s) s = ps__sae_tensor(&st, "b_enc", sae->cfg.d_sae, 0, &sae->b_enc, err);
     if (!s) s = ps__sae_tensor(&st, "W_dec", sae->cfg.d_sae, sae->cfg.d_in, &sae->W_dec, err);
@@ -7174,12 +7167,13 @@ PSDEF ps_status ps_sae_load(ps_sae **out, const char *dir, ps_error *err) {
         for (j = 0; !s && j < sae->cfg.d_sae; j++) {
             double n2 = 0;
             for (i = 0; i < sae->cfg.d_in; i++) n2 += (double)sae->W_dec[(size_t)j * sae->cfg.d_in + i] * sae->W_dec[(size_t)j * sae->cfg.d_in + i];
-            if (!(n2 > 0)) s = ps__fail(err, PS_ERR_FORMAT, "sae_weights.safetensors: W_dec row %d is zero (rescale_acts_by_decoder_norm)", j);
+            if (!(n2 > 0 && n2 < 1e300))
+                s = ps__fail(err, PS_ERR_FORMAT, "sae_weights.safetensors: W_dec row %d has no finite, nonzero norm "
+                             "(rescale_acts_by_decoder_norm divides by it)", j);
             sae->dec_norm[j] = (float)sqrt(n2);
         }
     }
     ps__st_free(&st);
-    ps__file_close(&w);
     if (s) {
         ps_sae_free(sae);
         return s;
@@ -7187,6 +7181,23 @@ PSDEF ps_status ps_sae_load(ps_sae **out, const char *dir, ps_error *err) {
     *out = sae;
     ps__ok(err);
     return PS_OK;
+}
+
+PSDEF ps_status ps_sae_load(ps_sae **out, const char *dir, ps_error *err) {
+    char path[4096];
+    ps__file cfg, w;
+    ps_status s;
+    if (!out || !dir) return ps__fail(err, PS_ERR_ARG, "ps_sae_load: NULL argument");
+    *out = NULL;
+    memset(&w, 0, sizeof w);
+    if (!ps__join(path, sizeof path, dir, "cfg.json")) return ps__fail(err, PS_ERR_ARG, "path too long");
+    if ((s = ps__file_read(&cfg, path, 0, err))) return s;
+    ps__join(path, sizeof path, dir, "sae_weights.safetensors");
+    if (!(s = ps__file_read(&w, path, 1, err)))
+        s = ps_sae_load_memory(out, (const char *)cfg.data, cfg.size, w.data, w.size, err);
+    ps__file_close(&cfg);
+    ps__file_close(&w);
+    return s;
 }
 
 /* normalize_activations on one row: x into xn, and what undoes it (scale, shift) */

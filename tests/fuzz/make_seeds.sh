@@ -83,3 +83,9 @@ done
 { hex 04; printf 'bad \xff\xfe\xc3( \xed\xa0\x80 \xf4\x90\x80\x80 cut \xe6\x97'; } >$S/encode/invalid-utf8
 { hex 00; printf '1234567890 3.14159 +-*/ ...!!! ???'; } >$S/encode/digits
 ls -l $S/*
+
+# sae: cfg.json, a NUL, sae_weights.safetensors (the SAEs of tools/reference/make_sae_goldens.py)
+mkdir -p $S/sae
+for d in tests/data/sae/*/; do
+    { cat "$d/cfg.json"; hex 00; cat "$d/sae_weights.safetensors"; } >$S/sae/$(basename "$d")
+done

@@ -96,7 +96,8 @@
      8. Patchscopes     sources, patches, inspect, the grid runner (one grid or many),
                         figures (CSV, SVG heatmaps and line charts), the lens, readouts,
                         affine fits
-     9. Interventions   activation patching, ablation, steering, sparse autoencoders
+     9. Interventions   activation patching, ablation, steering (control vectors and
+                        their GGUF files), sparse autoencoders
         Unicode tables  generated letter/number/space classes (at the very end)
 */
 #ifndef PATCHSCOPE_H
@@ -582,6 +583,31 @@ typedef struct ps_steer {
     int from;
 } ps_steer;
 PSDEF int ps_steer_hook(const ps_event *ev, void *user);
+
+/* Steering vectors, one per layer, as llama.cpp's control vectors: direction l is added
+   to the output of block l (resid_post l). From contrastive prompt pairs: the states of
+   each prompt's last token at every layer, their differences d_i = h(pos_i) - h(neg_i),
+   and per layer the mean of the d_i (PS_STEER_MEAN) or the first principal component of
+   the d_i (PS_STEER_PCA: the top eigenvector of sum d_i d_i', uncentered, signed to point
+   along the mean difference), scaled to unit length as llama.cpp's generator does. */
+typedef struct ps_control_vector {
+    int n_embd, n_layer;
+    float *dir;           /* [n_layer][n_embd]; zeros where has[l] is 0 */
+    unsigned char *has;   /* [n_layer]: the file gives layer l */
+} ps_control_vector;
+typedef enum ps_steer_method { PS_STEER_MEAN, PS_STEER_PCA } ps_steer_method;
+/* Uses sequence 0 of c, replacing it. A pair whose prompts give the same states at every
+   layer (no difference to follow) is fine; all pairs alike there is PS_ERR_RANGE. */
+PSDEF ps_status ps_steering_vectors(ps_ctx *c, const int *const *pos, const int *pos_len, const int *const *neg,
+                                    const int *neg_len, int n_pairs, ps_steer_method method, ps_control_vector *out);
+/* llama.cpp's control-vector GGUF: general.architecture "controlvector", F32 tensors
+   "direction.N" of one length, N >= 1 (llama.cpp has no direction for block 0: writing
+   skips it), any other metadata skipped. Written with controlvector.model_hint (the
+   family, or hint) and controlvector.layer_count, GGUF version 3, alignment 32. */
+PSDEF ps_status ps_control_vector_read(ps_control_vector *out, const char *path, ps_error *err);
+PSDEF ps_status ps_control_vector_read_memory(ps_control_vector *out, const void *data, size_t size, ps_error *err);
+PSDEF ps_status ps_control_vector_write(const ps_control_vector *cv, const char *path, const char *hint, ps_error *err);
+PSDEF void ps_control_vector_free(ps_control_vector *cv);
 
 /* --- sparse autoencoders ------------------------------------------------------------- */
 /* A sparse autoencoder in SAELens' layout: a folder with cfg.json and
@@ -7024,6 +7050,320 @@ PSDEF int ps_steer_hook(const ps_event *ev, void *user) {
         for (i = 0; i < ev->width; i++) row[i] += st->scale * st->vec[i];
     }
     return 0;
+}
+
+/* --- steering vectors and llama.cpp's control-vector GGUF ------------------------------ */
+
+PSDEF void ps_control_vector_free(ps_control_vector *cv) {
+    if (!cv) return;
+    PS_FREE(cv->dir);
+    PS_FREE(cv->has);
+    memset(cv, 0, sizeof *cv);
+}
+
+static ps_status ps__cv_alloc(ps_control_vector *cv, int n_layer, int n_embd) {
+    memset(cv, 0, sizeof *cv);
+    cv->dir = (float *)ps__calloc((size_t)n_layer * n_embd, sizeof(float));
+    cv->has = (unsigned char *)ps__calloc((size_t)n_layer, 1);
+    if (!cv->dir || !cv->has) {
+        ps_control_vector_free(cv);
+        return PS_ERR_NOMEM;
+    }
+    cv->n_layer = n_layer, cv->n_embd = n_embd;
+    return PS_OK;
+}
+
+PSDEF ps_status ps_steering_vectors(ps_ctx *c, const int *const *pos, const int *pos_len, const int *const *neg,
+                                    const int *neg_len, int n_pairs, ps_steer_method method, ps_control_vector *out) {
+    int L, C, i, l, k, it, last = -1, side;
+    double *d = NULL, *v = NULL, *w = NULL;
+    ps_status s = PS_OK;
+    if (!c) return PS_ERR_ARG;
+    if (!out || !pos || !neg || !pos_len || !neg_len || n_pairs < 1 || (method != PS_STEER_MEAN && method != PS_STEER_PCA))
+        return ps__ctx_fail(c, PS_ERR_ARG, "ps_steering_vectors: no pairs, no output or an unknown method");
+    L = c->m->cfg.n_layer, C = c->m->cfg.n_embd;
+    memset(out, 0, sizeof *out);
+    d = (double *)ps__calloc((size_t)n_pairs * L * C, sizeof(double)); /* [layer][pair][C] */
+    v = (double *)ps__calloc((size_t)C, sizeof(double));
+    w = (double *)ps__calloc((size_t)C, sizeof(double));
+    if (!d || !v || !w || ps__cv_alloc(out, L, C)) {
+        s = ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for %d pairs", n_pairs);
+        goto done;
+    }
+    for (i = 0; !s && i < n_pairs; i++) /* d_i at every layer: h(pos_i) - h(neg_i) at the last tokens */
+        for (side = 0; !s && side < 2; side++) {
+            ps_source src;
+            if ((s = ps_source_run(c, side ? neg[i] : pos[i], side ? neg_len[i] : pos_len[i], PS_RESID_POST, &last, 1, &src)))
+                break;
+            for (l = 0; l < L; l++) {
+                const float *h = ps_source_state(&src, l, -1);
+                double *row = d + ((size_t)l * n_pairs + i) * C;
+                for (k = 0; k < C; k++) row[k] += side ? -(double)h[k] : (double)h[k];
+            }
+            ps_source_free(&src);
+        }
+    for (l = 0; !s && l < L; l++) {
+        const double *D = d + (size_t)l * n_pairs * C;
+        double norm = 0;
+        memset(v, 0, (size_t)C * sizeof(double));
+        for (i = 0; i < n_pairs; i++)
+            for (k = 0; k < C; k++) v[k] += D[(size_t)i * C + k] / n_pairs;
+        if (method == PS_STEER_PCA) {
+            /* power iteration on M = sum_i d_i d_i' (M x = D'(D x)) from the mean difference
+               until the unit vector stops moving; then signed to point along the mean */
+            double dot_mean = 0, moved = 1, nm = 0;
+            for (k = 0; k < C; k++) nm += v[k] * v[k];
+            for (i = 0; nm == 0 && i < n_pairs; i++) /* a mean of 0: start from a difference */
+                for (k = 0; k < C; k++) v[k] = D[(size_t)i * C + k], nm += v[k] * v[k];
+            for (it = 0; it < 10000 && moved > 1e-12; it++) {
+                double nv = 0, nx = 0;
+                for (k = 0; k < C; k++) nx += v[k] * v[k];
+                nx = sqrt(nx);
+                memset(w, 0, (size_t)C * sizeof(double));
+                for (i = 0; i < n_pairs; i++) {
+                    double dot = 0;
+                    for (k = 0; k < C; k++) dot += D[(size_t)i * C + k] * v[k];
+                    for (k = 0; k < C; k++) w[k] += dot * D[(size_t)i * C + k];
+                }
+                for (k = 0; k < C; k++) nv += w[k] * w[k];
+                if (!(nv > 0 && nx > 0)) break;
+                nv = sqrt(nv);
+                for (moved = 0, k = 0; k < C; k++) moved += fabs(w[k] / nv - v[k] / nx), v[k] = w[k] / nv;
+            }
+            for (i = 0; i < n_pairs; i++)
+                for (k = 0; k < C; k++) dot_mean += D[(size_t)i * C + k] * v[k];
+            if (dot_mean < 0)
+                for (k = 0; k < C; k++) v[k] = -v[k];
+        }
+        for (k = 0; k < C; k++) norm += v[k] * v[k];
+        if (!(norm > 0)) {
+            s = ps__ctx_fail(c, PS_ERR_RANGE, "the pairs give the same states at layer %d: no direction", l);
+            break;
+        }
+        norm = sqrt(norm);
+        for (k = 0; k < C; k++) out->dir[(size_t)l * C + k] = (float)(v[k] / norm);
+        out->has[l] = 1;
+    }
+done:
+    PS_FREE(d), PS_FREE(v), PS_FREE(w);
+    if (s) ps_control_vector_free(out);
+    return s;
+}
+
+/* GGUF: "GGUF", version, tensor count, metadata count (u64s), then the metadata (key,
+   type, value), the tensor infos (name, dims, type, offset), padding to the alignment,
+   the data. Little-endian throughout; strings are a u64 length and bytes. */
+enum { PS__GGUF_U8, PS__GGUF_I8, PS__GGUF_U16, PS__GGUF_I16, PS__GGUF_U32, PS__GGUF_I32, PS__GGUF_F32, PS__GGUF_BOOL,
+       PS__GGUF_STRING, PS__GGUF_ARRAY, PS__GGUF_U64, PS__GGUF_I64, PS__GGUF_F64 };
+
+typedef struct ps__gguf {
+    const unsigned char *p, *end;
+    int bad;
+} ps__gguf;
+
+static unsigned long long ps__gguf_uint(ps__gguf *g, int bytes) {
+    unsigned long long v = 0;
+    int i;
+    if (g->bad || (size_t)(g->end - g->p) < (size_t)bytes) {
+        g->bad = 1;
+        return 0;
+    }
+    for (i = bytes - 1; i >= 0; i--) v = v << 8 | g->p[i];
+    g->p += bytes;
+    return v;
+}
+
+/* a string: its bytes (not NUL-terminated) and length */
+static const char *ps__gguf_str(ps__gguf *g, size_t *len) {
+    unsigned long long n = ps__gguf_uint(g, 8);
+    const char *at = (const char *)g->p;
+    if (g->bad || n > (unsigned long long)(g->end - g->p)) {
+        g->bad = 1;
+        return NULL;
+    }
+    g->p += n;
+    *len = (size_t)n;
+    return at;
+}
+
+/* skips a value of type t (arrays nest at most depth deep) */
+static void ps__gguf_skip(ps__gguf *g, unsigned t, int depth) {
+    static const int size[] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+    size_t len;
+    if (t == PS__GGUF_STRING) ps__gguf_str(g, &len);
+    else if (t == PS__GGUF_ARRAY) {
+        unsigned et = (unsigned)ps__gguf_uint(g, 4);
+        unsigned long long n = ps__gguf_uint(g, 8), i;
+        if (depth > 4 || et > PS__GGUF_F64) g->bad = 1;
+        else if (et != PS__GGUF_STRING && et != PS__GGUF_ARRAY) {
+            if (n > (unsigned long long)(g->end - g->p) / (unsigned long long)size[et]) g->bad = 1;
+            else g->p += n * (unsigned long long)size[et];
+        } else
+            for (i = 0; i < n && !g->bad; i++) ps__gguf_skip(g, et, depth + 1);
+    } else if (t <= PS__GGUF_F64) ps__gguf_uint(g, size[t]);
+    else g->bad = 1;
+}
+
+PSDEF ps_status ps_control_vector_read_memory(ps_control_vector *out, const void *data, size_t size, ps_error *err) {
+    ps__gguf g;
+    unsigned long long n_tensors, n_kv, i, align = 32, data_at = 0;
+    int arch_ok = 0, n_embd = -1, max_layer = 0, pass, k;
+    const unsigned char *infos;
+    if (!out || !data) return ps__fail(err, PS_ERR_ARG, "ps_control_vector_read_memory: NULL argument");
+    memset(out, 0, sizeof *out);
+    g.p = (const unsigned char *)data, g.end = g.p + size, g.bad = 0;
+    if (size < 24 || memcmp(g.p, "GGUF", 4) != 0) return ps__fail(err, PS_ERR_FORMAT, "not a GGUF file (no \"GGUF\" magic)");
+    g.p += 4;
+    if ((k = (int)ps__gguf_uint(&g, 4)) < 2 || k > 3) return ps__fail(err, PS_ERR_FORMAT, "GGUF version %d is not supported (2, 3)", k);
+    n_tensors = ps__gguf_uint(&g, 8);
+    n_kv = ps__gguf_uint(&g, 8);
+    if (n_tensors > 65536 || n_kv > 65536) return ps__fail(err, PS_ERR_FORMAT, "GGUF: %llu tensors and %llu metadata entries is too many", n_tensors, n_kv);
+    for (i = 0; i < n_kv && !g.bad; i++) {
+        size_t kl, vl;
+        const char *key = ps__gguf_str(&g, &kl), *v;
+        unsigned t = (unsigned)ps__gguf_uint(&g, 4);
+        if (g.bad) break;
+        if (kl == 20 && memcmp(key, "general.architecture", 20) == 0) {
+            if (t != PS__GGUF_STRING) return ps__fail(err, PS_ERR_FORMAT, "GGUF: general.architecture is not a string");
+            v = ps__gguf_str(&g, &vl);
+            if (!g.bad && !(vl == 13 && memcmp(v, "controlvector", 13) == 0))
+                return ps__fail(err, PS_ERR_FORMAT, "GGUF: general.architecture is \"%.*s\", not \"controlvector\"",
+                                (int)(vl < 64 ? vl : 64), v);
+            arch_ok = 1;
+        } else if (kl == 17 && memcmp(key, "general.alignment", 17) == 0 && t == PS__GGUF_U32) {
+            align = ps__gguf_uint(&g, 4);
+            if (align == 0 || (align & (align - 1)) || align > 65536) return ps__fail(err, PS_ERR_FORMAT, "GGUF: alignment %llu", align);
+        } else
+            ps__gguf_skip(&g, t, 0);
+    }
+    if (g.bad) return ps__fail(err, PS_ERR_FORMAT, "GGUF: the metadata runs past the end of the file");
+    if (!arch_ok) return ps__fail(err, PS_ERR_FORMAT, "GGUF: no general.architecture \"controlvector\": not a control vector");
+    infos = g.p;
+    for (pass = 0; pass < 2; pass++) { /* the layers and width, then the data */
+        g.p = infos;
+        for (i = 0; i < n_tensors && !g.bad; i++) {
+            size_t nl;
+            const char *name = ps__gguf_str(&g, &nl);
+            unsigned nd = (unsigned)ps__gguf_uint(&g, 4), d;
+            unsigned long long count = 1, dim, type, off;
+            long layer = -1;
+            char num[16];
+            for (d = 0; d < nd && d < 8 && !g.bad; d++) dim = ps__gguf_uint(&g, 8), count = dim && count <= (1ull << 40) / dim ? count * dim : 0;
+            type = ps__gguf_uint(&g, 4);
+            off = ps__gguf_uint(&g, 8);
+            if (g.bad || nd < 1 || nd > 8) {
+                g.bad = 1;
+                break;
+            }
+            if (nl < 11 || nl > 20 || memcmp(name, "direction.", 10) != 0) continue; /* not a direction: not ours */
+            memcpy(num, name + 10, nl - 10);
+            num[nl - 10] = 0;
+            for (k = 0; num[k]; k++)
+                if (num[k] < '0' || num[k] > '9') break;
+            if (!num[k]) layer = strtol(num, NULL, 10);
+            if (layer < 1 || layer > PS__MAX_LAYERS)
+                return ps__fail(err, PS_ERR_FORMAT, "GGUF: tensor %.*s: a direction's layer is 1..%d", (int)nl, name, PS__MAX_LAYERS);
+            if (type != 0 || nd != 1 || count < 1 || count > PS__MAX_EMBD)
+                return ps__fail(err, PS_ERR_FORMAT, "GGUF: tensor %.*s is not a 1-D F32 vector of 1..%d floats", (int)nl, name, PS__MAX_EMBD);
+            if (pass == 0) {
+                if (n_embd >= 0 && (unsigned long long)n_embd != count)
+                    return ps__fail(err, PS_ERR_FORMAT, "GGUF: directions of %d and %llu floats", n_embd, count);
+                n_embd = (int)count;
+                if (layer + 1 > max_layer) max_layer = (int)layer + 1;
+                continue;
+            }
+            if (off % align || data_at > size || off > size - data_at || count * 4 > size - data_at - off) {
+                ps_control_vector_free(out);
+                return ps__fail(err, PS_ERR_FORMAT, "GGUF: tensor %.*s lies outside the file", (int)nl, name);
+            }
+            if (out->has[layer]) {
+                ps_control_vector_free(out);
+                return ps__fail(err, PS_ERR_FORMAT, "GGUF: %.*s appears twice", (int)nl, name);
+            }
+            ps__to_f32(PS__ST_F32, (const unsigned char *)data + data_at + off, out->dir + (size_t)layer * n_embd, (size_t)count);
+            out->has[layer] = 1;
+        }
+        if (g.bad) {
+            ps_control_vector_free(out);
+            return ps__fail(err, PS_ERR_FORMAT, "GGUF: the tensor infos run past the end of the file");
+        }
+        if (pass == 0) {
+            if (n_embd < 0) return ps__fail(err, PS_ERR_FORMAT, "GGUF: no direction.N tensors");
+            if (ps__cv_alloc(out, max_layer, n_embd)) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+            data_at = (unsigned long long)(g.p - (const unsigned char *)data);
+            data_at += (align - data_at % align) % align;
+        }
+    }
+    ps__ok(err);
+    return PS_OK;
+}
+PSDEF ps_status ps_control_vector_read(ps_control_vector *out, const char *path, ps_error *err) {
+    ps__file f;
+    ps_status s;
+    if (!out || !path) return ps__fail(err, PS_ERR_ARG, "ps_control_vector_read: NULL argument");
+    memset(out, 0, sizeof *out);
+    if ((s = ps__file_read(&f, path, 1, err))) return s;
+    s = ps_control_vector_read_memory(out, f.data, f.size, err);
+    ps__file_close(&f);
+    return s;
+}
+
+static void ps__put_uint(FILE *f, unsigned long long v, int bytes) {
+    int i;
+    for (i = 0; i < bytes; i++) fputc((int)(v >> (8 * i) & 0xFF), f);
+}
+
+static void ps__put_gguf_str(FILE *f, const char *s) {
+    ps__put_uint(f, strlen(s), 8);
+    fputs(s, f);
+}
+
+PSDEF ps_status ps_control_vector_write(const ps_control_vector *cv, const char *path, const char *hint, ps_error *err) {
+    FILE *f;
+    int l, n = 0, k, ok;
+    unsigned long long at = 0;
+    char name[32];
+    if (!cv || !path || !cv->dir || !cv->has || cv->n_embd < 1) return ps__fail(err, PS_ERR_ARG, "ps_control_vector_write: no vector");
+    for (l = 1; l < cv->n_layer; l++) n += cv->has[l] != 0;
+    if (!n) return ps__fail(err, PS_ERR_ARG, "ps_control_vector_write: no direction for a layer >= 1 (llama.cpp has none for 0)");
+    if (!(f = fopen(path, "wb"))) return ps__fail(err, PS_ERR_IO, "cannot write %s", path);
+    fputs("GGUF", f);
+    ps__put_uint(f, 3, 4);
+    ps__put_uint(f, (unsigned long long)n, 8);
+    ps__put_uint(f, 3, 8);
+    ps__put_gguf_str(f, "general.architecture");
+    ps__put_uint(f, PS__GGUF_STRING, 4);
+    ps__put_gguf_str(f, "controlvector");
+    ps__put_gguf_str(f, "controlvector.model_hint");
+    ps__put_uint(f, PS__GGUF_STRING, 4);
+    ps__put_gguf_str(f, hint ? hint : "");
+    ps__put_gguf_str(f, "controlvector.layer_count");
+    ps__put_uint(f, PS__GGUF_I32, 4);
+    ps__put_uint(f, (unsigned long long)n, 4);
+    for (l = 1; l < cv->n_layer; l++) { /* the infos; each vector's data 32-aligned */
+        if (!cv->has[l]) continue;
+        snprintf(name, sizeof name, "direction.%d", l);
+        ps__put_gguf_str(f, name);
+        ps__put_uint(f, 1, 4);
+        ps__put_uint(f, (unsigned long long)cv->n_embd, 8);
+        ps__put_uint(f, 0, 4); /* F32 */
+        ps__put_uint(f, at, 8);
+        at += ((unsigned long long)cv->n_embd * 4 + 31) / 32 * 32;
+    }
+    while (ftell(f) % 32) fputc(0, f);
+    for (l = 1; l < cv->n_layer; l++) {
+        if (!cv->has[l]) continue;
+        for (k = 0; k < cv->n_embd; k++) {
+            uint32_t u;
+            memcpy(&u, &cv->dir[(size_t)l * cv->n_embd + k], 4);
+            ps__put_uint(f, u, 4);
+        }
+        for (k = cv->n_embd * 4; k % 32; k++) fputc(0, f);
+    }
+    ok = !ferror(f);
+    if (fclose(f) || !ok) return ps__fail(err, PS_ERR_IO, "cannot write %s", path);
+    ps__ok(err);
+    return PS_OK;
 }
 
 /* --- sparse autoencoders ------------------------------------------------------------ */

@@ -1139,6 +1139,66 @@ static void test_sae_command(void) {
     ps_model_free(m);
 }
 
+/* patchscope steer: its directions are ps_steering_vectors' (held to the oracle by
+   test_interv), printed bit for bit; generate --steer equals steering hooks on the
+   file's layers; the options' errors */
+static void test_steer_command(void) {
+    static const char *const pairs[3][2] = {{"I love this", "I hate this"}, {"a wonderful day", "a terrible day"},
+                                           {"so happy", "so sad"}};
+    static float dirs[6 * 128];
+    int status, i, n_pos[3], n_neg[3], prompt[5] = {464, 3139, 286, 12873, 318}, out[8], handles[6];
+    int *pos[3], *neg[3];
+    float got[16];
+    char *res;
+    ps_model *m;
+    ps_ctx *c;
+    ps_tokenizer *t;
+    ps_control_vector cv;
+    ps_steer st[6];
+    FILE *f = fopen("build/pairs.tsv", "w");
+    for (i = 0; f && i < 3; i++) fprintf(f, "%s%s\t%s\n", i == 1 ? "# a comment\n" : "", pairs[i][0], pairs[i][1]);
+    if (f) fclose(f);
+    res = run("build/patchscope steer --model weights/tiny --pairs build/pairs.tsv --method pca --out build/steer.gguf --json",
+              &status);
+    CHECK_MSG(status == 0 && strict_json(res) && strstr(res, "\"pairs\": 3, \"method\": \"pca\"") &&
+              json_numbers(res, "directions", dirs, 6 * 128) == 6 * 128, res);
+    free(res);
+    CHECK(ps_model_load(&m, "weights/tiny", NULL, NULL) == PS_OK && ps_ctx_create(&c, m, NULL, NULL) == PS_OK &&
+          ps_tokenizer_load(&t, "weights/tiny", NULL) == PS_OK);
+    for (i = 0; i < 3; i++) {
+        pos[i] = tu_encode(t, pairs[i][0], strlen(pairs[i][0]), 0, &n_pos[i]);
+        neg[i] = tu_encode(t, pairs[i][1], strlen(pairs[i][1]), 0, &n_neg[i]);
+    }
+    CHECK(ps_steering_vectors(c, (const int *const *)pos, n_pos, (const int *const *)neg, n_neg, 3, PS_STEER_PCA, &cv) == PS_OK);
+    CHECK_MSG(memcmp(cv.dir, dirs, sizeof dirs) == 0, "steer --json prints ps_steering_vectors' directions");
+    /* generate --steer: hooks at layers 1-5 (the file has no layer 0), scale -3, new tokens only */
+    for (i = 1; i < 6; i++) {
+        st[i].vec = cv.dir + i * 128, st[i].scale = -3.0f, st[i].from = 5;
+        CHECK(ps_add_hook(c, PS_RESID_POST, i, ps_steer_hook, &st[i], &handles[i]) == PS_OK);
+    }
+    ps_ctx_reset(c);
+    CHECK(ps_generate(c, prompt, 5, 8, out) == PS_OK);
+    res = run("build/patchscope generate --model weights/tiny --ids 464,3139,286,12873,318 -n 8 --steer build/steer.gguf "
+              "--steer-scale -3 --steer-new --json", &status);
+    CHECK_MSG(status == 0 && json_numbers(res, "ids", got, 16) == 13, res);
+    for (i = 0; i < 8; i++) CHECK_MSG(got[5 + i] == out[i], "generate --steer == the hooks");
+    free(res);
+    res = run("build/patchscope run --model weights/tiny --ids 1,2 --steer-scale 2 2>&1; "
+              "build/patchscope run --model weights/tiny --ids 1,2 --steer tests/data/controlvector/foreign.gguf 2>&1; "
+              "build/patchscope steer --model weights/tiny --pairs build/pairs.tsv --method median --out x.gguf 2>&1; "
+              "printf 'no tab here\\n' > build/pairs_bad.tsv; "
+              "build/patchscope steer --model weights/tiny --pairs build/pairs_bad.tsv --out x.gguf 2>&1", &status);
+    CHECK_MSG(strstr(res, "the steering options need --steer") && strstr(res, "directions of 32 floats up to layer 3") &&
+              strstr(res, "--method is mean or pca, not median") && strstr(res, "want positive<TAB>negative, not: no tab here"),
+              res);
+    free(res);
+    for (i = 0; i < 3; i++) free(pos[i]), free(neg[i]);
+    ps_control_vector_free(&cv);
+    ps_tokenizer_free(t);
+    ps_ctx_free(c);
+    ps_model_free(m);
+}
+
 /* the example's table that follows title, rows 0..5 of six numbers, into v[36]; 0 if it is not there */
 static int cross_family_table(const char *out, const char *title, float *v) {
     const char *p = strstr(out, title);
@@ -1216,6 +1276,7 @@ int main(void) {
     test_cross_model();
     test_experiments_oracle();
     test_sae_command();
+    test_steer_command();
     test_cross_family_example();
     test_cross_family_oracle();
     return test_report("cli");

@@ -214,6 +214,100 @@ static void test_steering(const golden *g) {
     ps_model_free(m);
 }
 
+/* steering vectors from contrastive pairs against the oracle (mean and first principal
+   component, per layer), their control-vector GGUF written and read back bit for bit,
+   and steering by the file equal to steering by ps_steer_hook with the oracle's vector */
+static void test_steering_vectors(const golden *g) {
+    ps_model *m = load("tiny", NULL);
+    ps_ctx *c;
+    ps_control_vector cv, back;
+    ps_error err;
+    int n_pos, n_neg, n_pairs, n2, i, method, *pos = ints(g, "tiny", "cv.pos", &n_pos), *neg = ints(g, "tiny", "cv.neg", &n_neg);
+    int *pos_len = ints(g, "tiny", "cv.pos_len", &n_pairs), *neg_len = ints(g, "tiny", "cv.neg_len", &n2);
+    const int *pp[16], *nn[16];
+    size_t ne;
+    CHECK(ps_ctx_create(&c, m, NULL, NULL) == PS_OK && n_pairs == n2 && n_pairs <= 16);
+    for (i = 0; i < n_pairs; i++) {
+        pp[i] = i ? pp[i - 1] + pos_len[i - 1] : pos;
+        nn[i] = i ? nn[i - 1] + neg_len[i - 1] : neg;
+    }
+    for (method = 0; method < 2; method++) {
+        float *want = floats(g, "tiny", method ? "cv.pca" : "cv.mean", &ne);
+        CHECK(ps_steering_vectors(c, pp, pos_len, nn, neg_len, n_pairs, method ? PS_STEER_PCA : PS_STEER_MEAN, &cv) == PS_OK);
+        CHECK(cv.n_layer == 2 && cv.n_embd == 32 && cv.has[0] && cv.has[1] && ne == 64);
+        CHECK_CLOSE(cv.dir, want, ne, 1e-4, method ? "first principal component per layer" : "mean difference per layer");
+        /* the GGUF round trip: layer 1 (llama.cpp's format has no layer 0) */
+        CHECK_MSG(ps_control_vector_write(&cv, "build/cv.gguf", "gpt2", &err) == PS_OK, err.msg);
+        CHECK_MSG(ps_control_vector_read(&back, "build/cv.gguf", &err) == PS_OK, err.msg);
+        CHECK(back.n_layer == 2 && back.n_embd == 32 && !back.has[0] && back.has[1] &&
+              memcmp(back.dir + 32, cv.dir + 32, 32 * sizeof(float)) == 0);
+        if (method == 0) { /* steering by the file's direction 1 == the hook with the oracle's vector */
+            ps_steer a = {NULL, 3.0f, 0}, b = {NULL, 3.0f, 0};
+            int h, out1[5], out2[5], prompt[] = {17, 83, 5, 42};
+            a.vec = back.dir + 32, b.vec = want + 32;
+            CHECK(ps_add_hook(c, PS_RESID_POST, 1, ps_steer_hook, &a, &h) == PS_OK);
+            ps_ctx_reset(c);
+            CHECK(ps_generate(c, prompt, 4, 5, out1) == PS_OK);
+            ps_remove_hook(c, h);
+            CHECK(ps_add_hook(c, PS_RESID_POST, 1, ps_steer_hook, &b, &h) == PS_OK);
+            ps_ctx_reset(c);
+            CHECK(ps_generate(c, prompt, 4, 5, out2) == PS_OK);
+            ps_remove_hook(c, h);
+            CHECK_MSG(memcmp(out1, out2, sizeof out1) == 0, "steering by the GGUF's vector");
+        }
+        ps_control_vector_free(&back);
+        ps_control_vector_free(&cv);
+        free(want);
+    }
+    /* pairs alike: no direction */
+    CHECK(ps_steering_vectors(c, pp, pos_len, pp, pos_len, n_pairs, PS_STEER_MEAN, &cv) == PS_ERR_RANGE && cv.dir == NULL);
+    free(pos), free(neg), free(pos_len), free(neg_len);
+    ps_ctx_free(c);
+    ps_model_free(m);
+}
+
+/* a control vector another tool wrote (tests/data/controlvector/foreign.gguf: alignment 64,
+   metadata of every type, a tensor that is no direction, layers 1 and 3 out of order);
+   GGUFs that are not control vectors: each a named error, nothing allocated */
+static void test_control_vector_files(void) {
+    static unsigned char buf[4096];
+    ps_control_vector cv;
+    ps_error err;
+    size_t n;
+    FILE *f;
+    int k;
+    CHECK_MSG(ps_control_vector_read(&cv, "tests/data/controlvector/foreign.gguf", &err) == PS_OK, err.msg);
+    CHECK(cv.n_layer == 4 && cv.n_embd == 32 && !cv.has[0] && cv.has[1] && !cv.has[2] && cv.has[3]);
+    for (k = 0; cv.dir && k < 32; k++)
+        CHECK(cv.dir[32 + k] == (float)(0.5 + 0.01 * k) && cv.dir[96 + k] == (float)(1.5 + 0.01 * k) && cv.dir[64 + k] == 0);
+    ps_control_vector_free(&cv);
+    f = fopen("build/cv.gguf", "rb");
+    n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    CHECK(n > 200 && ps_control_vector_read_memory(&cv, buf, n, &err) == PS_OK);
+    ps_control_vector_free(&cv);
+    for (k = 0; k < (int)n; k++) { /* every cut is an error */
+        if (ps_control_vector_read_memory(&cv, buf, (size_t)k, &err) == PS_OK || cv.dir) {
+            CHECK_MSG(0, "a cut GGUF");
+            break;
+        }
+    }
+    {
+        static const struct {
+            size_t at;
+            const char *bytes, *want;
+        } edits[] = {{0, "GGUX", "no \"GGUF\" magic"},
+                     {4, "\x07", "version 7"},
+                     {64, "chess", "is \"chessolvector\", not \"controlvector\""}};
+        for (k = 0; k < 3; k++) {
+            static unsigned char ed[4096];
+            memcpy(ed, buf, n);
+            memcpy(ed + edits[k].at, edits[k].bytes, strlen(edits[k].bytes));
+            CHECK_MSG(ps_control_vector_read_memory(&cv, ed, n, &err) != PS_OK && strstr(err.msg, edits[k].want), err.msg);
+        }
+    }
+}
+
 /* the SAEs of tools/reference/make_sae_goldens.py (tests/data/sae, SAELens' layout) against
    the oracle (tests/data/golden/sae.safetensors): activations at every position, the
    reconstruction, the logits with it spliced in, and with the error term and two edits;
@@ -360,6 +454,8 @@ int main(void) {
     test_patching_errors();
     test_ablation(&g);
     test_steering(&g);
+    test_steering_vectors(&g);
+    test_control_vector_files();
     test_sae();
     test_sae_errors();
     golden_close(&g);

@@ -89,3 +89,9 @@ mkdir -p $S/sae
 for d in tests/data/sae/*/; do
     { cat "$d/cfg.json"; hex 00; cat "$d/sae_weights.safetensors"; } >$S/sae/$(basename "$d")
 done
+
+# cvec: control-vector GGUFs, a foreign one (tools/reference/make_control_vector_fixture.py) and one
+# patchscope wrote (test_interv leaves it in build/cv.gguf)
+mkdir -p $S/cvec
+cp tests/data/controlvector/foreign.gguf $S/cvec/foreign
+[ -f build/cv.gguf ] && cp build/cv.gguf $S/cvec/written

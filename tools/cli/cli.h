@@ -1,7 +1,7 @@
 /* What the commands of build/patchscope share: the command table's types, the parsed
    arguments, and small printing helpers. main.c parses and dispatches; each command
    lives in the file of its group (run.c: run, generate, tokenize, decode, info; scope.c:
-   grid, inspect, lens, fit; interv.c: patch, sae; sweep.c: sweep, merge, summarize, which also holds
+   grid, inspect, lens, fit; interv.c: patch, sae, steer and the steering flags; sweep.c: sweep, merge, summarize, which also holds
    the header's implementation; experiment.c: experiment). A new command is a function, an options table and one
    line in main.c's table. */
 #ifndef PS_CLI_H
@@ -30,7 +30,7 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 /* Option groups several commands take (main.c). */
-extern const cli_opt cli_common[], cli_prompt[], cli_source[], cli_target[];
+extern const cli_opt cli_common[], cli_prompt[], cli_source[], cli_target[], cli_steer[];
 
 /* The parsed command line (main.c): values by option name, positional arguments. */
 const char *opt(const char *name);     /* the value, or NULL when not given */
@@ -95,12 +95,22 @@ int cmd_lens(example *e);
 int cmd_fit(example *e);
 int cmd_patch(example *e);
 int cmd_sae(example *e);
+int cmd_steer(example *e);
+/* --steer F.gguf (--steer-scale, --steer-layers, --steer-new): steering hooks on e->c for a
+   prompt of n tokens, until steering_end; 0, or an exit status after printing why */
+typedef struct cli_steering {
+    ps_control_vector cv;
+    ps_steer st[1024];
+    int handle[1024], n;
+} cli_steering;
+int steering_begin(example *e, int n_prompt, cli_steering *s);
+void steering_end(example *e, cli_steering *s);
 int cmd_info(example *e);
 int cmd_sweep(example *e);
 int cmd_merge(example *e);
 int cmd_summarize(example *e);
 int cmd_experiment(example *e);
 extern const cli_opt run_opts[], generate_opts[], tokenize_opts[], decode_opts[], grid_opts[], inspect_opts[],
-    lens_opts[], fit_opts[], patch_opts[], sae_opts[], info_opts[], sweep_opts[], merge_opts[], summarize_opts[], experiment_opts[];
+    lens_opts[], fit_opts[], patch_opts[], sae_opts[], steer_opts[], info_opts[], sweep_opts[], merge_opts[], summarize_opts[], experiment_opts[];
 
 #endif

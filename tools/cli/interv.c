@@ -288,3 +288,133 @@ done:
     free(ids), free(acts), free(clean), free(probs), free(top), free(edits), free(values);
     return rc;
 }
+
+/* --- steering ------------------------------------------------------------------------------ */
+
+int steering_begin(example *e, int n_prompt, cli_steering *s) {
+    const ps_config *cfg = ps_model_config(e->m);
+    ps_error err;
+    int a = 0, b = cfg->n_layer - 1, l;
+    double scale = opt("--steer-scale") ? atof(opt("--steer-scale")) : 1;
+    memset(s, 0, sizeof *s);
+    if (!opt("--steer")) return (opt("--steer-scale") || opt("--steer-layers") || flag("--steer-new")) ? usage_error("the steering options need --steer F.gguf") : 0;
+    if (opt("--steer-layers") && !range_opt("--steer-layers", 0, cfg->n_layer - 1, &a, &b)) return CLI_USAGE;
+    if (ps_control_vector_read(&s->cv, opt("--steer"), &err)) return die("%s: %s", opt("--steer"), err.msg);
+    if (s->cv.n_embd != ps_point_width(e->m, PS_RESID_POST, 0) || s->cv.n_layer > cfg->n_layer) {
+        die("%s: directions of %d floats up to layer %d, and %s is %d wide with %d layers", opt("--steer"), s->cv.n_embd,
+            s->cv.n_layer - 1, e->dir, ps_point_width(e->m, PS_RESID_POST, 0), cfg->n_layer);
+        ps_control_vector_free(&s->cv);
+        return CLI_FAIL;
+    }
+    for (l = a; l <= b && l < s->cv.n_layer; l++) {
+        if (!s->cv.has[l]) continue;
+        s->st[s->n].vec = s->cv.dir + (size_t)l * s->cv.n_embd;
+        s->st[s->n].scale = (float)scale;
+        s->st[s->n].from = flag("--steer-new") ? n_prompt : 0;
+        if (ps_add_hook(e->c, PS_RESID_POST, l, ps_steer_hook, &s->st[s->n], &s->handle[s->n])) {
+            steering_end(e, s);
+            return die("%s", ps_ctx_error(e->c));
+        }
+        s->n++;
+    }
+    if (!s->n) {
+        steering_end(e, s);
+        return usage_error("%s has no direction in layers %d-%d", opt("--steer"), a, b);
+    }
+    return 0;
+}
+
+void steering_end(example *e, cli_steering *s) {
+    int i;
+    for (i = 0; i < s->n; i++) ps_remove_hook(e->c, s->handle[i]);
+    ps_control_vector_free(&s->cv);
+    s->n = 0;
+}
+
+const cli_opt steer_opts[] = {
+    {"--pairs", "F", NULL, "contrastive pairs, a line each: positive<TAB>negative (# comments; required)"},
+    {"--method", "M", "mean", "mean (the mean difference) or pca (the first principal component of the differences)"},
+    {"--out", "F.gguf", NULL, "where the control vector goes (llama.cpp's format: layers 1 and up; required)"},
+    {NULL, NULL, NULL, NULL}};
+
+int cmd_steer(example *e) {
+    const char *method = opt("--method") ? opt("--method") : "mean";
+    char *text, *line, *next;
+    size_t len;
+    int n = 0, cap = 0, rc = CLI_FAIL, i, l, **ids = NULL, *lens = NULL;
+    ps_control_vector cv;
+    ps_error err;
+    memset(&cv, 0, sizeof cv);
+    if (!opt("--pairs") || !opt("--out")) return usage_error("give --pairs F and --out F.gguf");
+    if (strcmp(method, "mean") != 0 && strcmp(method, "pca") != 0) return usage_error("--method is mean or pca, not %s", method);
+    if (!e->t) return die("%s has no tokenizer patchscope.h reads: the pairs are text", e->dir);
+    if (!(text = read_file(opt("--pairs"), &len))) return CLI_FAIL;
+    for (line = text; line && *line; line = next) { /* each pair: ids[2k] positive, ids[2k + 1] negative */
+        char *tab;
+        int k;
+        if ((next = strchr(line, '\n'))) *next++ = 0;
+        if (*line && line[strlen(line) - 1] == '\r') line[strlen(line) - 1] = 0;
+        if (!*line || *line == '#') continue;
+        if (!(tab = strchr(line, '\t')) || strchr(tab + 1, '\t') || tab == line || !tab[1]) {
+            rc = die("%s: want positive<TAB>negative, not: %s", opt("--pairs"), line);
+            goto done;
+        }
+        *tab = 0;
+        if (2 * n + 2 > cap) {
+            int **g = (int **)realloc(ids, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *g), *h;
+            if (g) ids = g;
+            if (!g || !(h = (int *)realloc(lens, (size_t)cap * sizeof *h))) {
+                rc = die("out of memory");
+                goto done;
+            }
+            lens = h;
+        }
+        for (k = 0; k < 2; k++) {
+            const char *p = k ? tab + 1 : line;
+            if (!(ids[2 * n + k] = encode_text(e->t, p, strlen(p), 0, &lens[2 * n + k]))) {
+                rc = die("cannot encode \"%s\"", p);
+                n += k; /* what was encoded is freed */
+                goto done;
+            }
+        }
+        n++;
+    }
+    if (!n) {
+        rc = die("no pairs in %s", opt("--pairs"));
+        goto done;
+    }
+    {
+        const int **pos = (const int **)malloc((size_t)n * sizeof *pos), **neg = (const int **)malloc((size_t)n * sizeof *neg);
+        int *pl = (int *)malloc((size_t)n * sizeof(int)), *nl = (int *)malloc((size_t)n * sizeof(int)), st = 1;
+        if (pos && neg && pl && nl) {
+            for (i = 0; i < n; i++) pos[i] = ids[2 * i], neg[i] = ids[2 * i + 1], pl[i] = lens[2 * i], nl[i] = lens[2 * i + 1];
+            st = ps_steering_vectors(e->c, pos, pl, neg, nl, n, strcmp(method, "pca") == 0 ? PS_STEER_PCA : PS_STEER_MEAN, &cv);
+        }
+        free(pos), free(neg), free(pl), free(nl);
+        if (st) {
+            rc = die("%s", st == 1 ? "out of memory" : ps_ctx_error(e->c));
+            goto done;
+        }
+    }
+    if (ps_control_vector_write(&cv, opt("--out"), ps_model_config(e->m)->family, &err)) {
+        rc = die("%s", err.msg);
+        goto done;
+    }
+    if (json) { /* per layer: the direction itself (layer 0 too, which the file cannot hold) */
+        printf("{\"pairs\": %d, \"method\": \"%s\", \"out\": ", n, method);
+        print_json_string(opt("--out"));
+        printf(", \"layers\": [");
+        for (l = 0; l < cv.n_layer; l++) printf(l ? ",%d" : "%d", l);
+        printf("], \"directions\": [");
+        for (l = 0; l < cv.n_layer; l++) printf(l ? "," : ""), print_floats(cv.dir + (size_t)l * cv.n_embd, cv.n_embd);
+        printf("]}\n");
+    } else
+        printf("%d pairs, %s: a unit direction for each of %d layers; wrote layers 1-%d to %s\n", n, method, cv.n_layer,
+               cv.n_layer - 1, opt("--out"));
+    rc = 0;
+done:
+    for (i = 0; i < 2 * n; i++) free(ids[i]);
+    free(ids), free(lens), free(text);
+    ps_control_vector_free(&cv);
+    return rc;
+}

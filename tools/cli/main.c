@@ -48,10 +48,17 @@ const cli_opt cli_target[] = {
     {"--target-pos", "P", "-1, the last token", "target position of the patch"},
     {NULL, NULL, NULL, NULL}};
 
+const cli_opt cli_steer[] = {
+    {"--steer", "F.gguf", NULL, "add a control vector (llama.cpp's GGUF, as steer writes it) to resid_post of its layers"},
+    {"--steer-scale", "S", "1", "times this (negative: away from the direction)"},
+    {"--steer-layers", "A-B", "every layer the file has", "only these layers"},
+    {"--steer-new", NULL, NULL, "steer the generated tokens only, not the prompt"},
+    {NULL, NULL, NULL, NULL}};
+
 /* --- the commands --------------------------------------------------------------------------- */
 
-static const cli_opt *const run_groups[] = {cli_common, cli_prompt, run_opts, NULL};
-static const cli_opt *const generate_groups[] = {cli_common, cli_prompt, generate_opts, NULL};
+static const cli_opt *const run_groups[] = {cli_common, cli_prompt, run_opts, cli_steer, NULL};
+static const cli_opt *const generate_groups[] = {cli_common, cli_prompt, generate_opts, cli_steer, NULL};
 static const cli_opt *const tokenize_groups[] = {tokenize_opts, NULL};
 static const cli_opt *const decode_groups[] = {decode_opts, NULL};
 static const cli_opt *const grid_groups[] = {cli_common, cli_source, cli_target, grid_opts, NULL};
@@ -60,6 +67,7 @@ static const cli_opt *const lens_groups[] = {cli_common, cli_prompt, lens_opts, 
 static const cli_opt *const fit_groups[] = {cli_common, fit_opts, NULL};
 static const cli_opt *const patch_groups[] = {cli_common, patch_opts, NULL};
 static const cli_opt *const sae_groups[] = {cli_common, cli_prompt, sae_opts, NULL};
+static const cli_opt *const steer_groups[] = {cli_common, steer_opts, NULL};
 static const cli_opt *const info_groups[] = {cli_common, info_opts, NULL};
 static const cli_opt *const sweep_groups[] = {cli_common, sweep_opts, NULL};
 static const cli_opt *const merge_groups[] = {merge_opts, NULL};
@@ -92,6 +100,9 @@ static const cli_cmd commands[] = {
      patch_groups, CLI_MODEL, cmd_patch,
      "patchscope patch --clean-prompt \"The capital of Poland is\" --corrupted-prompt \"The capital of France is\" "
      "--answer \" Warsaw\" --wrong \" Paris\" --svg patching.svg"},
+    {"steer", "steering vectors from contrastive prompt pairs, as llama.cpp's control-vector GGUF", "", steer_groups,
+     CLI_MODEL, cmd_steer, "patchscope steer --pairs pairs.tsv --method pca --out happy.gguf && patchscope generate "
+     "--prompt \"I feel\" --steer happy.gguf --steer-scale 4"},
     {"sae", "a sparse autoencoder (SAELens layout): features per position, spliced in, clamped, ablated", "", sae_groups,
      CLI_MODEL, cmd_sae, "patchscope sae --model weights/gpt2 --sae saes/blocks.8.hook_resid_pre --prompt \"The capital of "
      "Poland is\" --top 10 --set 1234=20 --json"},

@@ -14,6 +14,8 @@ head 1 of z.0 (zero_head), zeros in units AB_UNITS of mlp_post.1 (zero_units), a
 AB_RESAMPLE (resample), zeros in head 0 of pattern.1 (zero_pattern).
 Steering (tiny.steer.*): scale * vec added to resid_post.0 at every position (all) or at positions
 >= the prompt's length (new); greedy ids of STEER_NEW tokens after STEER_IDS, and the prompt's logits.
+Steering vectors (tiny.cv.*): from the contrastive pairs CV_PAIRS, per layer the unit mean difference
+and the unit first principal component of the differences (see steering_vector_goldens).
 """
 import os
 import sys
@@ -38,6 +40,8 @@ AB_MEAN_PROMPTS = [[20, 45, 7, 66, 91, 33, 58, 2, 40], [3, 70, 44, 91, 12], [17,
 AB_UNITS = [3, 17, 60, 100]
 AB_RESAMPLE = [64, 3, 88, 21, 47, 90, 12, 70, 36]
 STEER_IDS, STEER_NEW, STEER_SCALE = [17, 83, 5, 42], 6, 4.0
+CV_PAIRS = [([20, 45, 7, 66], [20, 45, 7, 12]), ([3, 70, 44, 91, 66], [3, 70, 44, 91, 12]), ([9, 66], [9, 12, 5]),
+            ([17, 83, 66, 61], [17, 83, 12, 61]), ([40, 8, 66], [40, 8, 12]), ([31, 66, 50, 66], [31, 12, 50, 12, 1])]
 MIN_GAP = 1e-2
 
 
@@ -111,6 +115,28 @@ def steering_goldens(m, g):
     assert plain != list(g["tiny.steer.all.ids"]), "the steering changes nothing"
 
 
+def steering_vector_goldens(m, g):
+    """tiny.cv.mean, tiny.cv.pca [L, C]: per layer the unit mean of d_i = h(pos_i) - h(neg_i) (resid_post at
+    each prompt's last token), and the unit top eigenvector of sum d_i d_i' signed along the mean"""
+    D = torch.stack([torch.stack([m.run(p, capture=True)[1][f"resid_post.{l}"][-1] -
+                                  m.run(q, capture=True)[1][f"resid_post.{l}"][-1] for p, q in CV_PAIRS])
+                     for l in range(m.n_layer)])  # [L, pairs, C]
+    mean, pca = [], []
+    for l in range(m.n_layer):
+        mu = D[l].mean(0)
+        mean.append(mu / mu.norm())
+        vals, vecs = torch.linalg.eigh(D[l].T @ D[l])
+        assert float(vals[-2] / vals[-1]) < 0.8, "a clear first component (power iteration converges, float32 cannot move it)"
+        v = vecs[:, -1]
+        pca.append(v if float(v @ D[l].sum(0)) >= 0 else -v)
+    g["tiny.cv.mean"] = torch.stack(mean).numpy().astype(np.float32)
+    g["tiny.cv.pca"] = torch.stack(pca).numpy().astype(np.float32)
+    g["tiny.cv.pos"] = np.asarray([t for p, _ in CV_PAIRS for t in p], dtype=np.int32)
+    g["tiny.cv.neg"] = np.asarray([t for _, q in CV_PAIRS for t in q], dtype=np.int32)
+    g["tiny.cv.pos_len"] = np.asarray([len(p) for p, _ in CV_PAIRS], dtype=np.int32)
+    g["tiny.cv.neg_len"] = np.asarray([len(q) for _, q in CV_PAIRS], dtype=np.int32)
+
+
 def logit_diff(logits, answer, wrong):
     return float(logits[-1, answer] - logits[-1, wrong])
 
@@ -162,6 +188,7 @@ def main():
     tiny = GPT2(os.path.join(modeldir, "tiny"))
     ablation_goldens(tiny, g)
     steering_goldens(tiny, g)
+    steering_vector_goldens(tiny, g)
     os.makedirs(outdir, exist_ok=True)
     path = os.path.join(outdir, "interv.safetensors")
     write_safetensors(path, g, {"generator": "tools/reference/make_interv_goldens.py"})

@@ -1139,6 +1139,18 @@ static void test_sae_command(void) {
     ps_model_free(m);
 }
 
+/* whether `generate ... --json` (cmd) generates want[0..n_new) after an n_prompt-token prompt */
+static int generates(const char *cmd, int n_prompt, const int *want, int n_new) {
+    float got[64];
+    int status, k, ok;
+    char *res = run(cmd, &status);
+    ok = status == 0 && n_prompt + n_new <= 64 && json_numbers(res, "ids", got, 64) == n_prompt + n_new;
+    for (k = 0; ok && k < n_new; k++) ok = got[n_prompt + k] == want[k];
+    if (!ok) fprintf(stderr, "  %s\n  gave %s\n", cmd, res);
+    free(res);
+    return ok;
+}
+
 /* patchscope steer: its directions are ps_steering_vectors' (held to the oracle by
    test_interv), printed bit for bit; generate --steer equals steering hooks on the
    file's layers; the options' errors */
@@ -1148,7 +1160,6 @@ static void test_steer_command(void) {
     static float dirs[6 * 128];
     int status, i, n_pos[3], n_neg[3], prompt[5] = {464, 3139, 286, 12873, 318}, out[8], handles[6];
     int *pos[3], *neg[3];
-    float got[16];
     char *res;
     ps_model *m;
     ps_ctx *c;
@@ -1178,11 +1189,8 @@ static void test_steer_command(void) {
     }
     ps_ctx_reset(c);
     CHECK(ps_generate(c, prompt, 5, 8, out) == PS_OK);
-    res = run("build/patchscope generate --model weights/tiny --ids 464,3139,286,12873,318 -n 8 --steer build/steer.gguf "
-              "--steer-scale -3 --steer-new --json", &status);
-    CHECK_MSG(status == 0 && json_numbers(res, "ids", got, 16) == 13, res);
-    for (i = 0; i < 8; i++) CHECK_MSG(got[5 + i] == out[i], "generate --steer == the hooks");
-    free(res);
+    CHECK_MSG(generates("build/patchscope generate --model weights/tiny --ids 464,3139,286,12873,318 -n 8 --steer "
+                        "build/steer.gguf --steer-scale -3 --steer-new --json", 5, out, 8), "generate --steer == the hooks");
     res = run("build/patchscope run --model weights/tiny --ids 1,2 --steer-scale 2 2>&1; "
               "build/patchscope run --model weights/tiny --ids 1,2 --steer tests/data/controlvector/foreign.gguf 2>&1; "
               "build/patchscope steer --model weights/tiny --pairs build/pairs.tsv --method median --out x.gguf 2>&1; "
@@ -1194,6 +1202,82 @@ static void test_steer_command(void) {
     free(res);
     for (i = 0; i < 3; i++) free(pos[i]), free(neg[i]);
     ps_control_vector_free(&cv);
+    ps_tokenizer_free(t);
+    ps_ctx_free(c);
+    ps_model_free(m);
+}
+
+/* the ablation flags: run, generate and grid with --ablate equal the library's ablation
+   hooks (held to the oracle by test_interv) bit for bit: zeroed heads and units, a mean
+   per position over a prompts file, a resampled run; bad targets are named */
+static void test_ablation_flags(void) {
+    static float got[2][50257 + 8], mean[16 * 128];
+    int ids[] = {464, 3139, 286, 12873, 318}, other[] = {464, 3139, 286, 4881, 318}, units[] = {3, 17, 60, 100};
+    int status, k, h1, h2, n_rows, out[4], *pr[3], lens[3];
+    const char *prompts[] = {"The capital of Kenya is Nairobi.", "Paris is in France.", "Tim Cook runs Apple."};
+    float resample[5 * 128];
+    char *res;
+    ps_model *m;
+    ps_ctx *c;
+    ps_tokenizer *t;
+    ps_ablation head = {1, NULL, 0, NULL, 0}, un = {-1, units, 4, NULL, 0}, mn = {-1, NULL, 0, NULL, 0};
+    ps_capture cap = {PS_ATTN_OUT, 3, resample};
+    FILE *f = fopen("build/ablate_prompts.txt", "w");
+    for (k = 0; f && k < 3; k++) fprintf(f, "%s\n", prompts[k]);
+    if (f) fclose(f);
+    CHECK(ps_model_load(&m, "weights/tiny", NULL, NULL) == PS_OK && ps_ctx_create(&c, m, NULL, NULL) == PS_OK &&
+          ps_tokenizer_load(&t, "weights/tiny", NULL) == PS_OK);
+    /* zeros: head 1 of z.0 and four units of mlp_post.1 */
+    CHECK(ps_add_hook(c, PS_Z, 0, ps_ablation_hook, &head, &h1) == PS_OK &&
+          ps_add_hook(c, PS_MLP_POST, 1, ps_ablation_hook, &un, &h2) == PS_OK && ps_forward(c, ids, 5, 0) == PS_OK);
+    memcpy(got[0], ps_logits(c, 0), 50257 * sizeof(float));
+    ps_remove_hook(c, h1), ps_remove_hook(c, h2);
+    res = run("build/patchscope run --model weights/tiny --ids 464,3139,286,12873,318 --ablate "
+              "\"z:0:head=1;mlp_post:1:units=3,17,60,100\" --json", &status);
+    CHECK_MSG(status == 0 && json_numbers(res, "logits", got[1], 50257 + 8) == 50257 &&
+              memcmp(got[0], got[1], 50257 * sizeof(float)) == 0, "run --ablate (zeros) == the hooks");
+    free(res);
+    /* the mean of mlp_out.3 per position over the prompts file */
+    for (k = 0; k < 3; k++) pr[k] = tu_encode(t, prompts[k], strlen(prompts[k]), 0, &lens[k]);
+    CHECK(ps_mean_activation(c, (const int *const *)pr, lens, 3, PS_MLP_OUT, 3, 1, mean, &n_rows) == PS_OK);
+    mn.values = mean, mn.n_values = n_rows;
+    ps_ctx_reset(c);
+    CHECK(ps_add_hook(c, PS_MLP_OUT, 3, ps_ablation_hook, &mn, &h1) == PS_OK && ps_forward(c, ids, 5, 0) == PS_OK);
+    memcpy(got[0], ps_logits(c, 0), 50257 * sizeof(float));
+    ps_remove_hook(c, h1);
+    res = run("build/patchscope run --model weights/tiny --ids 464,3139,286,12873,318 --ablate mlp_out:3 --ablate-with mean "
+              "--ablate-prompts build/ablate_prompts.txt --ablate-per-position --json", &status);
+    CHECK_MSG(status == 0 && json_numbers(res, "logits", got[1], 50257 + 8) == 50257 &&
+              memcmp(got[0], got[1], 50257 * sizeof(float)) == 0, "run --ablate-with mean == ps_mean_activation + the hook");
+    free(res);
+    /* generate with attn_out.3 resampled from another prompt */
+    ps_ctx_reset(c);
+    CHECK(ps_run_with_cache(c, other, 5, 0, &cap, 1) == PS_OK);
+    mn.values = resample, mn.n_values = 5;
+    ps_ctx_reset(c);
+    CHECK(ps_add_hook(c, PS_ATTN_OUT, 3, ps_ablation_hook, &mn, &h1) == PS_OK && ps_generate(c, ids, 5, 4, out) == PS_OK);
+    ps_remove_hook(c, h1);
+    CHECK_MSG(generates("build/patchscope generate --model weights/tiny --ids 464,3139,286,12873,318 -n 4 --ablate attn_out:3 "
+                        "--ablate-with resample --ablate-source-ids 464,3139,286,4881,318 --json", 5, out, 4),
+              "generate --ablate-with resample == the hook");
+    /* grid: the target runs ablated (every attention output zeroed) change the cells */
+    res = run("a=$(build/patchscope grid --model weights/tiny --source-prompt \"Amazon's former CEO attended Oscars\" "
+              "--source-token \" CEO\" --json); b=$(build/patchscope grid --model weights/tiny --source-prompt \"Amazon's former "
+              "CEO attended Oscars\" --source-token \" CEO\" --ablate attn_out:all --json); test -n \"$a\" && test \"$a\" != \"$b\"",
+              &status);
+    CHECK_MSG(status == 0, "grid --ablate changes the grid");
+    free(res);
+    res = run("build/patchscope run --model weights/tiny --ids 1,2 --ablate z:1:head=4 2>&1; "
+              "build/patchscope run --model weights/tiny --ids 1,2 --ablate mlp_post:0:units=512 2>&1; "
+              "build/patchscope run --model weights/tiny --ids 1,2 --ablate resid_pre:0-6 2>&1; "
+              "build/patchscope run --model weights/tiny --ids 1,2 --ablate embed:0 2>&1; "
+              "build/patchscope run --model weights/tiny --ids 1,2 --ablate z:0 --ablate-with mean 2>&1; "
+              "build/patchscope run --model weights/tiny --ids 1,2 --ablate-with zero 2>&1", &status);
+    CHECK_MSG(strstr(res, "z has heads 0-3, not 4") && strstr(res, "mlp_post has units 0-511, not 512") &&
+              strstr(res, "layers 0-6 (0-5, A-B or all)") && strstr(res, "embed is not a layer point") &&
+              strstr(res, "--ablate-with mean needs --ablate-prompts") && strstr(res, "the ablation options need --ablate"), res);
+    free(res);
+    for (k = 0; k < 3; k++) free(pr[k]);
     ps_tokenizer_free(t);
     ps_ctx_free(c);
     ps_model_free(m);
@@ -1277,6 +1361,7 @@ int main(void) {
     test_experiments_oracle();
     test_sae_command();
     test_steer_command();
+    test_ablation_flags();
     test_cross_family_example();
     test_cross_family_oracle();
     return test_report("cli");

@@ -1,7 +1,7 @@
 /* What the commands of build/patchscope share: the command table's types, the parsed
    arguments, and small printing helpers. main.c parses and dispatches; each command
    lives in the file of its group (run.c: run, generate, tokenize, decode, info; scope.c:
-   grid, inspect, lens, fit; interv.c: patch, sae, steer and the steering flags; sweep.c: sweep, merge, summarize, which also holds
+   grid, inspect, lens, fit; interv.c: patch, sae, steer and the steering and ablation flags; sweep.c: sweep, merge, summarize, which also holds
    the header's implementation; experiment.c: experiment). A new command is a function, an options table and one
    line in main.c's table. */
 #ifndef PS_CLI_H
@@ -30,7 +30,7 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 /* Option groups several commands take (main.c). */
-extern const cli_opt cli_common[], cli_prompt[], cli_source[], cli_target[], cli_steer[];
+extern const cli_opt cli_common[], cli_prompt[], cli_source[], cli_target[], cli_steer[], cli_ablate[];
 
 /* The parsed command line (main.c): values by option name, positional arguments. */
 const char *opt(const char *name);     /* the value, or NULL when not given */
@@ -105,6 +105,24 @@ typedef struct cli_steering {
 } cli_steering;
 int steering_begin(example *e, int n_prompt, cli_steering *s);
 void steering_end(example *e, cli_steering *s);
+/* --ablate POINT:LAYERS[:head=H|:units=A,B][;...] (--ablate-with zero|mean|resample,
+   --ablate-prompts, --ablate-per-position, --ablate-source): ablation hooks on e->c
+   until ablation_end; 0, or an exit status after printing why */
+typedef struct cli_ablation_target {
+    ps_point point;
+    int first, last, n_hooks;
+    ps_ablation a;              /* head and units, as given */
+    int *units;
+    ps_ablation per_layer[512]; /* with each layer's values */
+    float *values[512];
+    int handle[512];
+} cli_ablation_target;
+typedef struct cli_ablation {
+    cli_ablation_target t[8];
+    int n;
+} cli_ablation;
+int ablation_begin(example *e, cli_ablation *ab);
+void ablation_end(example *e, cli_ablation *ab);
 int cmd_info(example *e);
 int cmd_sweep(example *e);
 int cmd_merge(example *e);

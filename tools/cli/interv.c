@@ -299,6 +299,7 @@ int steering_begin(example *e, int n_prompt, cli_steering *s) {
     memset(s, 0, sizeof *s);
     if (!opt("--steer")) return (opt("--steer-scale") || opt("--steer-layers") || flag("--steer-new")) ? usage_error("the steering options need --steer F.gguf") : 0;
     if (opt("--steer-layers") && !range_opt("--steer-layers", 0, cfg->n_layer - 1, &a, &b)) return CLI_USAGE;
+    if (a < 0 || a > b || b >= cfg->n_layer) return usage_error("--steer-layers: layers 0-%d, not %d-%d", cfg->n_layer - 1, a, b);
     if (ps_control_vector_read(&s->cv, opt("--steer"), &err)) return die("%s: %s", opt("--steer"), err.msg);
     if (s->cv.n_embd != ps_point_width(e->m, PS_RESID_POST, 0) || s->cv.n_layer > cfg->n_layer) {
         die("%s: directions of %d floats up to layer %d, and %s is %d wide with %d layers", opt("--steer"), s->cv.n_embd,
@@ -417,4 +418,141 @@ done:
     free(ids), free(lens), free(text);
     ps_control_vector_free(&cv);
     return rc;
+}
+
+/* --- ablation ------------------------------------------------------------------------------ */
+
+/* "POINT:LAYERS[:head=H | :units=A,B,...]" into a target; 0, or an exit status */
+static int ablation_target(example *e, const char *spec, cli_ablation_target *t) {
+    const ps_config *cfg = ps_model_config(e->m);
+    char buf[512], *layers, *extra, *end;
+    int p;
+    if (snprintf(buf, sizeof buf, "%s", spec) >= (int)sizeof buf) return usage_error("--ablate: %s is too long", spec);
+    memset(t, 0, sizeof *t);
+    t->a.head = -1;
+    if (!(layers = strchr(buf, ':'))) return usage_error("--ablate wants POINT:LAYERS[:head=H|:units=A,B], not %s", spec);
+    *layers++ = 0;
+    if ((extra = strchr(layers, ':'))) *extra++ = 0;
+    if ((p = ps_point_from_name(buf)) < 0 || layerless((ps_point)p)) return usage_error("--ablate: %s is not a layer point", buf);
+    t->point = (ps_point)p;
+    if (strcmp(layers, "all") == 0) t->first = 0, t->last = cfg->n_layer - 1;
+    else {
+        t->first = t->last = (int)strtol(layers, &end, 10);
+        if (*end == '-') t->last = (int)strtol(end + 1, &end, 10);
+        if (end == layers || *end || t->first < 0 || t->first > t->last || t->last >= cfg->n_layer)
+            return usage_error("--ablate: layers %s (0-%d, A-B or all)", layers, cfg->n_layer - 1);
+    }
+    if (extra && strncmp(extra, "head=", 5) == 0) {
+        int heads = t->point == PS_K || t->point == PS_V ? cfg->n_kv_head : cfg->n_head;
+        int by_head = t->point == PS_Q || t->point == PS_K || t->point == PS_V || t->point == PS_Z || t->point == PS_PATTERN;
+        t->a.head = (int)strtol(extra + 5, &end, 10);
+        if (!by_head) return usage_error("--ablate: %s has no heads (q, k, v, z, pattern do)", buf);
+        if (end == extra + 5 || *end || t->a.head < 0 || t->a.head >= heads)
+            return usage_error("--ablate: %s has heads 0-%d, not %s", buf, heads - 1, extra + 5);
+    } else if (extra && strncmp(extra, "units=", 6) == 0) {
+        int w = ps_point_width(e->m, t->point, 0), k;
+        if (t->point == PS_PATTERN) return usage_error("--ablate: pattern is ablated by head");
+        if (!(t->units = parse_ids(extra + 6, &t->a.n_units))) return usage_error("--ablate: bad units in %s", spec);
+        for (k = 0; k < t->a.n_units; k++)
+            if (t->units[k] >= w) return usage_error("--ablate: %s has units 0-%d, not %d", buf, w - 1, t->units[k]);
+        t->a.units = t->units;
+    } else if (extra)
+        return usage_error("--ablate: after the layers comes head=H or units=A,B, not %s", extra);
+    return 0;
+}
+
+/* the values of a mean ablation of one layer (over --ablate-prompts) or a resample (the
+   --ablate-source run), into v (malloc'd) and its row count; 0, or an exit status */
+static int ablation_values(example *e, const cli_ablation_target *t, int layer, const char *with, float **v, int *rows) {
+    int w = ps_point_width(e->m, t->point, 0), i;
+    *v = NULL, *rows = 0;
+    if (strcmp(with, "resample") == 0) {
+        int n, *ids = prompt_ids(e, "--ablate-source-ids", "--ablate-source", &n);
+        ps_capture cap;
+        if (!ids) return prompt_error;
+        cap.point = t->point, cap.layer = layer, cap.out = *v = (float *)malloc((size_t)n * w * sizeof(float));
+        ps_ctx_reset(e->c);
+        i = !*v ? die("out of memory") : ps_run_with_cache(e->c, ids, n, PS_NO_LOGITS, &cap, 1) ? die("%s", ps_ctx_error(e->c)) : 0;
+        free(ids);
+        *rows = n;
+        return i;
+    }
+    {
+        size_t len;
+        char *text = opt("--ablate-prompts") ? read_file(opt("--ablate-prompts"), &len) : NULL, *line, *next;
+        int n = 0, cap = 0, **ids = NULL, *lens = NULL, rc = 0, longest = 0;
+        if (!opt("--ablate-prompts")) return usage_error("--ablate-with mean needs --ablate-prompts F (a prompt a line)");
+        if (!text) return CLI_FAIL;
+        if (!e->t) rc = die("%s has no tokenizer: the prompts are text", e->dir);
+        for (line = text; !rc && line && *line; line = next) {
+            if ((next = strchr(line, '\n'))) *next++ = 0;
+            if (!*line) continue;
+            if (n == cap) {
+                int **g = (int **)realloc(ids, (size_t)(cap = cap ? 2 * cap : 32) * sizeof *g), *h = NULL;
+                if (g) ids = g;
+                if (!g || !(h = (int *)realloc(lens, (size_t)cap * sizeof *h))) rc = die("out of memory");
+                if (h) lens = h;
+            }
+            if (!rc && !(ids[n] = encode_text(e->t, line, strlen(line), 0, &lens[n]))) rc = die("cannot encode \"%s\"", line);
+            if (!rc && lens[n] > longest) longest = lens[n];
+            if (!rc) n++;
+        }
+        if (!rc && !n) rc = die("no prompts in %s", opt("--ablate-prompts"));
+        if (!rc && !(*v = (float *)malloc((size_t)(flag("--ablate-per-position") ? longest : 1) * w * sizeof(float))))
+            rc = die("out of memory");
+        if (!rc && ps_mean_activation(e->c, (const int *const *)ids, lens, n, t->point, layer, flag("--ablate-per-position"), *v, rows))
+            rc = die("%s", ps_ctx_error(e->c));
+        for (i = 0; i < n; i++) free(ids[i]);
+        free(ids), free(lens), free(text);
+        return rc;
+    }
+}
+
+int ablation_begin(example *e, cli_ablation *ab) {
+    const char *with = opt("--ablate-with") ? opt("--ablate-with") : "zero";
+    char list[4096], *spec;
+    int rc, l, i;
+    memset(ab, 0, sizeof *ab);
+    if (!opt("--ablate"))
+        return opt("--ablate-with") || opt("--ablate-prompts") || opt("--ablate-source") || opt("--ablate-source-ids") ||
+                       flag("--ablate-per-position")
+                   ? usage_error("the ablation options need --ablate POINT:LAYERS")
+                   : 0;
+    if (strcmp(with, "zero") && strcmp(with, "mean") && strcmp(with, "resample"))
+        return usage_error("--ablate-with is zero, mean or resample, not %s", with);
+    snprintf(list, sizeof list, "%s", opt("--ablate"));
+    for (spec = strtok(list, ";"); spec; spec = strtok(NULL, ";")) { /* the targets and their values, from clean runs */
+        cli_ablation_target *t = &ab->t[ab->n];
+        if (ab->n == (int)(sizeof ab->t / sizeof ab->t[0])) return ablation_end(e, ab), usage_error("--ablate: too many targets");
+        if ((rc = ablation_target(e, spec, t))) return ablation_end(e, ab), rc;
+        ab->n++;
+        if (t->point == PS_PATTERN && strcmp(with, "zero") != 0)
+            return ablation_end(e, ab), usage_error("--ablate: pattern is only zeroed");
+        for (l = t->first; l <= t->last; l++) {
+            ps_ablation *a = &t->per_layer[l - t->first];
+            *a = t->a;
+            if (strcmp(with, "zero") && (rc = ablation_values(e, t, l, with, &t->values[l - t->first], &a->n_values)))
+                return ablation_end(e, ab), rc;
+            a->values = t->values[l - t->first];
+        }
+    }
+    for (i = 0; i < ab->n; i++) /* then the hooks */
+        for (l = ab->t[i].first; l <= ab->t[i].last; l++) {
+            cli_ablation_target *t = &ab->t[i];
+            if (ps_add_hook(e->c, t->point, l, ps_ablation_hook, &t->per_layer[l - t->first], &t->handle[l - t->first]))
+                return ablation_end(e, ab), die("%s", ps_ctx_error(e->c));
+            t->n_hooks++;
+        }
+    ps_ctx_reset(e->c);
+    return 0;
+}
+
+void ablation_end(example *e, cli_ablation *ab) {
+    int i, l;
+    for (i = 0; i < ab->n; i++) {
+        for (l = 0; l < ab->t[i].n_hooks; l++) ps_remove_hook(e->c, ab->t[i].handle[l]);
+        for (l = 0; l <= ab->t[i].last - ab->t[i].first; l++) free(ab->t[i].values[l]);
+        free(ab->t[i].units);
+    }
+    memset(ab, 0, sizeof *ab);
 }

@@ -55,13 +55,25 @@ const cli_opt cli_steer[] = {
     {"--steer-new", NULL, NULL, "steer the generated tokens only, not the prompt"},
     {NULL, NULL, NULL, NULL}};
 
+const cli_opt cli_ablate[] = {
+    {"--ablate", "POINT:LAYERS[:head=H|:units=A,B]", NULL, "ablate a point at layers \"A-B\" or \"all\" (one head, some units "
+     "or the whole row; several targets joined by ;)"},
+    {"--ablate-with", "zero|mean|resample", "zero", "what is written: zeros, the mean over --ablate-prompts, or the "
+     "--ablate-source run"},
+    {"--ablate-prompts", "F", NULL, "mean ablation: the prompts (a line each) the mean is over"},
+    {"--ablate-per-position", NULL, NULL, "mean ablation: a mean per position (else one over every position)"},
+    {"--ablate-source", "TEXT", NULL, "resample ablation: the prompt whose values are written, position by position"},
+    {"--ablate-source-file", "F", NULL, "the same from F (- for standard input)"},
+    {"--ablate-source-ids", "1,2,3", NULL, "the same as token ids"},
+    {NULL, NULL, NULL, NULL}};
+
 /* --- the commands --------------------------------------------------------------------------- */
 
-static const cli_opt *const run_groups[] = {cli_common, cli_prompt, run_opts, cli_steer, NULL};
-static const cli_opt *const generate_groups[] = {cli_common, cli_prompt, generate_opts, cli_steer, NULL};
+static const cli_opt *const run_groups[] = {cli_common, cli_prompt, run_opts, cli_steer, cli_ablate, NULL};
+static const cli_opt *const generate_groups[] = {cli_common, cli_prompt, generate_opts, cli_steer, cli_ablate, NULL};
 static const cli_opt *const tokenize_groups[] = {tokenize_opts, NULL};
 static const cli_opt *const decode_groups[] = {decode_opts, NULL};
-static const cli_opt *const grid_groups[] = {cli_common, cli_source, cli_target, grid_opts, NULL};
+static const cli_opt *const grid_groups[] = {cli_common, cli_source, cli_target, grid_opts, cli_ablate, NULL};
 static const cli_opt *const inspect_groups[] = {cli_common, cli_source, cli_target, inspect_opts, NULL};
 static const cli_opt *const lens_groups[] = {cli_common, cli_prompt, lens_opts, NULL};
 static const cli_opt *const fit_groups[] = {cli_common, fit_opts, NULL};

@@ -34,6 +34,7 @@ const cli_opt decode_opts[] = {
 
 int cmd_run(example *e) {
     static cli_steering steering;
+    static cli_ablation ablation;
     const ps_config *cfg = ps_model_config(e->m);
     int V = cfg->n_vocab, L = cfg->n_layer, T, i, l, t, k = 0, top[5];
     int *ids = prompt_ids(e, "--ids", "--prompt", &T);
@@ -54,9 +55,10 @@ int cmd_run(example *e) {
             if (!caps[k++].out) return die("out of memory");
         }
     }
-    if ((i = steering_begin(e, T, &steering))) return i;
+    if ((i = ablation_begin(e, &ablation)) || (i = steering_begin(e, T, &steering))) return i;
     i = ps_run_with_cache(e->c, ids, T, flag("--all-logits") ? PS_ALL_LOGITS : 0, caps, k);
     steering_end(e, &steering);
+    ablation_end(e, &ablation);
     if (i) return die("%s", ps_ctx_error(e->c));
     ps_softmax(ps_logits(e->c, ps_logits_rows(e->c) - 1), V, probs);
     ps_top_k(probs, V, 5, top, topp);
@@ -102,6 +104,7 @@ done:
 
 int cmd_generate(example *e) {
     static cli_steering steering;
+    static cli_ablation ablation;
     int n, n_new, *ids = prompt_ids(e, "--ids", "--prompt", &n), *all, i;
     char *text;
     size_t len;
@@ -111,9 +114,10 @@ int cmd_generate(example *e) {
     all = (int *)malloc(((size_t)n + n_new) * sizeof(int));
     if (!all) return die("out of memory");
     memcpy(all, ids, (size_t)n * sizeof(int));
-    if ((i = steering_begin(e, n, &steering))) return i;
+    if ((i = ablation_begin(e, &ablation)) || (i = steering_begin(e, n, &steering))) return i;
     i = ps_generate(e->c, ids, n, n_new, all + n);
     steering_end(e, &steering);
+    ablation_end(e, &ablation);
     if (i) return die("%s", ps_ctx_error(e->c));
     len = 0; /* without a tokenizer there is no text: "text" is null */
     if (e->t) ps_decode(e->t, all, n + n_new, NULL, 0, &len);

@@ -89,6 +89,7 @@ static int show_progress(int done, int total, void *user) {
 }
 
 int cmd_grid(example *e) {
+    static cli_ablation ablation;
     int L = ps_model_config(e->m)->n_layer, n_tgt, *tgt, i, j, rc;
     ps_point site = PS_RESID_POST;
     side s;
@@ -109,7 +110,10 @@ int cmd_grid(example *e) {
     spec.n_target = n_tgt;
     spec.map.affine = s.map;
     if (flag("--progress")) spec.progress = show_progress;
-    if (ps_grid_run(e->c, &spec, &g)) return die("%s", ps_ctx_error(e->c));
+    if ((rc = ablation_begin(e, &ablation))) return rc; /* on the target runs: the source ran clean */
+    rc = ps_grid_run(e->c, &spec, &g);
+    ablation_end(e, &ablation);
+    if (rc) return die("%s", ps_ctx_error(e->c));
     if ((opt("--svg") && ps_grid_save_svg(&g, e->t, "patchscope grid", opt("--svg"))) ||
         (opt("--csv") && ps_grid_save_csv(&g, e->t, opt("--csv"))))
         return die("cannot write the figure or table");

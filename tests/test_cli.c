@@ -585,7 +585,7 @@ static void test_sweep_equals_grid_and_inspect(void) {
     grid = run(cmd, &status);
     CHECK(status == 0 && json_numbers(grid, "top_token_id", a, 256) == 18 && json_numbers(grid, "top_prob", b, 256) == 18);
     for (i = 0; i < 18 && i < n; i++) {
-        float id, p, ls, lt;
+        float id = -1, p = -1, ls = -1, lt = -1;
         CHECK(json_numbers(lines[i], "top_id", &id, 1) == 1 && json_numbers(lines[i], "top_prob", &p, 1) == 1 &&
               json_numbers(lines[i], "source_layer", &ls, 1) == 1 && json_numbers(lines[i], "target_layer", &lt, 1) == 1);
         CHECK_MSG(ls == 1 + i / 6 && lt == i % 6 && id == a[i] && p == b[i], "sweep cell == grid cell, bit for bit");

@@ -910,7 +910,7 @@ static void test_next_token(void) {
     CHECK(n_res == 6);
     for (i = 0; i < n_res; i++) {
         char key[32];
-        float lens_top;
+        float lens_top = -1;
         snprintf(key, sizeof key, "\"layer\": %d,", i);
         CHECK(json_numbers(lines[i], "source_layer", &layer, 1) == 1 && layer == i &&
               json_numbers(lines[i], "top_id", got, 1) == 1 && strstr(out, key) &&
@@ -1100,8 +1100,8 @@ static void test_sae_command(void) {
     float x[9 * 32], acts[9 * 40], v[2];
     char *out = run("build/patchscope sae --model build/models/tiny --sae tests/data/sae/jumprelu_mlp_out "
                     "--ids 17,83,5,42,0,95,61,29,77 --top 2 --json", &status), key[64];
-    ps_model *m;
-    ps_ctx *c;
+    ps_model *m = NULL;
+    ps_ctx *c = NULL;
     ps_sae *sae;
     ps_capture cap = {PS_MLP_OUT, 1, x};
     CHECK_MSG(status == 0 && strict_json(out) && strstr(out, "\"hook\": \"blocks.1.hook_mlp_out\", \"point\": \"mlp_out\", "
@@ -1213,12 +1213,12 @@ static void test_steer_command(void) {
 static void test_ablation_flags(void) {
     static float got[2][50257 + 8], mean[16 * 128];
     int ids[] = {464, 3139, 286, 12873, 318}, other[] = {464, 3139, 286, 4881, 318}, units[] = {3, 17, 60, 100};
-    int status, k, h1, h2, n_rows, out[4], *pr[3], lens[3];
+    int status, k, h1 = -1, h2 = -1, n_rows, out[4], *pr[3], lens[3];
     const char *prompts[] = {"The capital of Kenya is Nairobi.", "Paris is in France.", "Tim Cook runs Apple."};
     float resample[5 * 128];
     char *res;
     ps_model *m;
-    ps_ctx *c;
+    ps_ctx *c = NULL;
     ps_tokenizer *t;
     ps_ablation head = {1, NULL, 0, NULL, 0}, un = {-1, units, 4, NULL, 0}, mn = {-1, NULL, 0, NULL, 0};
     ps_capture cap = {PS_ATTN_OUT, 3, resample};
@@ -1281,6 +1281,38 @@ static void test_ablation_flags(void) {
     ps_tokenizer_free(t);
     ps_ctx_free(c);
     ps_model_free(m);
+}
+
+/* resid_post's numbers then pattern's, from a JSON answer's "dump" object; their count */
+static int dumped(const char *answer, float *out) {
+    const char *d = strstr(answer, "\"dump\": ");
+    int a = d ? json_numbers(d + 8, "resid_post", out, 2 * 8 * 32) : -1;
+    int b = d ? json_numbers(d + 8, "pattern", out + (a > 0 ? a : 0), 2 * 8 * 16) : -1;
+    return a < 0 || b < 0 ? -1 : a + b;
+}
+
+/* generate --dump keeps every position it runs (the prompt's, then each generated token's
+   but the last): the same values as run --dump over that sequence */
+static void test_generate_dump(void) {
+    static float g[2][2 * 8 * 32 + 2 * 8 * 16];
+    float ids[16];
+    int status, n[2], k;
+    char cmd[512], *res = run("build/patchscope generate --model build/models/tiny --ids 17,83,5 -n 6 --dump resid_post,pattern "
+                              "--json", &status), *again;
+    CHECK_MSG(status == 0 && strict_json(res) && json_numbers(res, "ids", ids, 16) == 9, res);
+    /* the dump object's numbers: resid_post [2][8][32], then pattern [2][8][2 * 8] */
+    n[0] = dumped(res, g[0]);
+    k = snprintf(cmd, sizeof cmd, "build/patchscope run --model build/models/tiny --ids ");
+    for (status = 0; status < 8; status++) k += snprintf(cmd + k, sizeof cmd - (size_t)k, status ? ",%d" : "%d", (int)ids[status]);
+    snprintf(cmd + k, sizeof cmd - (size_t)k, " --dump resid_post,pattern --json");
+    again = run(cmd, &status);
+    n[1] = dumped(again, g[1]);
+    CHECK_MSG(status == 0 && n[0] == 2 * 8 * 32 + 2 * 8 * 16 && n[1] == n[0], again);
+    for (k = 0; k < n[0] && k < n[1]; k++)
+        if (fabs(g[0][k] - g[1][k]) > 1e-5 * (1 + fabs(g[1][k]))) break;
+    CHECK_MSG(k == n[0], "generate --dump == run --dump over the generated sequence");
+    free(res);
+    free(again);
 }
 
 /* the example's table that follows title, rows 0..5 of six numbers, into v[36]; 0 if it is not there */
@@ -1362,6 +1394,7 @@ int main(void) {
     test_sae_command();
     test_steer_command();
     test_ablation_flags();
+    test_generate_dump();
     test_cross_family_example();
     test_cross_family_oracle();
     return test_report("cli");

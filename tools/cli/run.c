@@ -13,6 +13,8 @@ const cli_opt run_opts[] = {
 
 const cli_opt generate_opts[] = {
     {"-n", "N", "16", "tokens to generate"},
+    {"--dump", "POINT,...", NULL, "hook points to print (with --json) for every layer and every position run: the "
+     "prompt's, then each generated token's but the last (which is never run)"},
     {NULL, NULL, NULL, NULL}};
 
 const cli_opt tokenize_opts[] = {
@@ -32,29 +34,60 @@ const cli_opt decode_opts[] = {
     {"--json", NULL, NULL, "a JSON list with one string per IDS argument (invalid UTF-8 becomes U+FFFD)"},
     {NULL, NULL, NULL, NULL}};
 
+/* --dump POINT,...: a capture of each point at every layer, rows positions (of a context
+   rows long) each; 0, or an exit status */
+static int dump_begin(const example *e, int rows, ps_capture *caps, int *k) {
+    int L = ps_model_config(e->m)->n_layer;
+    char list[256], *tok;
+    *k = 0;
+    if (!opt("--dump")) return 0;
+    snprintf(list, sizeof list, "%s", opt("--dump"));
+    for (tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        int p = ps_point_from_name(tok);
+        if (p < 0 || *k == PS_POINT_COUNT) {
+            while (*k > 0) free(caps[--*k].out);
+            return usage_error("unknown hook point %s", tok);
+        }
+        caps[*k].point = (ps_point)p;
+        caps[*k].layer = PS_ALL_LAYERS;
+        caps[*k].out = (float *)malloc((size_t)rows * (layerless(caps[*k].point) ? 1 : L) *
+                                       ps_point_width(e->m, caps[*k].point, rows) * sizeof(float));
+        if (!caps[(*k)++].out) return die("out of memory");
+    }
+    return 0;
+}
+
+/* the captures as JSON: , "dump": {"point": [layer][position][width], ...} (no layer
+   level for layerless points) */
+static void print_dump(const example *e, const ps_capture *caps, int k, int rows) {
+    int L = ps_model_config(e->m)->n_layer, i, l, t;
+    for (i = 0; i < k; i++) {
+        int w = ps_point_width(e->m, caps[i].point, rows), n_l = layerless(caps[i].point) ? 1 : L;
+        printf(i ? ", \"%s\": [" : ", \"dump\": {\"%s\": [", ps_point_name(caps[i].point));
+        for (l = 0; l < n_l; l++) {
+            if (n_l > 1) printf(l ? ",[" : "[");
+            for (t = 0; t < rows; t++) {
+                if (t) putchar(',');
+                print_floats(caps[i].out + ((size_t)l * rows + t) * w, w);
+            }
+            if (n_l > 1) putchar(']');
+        }
+        printf("]");
+    }
+    if (k) printf("}");
+}
+
 int cmd_run(example *e) {
     static cli_steering steering;
     static cli_ablation ablation;
     const ps_config *cfg = ps_model_config(e->m);
-    int V = cfg->n_vocab, L = cfg->n_layer, T, i, l, t, k = 0, top[5];
+    int V = cfg->n_vocab, T, i, k = 0, top[5];
     int *ids = prompt_ids(e, "--ids", "--prompt", &T);
     float *probs = (float *)malloc((size_t)V * sizeof(float)), topp[5];
     ps_capture caps[PS_POINT_COUNT];
-    char list[256], *tok;
     if (!ids) return prompt_error;
     if (!probs) return die("out of memory");
-    if (opt("--dump")) {
-        snprintf(list, sizeof list, "%s", opt("--dump"));
-        for (tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-            int p = ps_point_from_name(tok);
-            if (p < 0 || k == PS_POINT_COUNT) return usage_error("unknown hook point %s", tok);
-            caps[k].point = (ps_point)p;
-            caps[k].layer = PS_ALL_LAYERS;
-            caps[k].out = (float *)malloc((size_t)T * (layerless(caps[k].point) ? 1 : L) *
-                                          ps_point_width(e->m, caps[k].point, T) * sizeof(float));
-            if (!caps[k++].out) return die("out of memory");
-        }
-    }
+    if ((i = dump_begin(e, T, caps, &k))) return i;
     if ((i = ablation_begin(e, &ablation)) || (i = steering_begin(e, T, &steering))) return i;
     i = ps_run_with_cache(e->c, ids, T, flag("--all-logits") ? PS_ALL_LOGITS : 0, caps, k);
     steering_end(e, &steering);
@@ -81,20 +114,8 @@ int cmd_run(example *e) {
     printf("], \"top\": [");
     for (i = 0; i < 5; i++) printf("%s{\"id\": %d, \"prob\": %.9g}", i ? ", " : "", top[i], topp[i]);
     printf("]");
-    for (i = 0; i < k; i++) { /* [layer][position][width], no layer level for layerless points */
-        int w = ps_point_width(e->m, caps[i].point, T), n_l = layerless(caps[i].point) ? 1 : L;
-        printf(i ? ", \"%s\": [" : ", \"dump\": {\"%s\": [", ps_point_name(caps[i].point));
-        for (l = 0; l < n_l; l++) {
-            if (n_l > 1) printf(l ? ",[" : "[");
-            for (t = 0; t < T; t++) {
-                if (t) putchar(',');
-                print_floats(caps[i].out + ((size_t)l * T + t) * w, w);
-            }
-            if (n_l > 1) putchar(']');
-        }
-        printf("]");
-    }
-    printf(k ? "}}\n" : "}\n");
+    print_dump(e, caps, k, T);
+    printf("}\n");
 done:
     for (i = 0; i < k; i++) free(caps[i].out);
     free(ids);
@@ -105,7 +126,8 @@ done:
 int cmd_generate(example *e) {
     static cli_steering steering;
     static cli_ablation ablation;
-    int n, n_new, *ids = prompt_ids(e, "--ids", "--prompt", &n), *all, i;
+    int n, n_new, *ids = prompt_ids(e, "--ids", "--prompt", &n), *all, i, k = 0, rows;
+    ps_capture caps[PS_POINT_COUNT];
     char *text;
     size_t len;
     if (!ids) return prompt_error;
@@ -114,8 +136,10 @@ int cmd_generate(example *e) {
     all = (int *)malloc(((size_t)n + n_new) * sizeof(int));
     if (!all) return die("out of memory");
     memcpy(all, ids, (size_t)n * sizeof(int));
+    rows = n + (n_new > 0 ? n_new - 1 : 0); /* every position run; the last token is never run */
+    if ((i = dump_begin(e, rows, caps, &k))) return i;
     if ((i = ablation_begin(e, &ablation)) || (i = steering_begin(e, n, &steering))) return i;
-    i = ps_generate(e->c, ids, n, n_new, all + n);
+    i = ps_generate_with_cache(e->c, ids, n, n_new, all + n, caps, k);
     steering_end(e, &steering);
     ablation_end(e, &ablation);
     if (i) return die("%s", ps_ctx_error(e->c));
@@ -129,6 +153,7 @@ int cmd_generate(example *e) {
         printf(", \"text\": ");
         if (e->t) print_json_bytes(text, len);
         else printf("null");
+        print_dump(e, caps, k, rows);
         printf("}\n");
     } else {
         for (i = 0; i < n + n_new; i++) printf(i ? ",%d" : "%d", all[i]);
@@ -136,6 +161,7 @@ int cmd_generate(example *e) {
         fwrite(text, 1, len, stdout);
         printf("\n");
     }
+    for (i = 0; i < k; i++) free(caps[i].out);
     free(all); free(ids); free(text);
     return 0;
 }

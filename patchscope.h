@@ -397,6 +397,8 @@ typedef struct ps_map {
     ps_map_fn fn;
     void *user;
 } ps_map;
+/* y = m(x), as a patch applies it (c: for the error message of widths that disagree) */
+PSDEF ps_status ps_map_apply(ps_ctx *c, const ps_map *m, const float *x, int d_src, float *y, int d_tgt);
 
 /* One patch: write f(vec) over the target's site at (layer, pos). A zeroed site field
    (PS_EMBED, which is not a patch site) means PS_RESID_POST. */
@@ -5924,8 +5926,9 @@ PSDEF const float *ps_source_state(const ps_source *s, int layer, int pos) {
 }
 
 /* y = f(x) */
-static ps_status ps__map_apply(ps_ctx *c, const ps_map *m, const float *x, int d_src, float *y, int d_tgt) {
+PSDEF ps_status ps_map_apply(ps_ctx *c, const ps_map *m, const float *x, int d_src, float *y, int d_tgt) {
     int i, j;
+    if (!m || !x || !y || d_src < 1 || d_tgt < 1) return c ? ps__ctx_fail(c, PS_ERR_ARG, "ps_map_apply: bad arguments") : PS_ERR_ARG;
     if (m->affine) {
         for (j = 0; j < d_tgt; j++) {
             double acc = m->affine[(size_t)d_src * d_tgt + j]; /* the bias row */
@@ -5936,7 +5939,8 @@ static ps_status ps__map_apply(ps_ctx *c, const ps_map *m, const float *x, int d
         m->fn(x, d_src, y, d_tgt, m->user);
     } else {
         if (d_src != d_tgt)
-            return ps__ctx_fail(c, PS_ERR_ARG, "source states are %d wide, the target site %d: give a map", d_src, d_tgt);
+            return c ? ps__ctx_fail(c, PS_ERR_ARG, "source states are %d wide, the target site %d: give a map", d_src, d_tgt)
+                     : PS_ERR_ARG;
         memcpy(y, x, (size_t)d_tgt * sizeof(float));
     }
     return PS_OK;
@@ -5972,7 +5976,7 @@ PSDEF ps_status ps_inspect(ps_ctx *c, const ps_patch *p, const int *target, int 
         return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory");
     ov.seq = 0;
     ov.vec = y;
-    if (!(s = ps__map_apply(c, &p->map, p->vec, p->d_src ? p->d_src : d_tgt, y, d_tgt)) &&
+    if (!(s = ps_map_apply(c, &p->map, p->vec, p->d_src ? p->d_src : d_tgt, y, d_tgt)) &&
         !(s = ps_seq_truncate(c, 0, 0)) && !(s = ps_add_hook(c, site, p->layer, ps_overwrite_hook, &ov, &handle))) {
         s = ps_forward(c, target, n, 0);
         if (!s && probs) ps_softmax(ps_logits(c, 0), c->m->cfg.n_vocab, probs);
@@ -6243,7 +6247,7 @@ static ps_status ps__grid_setup(ps_ctx *c, const ps_grid_spec *spec, int i, int 
         (spec->n_new > 0 && !out->gen))
         return ps__ctx_fail(c, PS_ERR_NOMEM, "out of memory for a %d x %d grid", out->n_src, out->n_tgt);
     for (a = 0; !s && a < out->n_src; a++)
-        s = ps__map_apply(c, &spec->map, ps_source_state(spec->src, spec->src_first + a, spec->src_pos),
+        s = ps_map_apply(c, &spec->map, ps_source_state(spec->src, spec->src_first + a, spec->src_pos),
                           spec->src->width, vecs + (size_t)a * width, width);
     for (b = 0, k = 0; b < out->n_tgt; b++) /* by target layer, the order of entry blocks */
         for (a = 0; a < out->n_src; a++, k++) {

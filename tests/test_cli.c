@@ -1313,6 +1313,47 @@ static void test_generate_dump(void) {
     CHECK_MSG(k == n[0], "generate --dump == run --dump over the generated sequence");
     free(res);
     free(again);
+    /* inspect --dump: the patched generation's positions, as ps_generate_with_cache keeps them
+       with the patch written at the target position (the library's semantics) */
+    {
+        ps_model *m = NULL;
+        ps_ctx *c = NULL;
+        ps_source src;
+        ps_overwrite ov = {2, 0, NULL};
+        ps_capture cap[2];
+        int sids[] = {1, 2, 3, 4}, tids[] = {5, 6, 7}, out[3], h = -1, last = -1;
+        float rp[2][2 * 5 * 32], pat[2][2 * 5 * 10], *want;
+        CHECK(ps_model_load(&m, "build/models/tiny", NULL, NULL) == PS_OK && ps_ctx_create(&c, m, NULL, NULL) == PS_OK &&
+              ps_source_run(c, sids, 4, PS_RESID_POST, &last, 1, &src) == PS_OK);
+        ov.vec = ps_source_state(&src, 1, -1);
+        cap[0].point = PS_RESID_POST, cap[0].layer = PS_ALL_LAYERS, cap[0].out = g[0];
+        cap[1].point = PS_PATTERN, cap[1].layer = PS_ALL_LAYERS, cap[1].out = g[0] + 2 * 5 * 32;
+        ps_ctx_reset(c);
+        CHECK(ps_add_hook(c, PS_RESID_POST, 0, ps_overwrite_hook, &ov, &h) == PS_OK &&
+              ps_generate_with_cache(c, tids, 3, 3, out, cap, 2) == PS_OK);
+        res = run("build/patchscope inspect --model build/models/tiny --source-ids 1,2,3,4 --source-layer 1 --target-ids 5,6,7 "
+                  "--target-layer 0 -n 3 --dump resid_post,pattern --json", &status);
+        CHECK_MSG(status == 0 && json_numbers(res, "generated_ids", ids, 16) == 3 && ids[0] == out[0] && ids[1] == out[1] &&
+                  ids[2] == out[2], res);
+        want = g[0];
+        memcpy(rp[0], want, sizeof rp[0]);
+        memcpy(pat[0], want + 2 * 5 * 32, sizeof pat[0]);
+        {
+            const char *d = strstr(res, "\"dump\": ");
+            CHECK(d && json_numbers(d + 8, "resid_post", rp[1], 2 * 5 * 32) == 2 * 5 * 32 &&
+                  json_numbers(d + 8, "pattern", pat[1], 2 * 5 * 10) == 2 * 5 * 10);
+        }
+        for (k = 0; k < 2 * 5 * 32; k++)
+            if (fabs(rp[0][k] - rp[1][k]) > 1e-5 * (1 + fabs(rp[0][k]))) break;
+        CHECK_MSG(k == 2 * 5 * 32, "inspect --dump resid_post == the patched ps_generate_with_cache");
+        for (k = 0; k < 2 * 5 * 10; k++)
+            if (fabs(pat[0][k] - pat[1][k]) > 1e-5) break;
+        CHECK_MSG(k == 2 * 5 * 10, "inspect --dump pattern == the patched ps_generate_with_cache");
+        free(res);
+        ps_source_free(&src);
+        ps_ctx_free(c);
+        ps_model_free(m);
+    }
 }
 
 /* the example's table that follows title, rows 0..5 of six numbers, into v[36]; 0 if it is not there */

@@ -65,6 +65,10 @@ void print_json_bytes(const char *s, size_t n); /* always valid UTF-8 and JSON *
 void print_json_string(const char *s);
 void print_token(const example *e, int id);
 int layerless(ps_point p);
+/* --dump POINT,...: a capture of each point at every layer for rows positions; 0, or an
+   exit status; then the captures as JSON: , "dump": {"point": [layer][position][width]} */
+int dump_begin(const example *e, int rows, ps_capture *caps, int *k);
+void print_dump(const example *e, const ps_capture *caps, int k, int rows);
 
 /* sweep.c's machinery, for commands that run sweeps of their own (experiment.c) */
 typedef struct sweep_opts_t {

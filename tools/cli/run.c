@@ -34,49 +34,6 @@ const cli_opt decode_opts[] = {
     {"--json", NULL, NULL, "a JSON list with one string per IDS argument (invalid UTF-8 becomes U+FFFD)"},
     {NULL, NULL, NULL, NULL}};
 
-/* --dump POINT,...: a capture of each point at every layer, rows positions (of a context
-   rows long) each; 0, or an exit status */
-static int dump_begin(const example *e, int rows, ps_capture *caps, int *k) {
-    int L = ps_model_config(e->m)->n_layer;
-    char list[256], *tok;
-    *k = 0;
-    if (!opt("--dump")) return 0;
-    snprintf(list, sizeof list, "%s", opt("--dump"));
-    for (tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-        int p = ps_point_from_name(tok);
-        if (p < 0 || *k == PS_POINT_COUNT) {
-            while (*k > 0) free(caps[--*k].out);
-            return usage_error("unknown hook point %s", tok);
-        }
-        caps[*k].point = (ps_point)p;
-        caps[*k].layer = PS_ALL_LAYERS;
-        caps[*k].out = (float *)malloc((size_t)rows * (layerless(caps[*k].point) ? 1 : L) *
-                                       ps_point_width(e->m, caps[*k].point, rows) * sizeof(float));
-        if (!caps[(*k)++].out) return die("out of memory");
-    }
-    return 0;
-}
-
-/* the captures as JSON: , "dump": {"point": [layer][position][width], ...} (no layer
-   level for layerless points) */
-static void print_dump(const example *e, const ps_capture *caps, int k, int rows) {
-    int L = ps_model_config(e->m)->n_layer, i, l, t;
-    for (i = 0; i < k; i++) {
-        int w = ps_point_width(e->m, caps[i].point, rows), n_l = layerless(caps[i].point) ? 1 : L;
-        printf(i ? ", \"%s\": [" : ", \"dump\": {\"%s\": [", ps_point_name(caps[i].point));
-        for (l = 0; l < n_l; l++) {
-            if (n_l > 1) printf(l ? ",[" : "[");
-            for (t = 0; t < rows; t++) {
-                if (t) putchar(',');
-                print_floats(caps[i].out + ((size_t)l * rows + t) * w, w);
-            }
-            if (n_l > 1) putchar(']');
-        }
-        printf("]");
-    }
-    if (k) printf("}");
-}
-
 int cmd_run(example *e) {
     static cli_steering steering;
     static cli_ablation ablation;

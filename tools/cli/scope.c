@@ -17,6 +17,8 @@ const cli_opt inspect_opts[] = {
     {"--source-layer", "L", NULL, "source layer (required)"},
     {"--target-layer", "L", NULL, "target layer (required)"},
     {"-n", "N", "0", "greedy tokens to generate after the patched prompt"},
+    {"--dump", "POINT,...", NULL, "hook points to print (with --json) for every layer and every position of the patched "
+     "run: the target's, then each generated token's but the last"},
     {NULL, NULL, NULL, NULL}};
 
 const cli_opt lens_opts[] = {
@@ -161,8 +163,35 @@ int cmd_grid(example *e) {
     return 0;
 }
 
+/* --dump for inspect: the patched target followed by the generated tokens (but the last)
+   run once more with captures, the patch written at its position only, as during the
+   generation (later tokens see it through the cache); 0, or an exit status */
+static int inspect_dump(example *e, const ps_patch *p, const int *tgt, int n_tgt, const int *gen, int n_new,
+                        ps_capture *caps, int *k) {
+    ps_point site = p->site == PS_EMBED ? PS_RESID_POST : p->site;
+    int rows = n_tgt + (n_new > 0 ? n_new - 1 : 0), d = ps_point_width(e->m, site, 0), handle, rc;
+    int *all = (int *)malloc((size_t)(rows > 0 ? rows : 1) * sizeof(int));
+    float *y = (float *)malloc((size_t)d * sizeof(float));
+    ps_overwrite ov;
+    if ((rc = dump_begin(e, rows, caps, k)) || !*k) return free(all), free(y), rc;
+    if (!all || !y) return free(all), free(y), die("out of memory");
+    memcpy(all, tgt, (size_t)n_tgt * sizeof(int));
+    memcpy(all + n_tgt, gen, (size_t)(rows - n_tgt) * sizeof(int));
+    ov.pos = p->pos < 0 ? n_tgt + p->pos : p->pos, ov.seq = 0, ov.vec = y;
+    ps_ctx_reset(e->c);
+    rc = ps_map_apply(e->c, &p->map, p->vec, p->d_src ? p->d_src : d, y, d) ||
+         ps_add_hook(e->c, site, p->layer, ps_overwrite_hook, &ov, &handle);
+    if (!rc) {
+        rc = ps_run_with_cache(e->c, all, rows, PS_NO_LOGITS, caps, *k);
+        ps_remove_hook(e->c, handle);
+    }
+    free(all), free(y);
+    return rc ? die("%s", ps_ctx_error(e->c)) : 0;
+}
+
 int cmd_inspect(example *e) {
-    int V = ps_model_config(e->m)->n_vocab, n_tgt, *tgt, ls, n_new, i, *gen, rc;
+    int V = ps_model_config(e->m)->n_vocab, n_tgt, *tgt, ls, n_new, i, *gen, rc, k = 0;
+    ps_capture caps[PS_POINT_COUNT];
     float *probs = (float *)malloc((size_t)V * sizeof(float)), *unpatched = (float *)malloc((size_t)V * sizeof(float));
     ps_readout r;
     ps_patch p;
@@ -188,6 +217,7 @@ int cmd_inspect(example *e) {
     ps_softmax(ps_logits(e->c, 0), V, unpatched);
     if (ps_inspect(e->c, &p, tgt, n_tgt, probs, n_new, gen)) return die("%s", ps_ctx_error(e->c));
     ps_readout_fill(probs, unpatched, V, &r);
+    if ((rc = inspect_dump(e, &p, tgt, n_tgt, gen, n_new, caps, &k))) return rc;
     if (json) {
         printf("{\"top_token_id\": ");
         print_ints(r.top_id, PS_TOP_K);
@@ -202,6 +232,7 @@ int cmd_inspect(example *e) {
         print_number(r.surprisal); /* infinite when the unpatched run gives the token nothing */
         printf(", \"generated_ids\": ");
         print_ints(gen, n_new);
+        print_dump(e, caps, k, n_tgt + (n_new > 0 ? n_new - 1 : 0));
         printf("}\n");
     } else {
         printf("source layer %d, position %d -> target layer %d, readout at the last target position\n", ls, s.pos, p.layer);
@@ -222,6 +253,7 @@ int cmd_inspect(example *e) {
     }
     if (tgt != s.ids) free(tgt);
     side_free(&s);
+    for (i = 0; i < k; i++) free(caps[i].out);
     free(probs); free(unpatched); free(gen);
     return 0;
 }

@@ -6,6 +6,7 @@
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../patchscope.h"
 #include "testutil.h"
+#include "fixture.h"
 
 /* reads a JSON list of ids */
 static int read_ids(ps__json *j, int *ids, int cap, int *n) {
@@ -39,52 +40,46 @@ static void test_fixture(const char *path, const char *fixture) {
     if (ps__file_read(&f, fixture, 1, &e)) { CHECK_MSG(0, e.msg); ps_tokenizer_free(t); return; }
     text = (char *)malloc(f.size + 1);
     decoded = (char *)malloc(f.size + 1);
-    ps__json_init(&j, (const char *)f.data, f.size);
-    CHECK(ps__json_object(&j) == 0);
-    while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
-        if (strcmp(key, "cases") != 0) { CHECK(ps__json_skip(&j) == 0); continue; }
-        CHECK(ps__json_array(&j) == 0);
-        while ((r = ps__json_item(&j)) == 1) {
-            static const char *const names[3] = {"ids", "special", "bos"};
-            static const int flags[3] = {0, PS_ENCODE_SPECIAL, PS_ENCODE_SPECIAL | PS_ENCODE_BOS};
-            int k, *got, n;
-            size_t glen;
-            char *gtext;
-            CHECK(ps__json_object(&j) == 0);
-            while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
-                if (!strcmp(key, "text")) r = ps__json_string(&j, text, f.size + 1, &len);
-                else if (!strcmp(key, "decoded")) r = ps__json_string(&j, decoded, f.size + 1, &dlen);
-                else {
-                    for (k = 0; k < 3 && strcmp(key, names[k]); k++) {}
-                    r = k < 3 ? read_ids(&j, want[k], CAP, &n_want[k]) : ps__json_skip(&j);
-                }
-                if (r) break;
+    CHECK(fixture_open(&j, &f) == 0);
+    while ((r = fixture_next(&j)) == 1) {
+        static const char *const names[3] = {"ids", "special", "bos"};
+        static const int flags[3] = {0, PS_ENCODE_SPECIAL, PS_ENCODE_SPECIAL | PS_ENCODE_BOS};
+        int k, *got, n;
+        size_t glen;
+        char *gtext;
+        while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
+            if (!strcmp(key, "text")) r = ps__json_string(&j, text, f.size + 1, &len);
+            else if (!strcmp(key, "decoded")) r = ps__json_string(&j, decoded, f.size + 1, &dlen);
+            else {
+                for (k = 0; k < 3 && strcmp(key, names[k]); k++) {}
+                r = k < 3 ? read_ids(&j, want[k], CAP, &n_want[k]) : ps__json_skip(&j);
             }
             if (r) break;
-            n_cases++;
-            for (k = 0; k < 3; k++) {
-                got = tu_encode(t, text, len, flags[k], &n);
-                if (!got || !same(got, n, want[k], n_want[k])) {
-                    if (bad++ < 5) {
-                        int q;
-                        printf("  %s %s: text \"%.60s\"\n    got ", fixture, names[k], text);
-                        for (q = 0; got && q < n && q < 24; q++) printf("%d ", got[q]);
-                        printf("\n    want ");
-                        for (q = 0; q < n_want[k] && q < 24; q++) printf("%d ", want[k][q]);
-                        printf("\n");
-                    }
-                }
-                free(got);
-            }
-            /* decode(special) is Hugging Face's decode */
-            gtext = (char *)malloc(dlen + 64);
-            if (ps_decode(t, want[1], n_want[1], gtext, dlen + 64, &glen) || glen != dlen || memcmp(gtext, decoded, dlen)) {
-                if (bad++ < 5) printf("  %s decode: text \"%.60s\" gives \"%.*s\"\n", fixture, text, (int)glen, gtext);
-            }
-            free(gtext);
         }
+        if (r) break;
+        n_cases++;
+        for (k = 0; k < 3; k++) {
+            got = tu_encode(t, text, len, flags[k], &n);
+            if (!got || !same(got, n, want[k], n_want[k])) {
+                if (bad++ < 5) {
+                    int q;
+                    printf("  %s %s: text \"%.60s\"\n    got ", fixture, names[k], text);
+                    for (q = 0; got && q < n && q < 24; q++) printf("%d ", got[q]);
+                    printf("\n    want ");
+                    for (q = 0; q < n_want[k] && q < 24; q++) printf("%d ", want[k][q]);
+                    printf("\n");
+                }
+            }
+            free(got);
+        }
+        /* decode(special) is Hugging Face's decode */
+        gtext = (char *)malloc(dlen + 64);
+        if (ps_decode(t, want[1], n_want[1], gtext, dlen + 64, &glen) || glen != dlen || memcmp(gtext, decoded, dlen)) {
+            if (bad++ < 5) printf("  %s decode: text \"%.60s\" gives \"%.*s\"\n", fixture, text, (int)glen, gtext);
+        }
+        free(gtext);
     }
-    CHECK_MSG(r == 0 && ps__json_done(&j) == 0, j.err);
+    CHECK_MSG(r == 0 && fixture_close(&j) == 0, j.err);
     CHECK_MSG(bad == 0, fixture);
     CHECK_MSG(n_cases > 1000, "the fixture has its cases");
     printf("%s: %d texts, %d disagreements\n", fixture, n_cases, bad);

@@ -6,6 +6,7 @@
 #define PATCHSCOPE_IMPLEMENTATION
 #include "../patchscope.h"
 #include "testutil.h"
+#include "fixture.h"
 #include <time.h>
 
 static ps_tokenizer *tok;
@@ -55,47 +56,41 @@ static void test_fixture_cases(void) {
     }
     text = (char *)malloc(f.size + 1);
     want = (int *)malloc(f.size * sizeof(int) + 1);
-    ps__json_init(&j, (const char *)f.data, f.size);
-    CHECK(ps__json_object(&j) == 0);
-    while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
-        if (strcmp(key, "cases") != 0) { CHECK(ps__json_skip(&j) == 0); continue; }
-        CHECK(ps__json_array(&j) == 0);
-        while ((r = ps__json_item(&j)) == 1) {
-            size_t len = 0;
-            int n_want = 0, special = 0, n_got = 0, *got;
-            long long v;
-            CHECK(ps__json_object(&j) == 0);
-            while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
-                if (!strcmp(key, "text")) r = ps__json_string(&j, text, f.size + 1, &len);
-                else if (!strcmp(key, "special")) r = ps__json_int(&j, 0, 1, &v), special = (int)v;
-                else if (!strcmp(key, "ids")) {
-                    r = ps__json_array(&j);
-                    while (!r && (r = ps__json_item(&j)) == 1) {
-                        r = ps__json_int(&j, 0, 50256, &v);
-                        want[n_want++] = (int)v;
-                    }
-                } else r = ps__json_skip(&j);
-                if (r < 0) break;
-            }
-            if (r < 0) break;
-            n_cases++;
-            got = encode(text, len, special ? PS_ENCODE_SPECIAL : 0, &n_got);
-            if (!got || n_got != n_want || memcmp(got, want, (size_t)n_want * sizeof(int)) != 0) {
-                int k = 0;
-                while (got && k < n_got && k < n_want && got[k] == want[k]) k++;
-                if (++n_bad <= 5) {
-                    printf("FAIL case %d (%s): first difference at id %d: got %d, want %d; text \"", n_cases - 1,
-                           special ? "special" : "ordinary", k, got && k < n_got ? got[k] : -1,
-                           k < n_want ? want[k] : -1);
-                    print_escaped(text, len);
-                    printf("\"\n");
+    CHECK(fixture_open(&j, &f) == 0);
+    while ((r = fixture_next(&j)) == 1) {
+        size_t len = 0;
+        int n_want = 0, special = 0, n_got = 0, *got;
+        long long v;
+        while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
+            if (!strcmp(key, "text")) r = ps__json_string(&j, text, f.size + 1, &len);
+            else if (!strcmp(key, "special")) r = ps__json_int(&j, 0, 1, &v), special = (int)v;
+            else if (!strcmp(key, "ids")) {
+                r = ps__json_array(&j);
+                while (!r && (r = ps__json_item(&j)) == 1) {
+                    r = ps__json_int(&j, 0, 50256, &v);
+                    want[n_want++] = (int)v;
                 }
-            }
-            CHECK(decodes_to(want, n_want, text, len)); /* tiktoken's ids decode to the text */
-            free(got);
+            } else r = ps__json_skip(&j);
+            if (r < 0) break;
         }
+        if (r < 0) break;
+        n_cases++;
+        got = encode(text, len, special ? PS_ENCODE_SPECIAL : 0, &n_got);
+        if (!got || n_got != n_want || memcmp(got, want, (size_t)n_want * sizeof(int)) != 0) {
+            int k = 0;
+            while (got && k < n_got && k < n_want && got[k] == want[k]) k++;
+            if (++n_bad <= 5) {
+                printf("FAIL case %d (%s): first difference at id %d: got %d, want %d; text \"", n_cases - 1,
+                       special ? "special" : "ordinary", k, got && k < n_got ? got[k] : -1,
+                       k < n_want ? want[k] : -1);
+                print_escaped(text, len);
+                printf("\"\n");
+            }
+        }
+        CHECK(decodes_to(want, n_want, text, len)); /* tiktoken's ids decode to the text */
+        free(got);
     }
-    CHECK_MSG(r == 0 && ps__json_done(&j) == 0, j.err);
+    CHECK_MSG(r == 0 && fixture_close(&j) == 0, j.err);
     CHECK_MSG(n_cases >= 2000, "at least 2000 fixture texts");
     CHECK_MSG(n_bad == 0, "every fixture text encodes as tiktoken does");
     printf("fixtures: %d texts, %d differ from tiktoken\n", n_cases, n_bad);

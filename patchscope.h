@@ -5213,14 +5213,67 @@ static ps_status ps__hf_edits(ps__json *j, const char *at, int decoder, ps__edit
 
 /* model.vocab: token strings to ids, into t->key (ids 0..n-1, each once, taken with the
    added tokens' ids: those may lie beyond the model's). */
-static ps_status ps__hf_vocab(ps_tokenizer *t, ps__json *j, const char *at, const char *added, ps_error *err) {
+/* added_tokens, read once: each token's id, content (decoded, in one buffer) and whether
+   it is special; the options this library does not implement are refused here. */
+typedef struct ps__hf_tok {
+    int id, special;
+    size_t off, len;
+} ps__hf_tok;
+
+typedef struct ps__hf_added_list {
+    ps__hf_tok *tok;
+    int n;
+    char *bytes;
+} ps__hf_added_list;
+
+static void ps__hf_added_free(ps__hf_added_list *a) {
+    PS_FREE(a->tok);
+    PS_FREE(a->bytes);
+    memset(a, 0, sizeof *a);
+}
+
+static ps_status ps__hf_added_read(ps__json *j, const char *at, ps__hf_added_list *a, ps_error *err) {
+    static const char *const keys[] = {"id", "content", "special", "lstrip", "rstrip", "single_word", "normalized"};
+    ps__json c = ps__json_at(j, at);
+    size_t used = 0, cap = (size_t)(j->end - j->begin) + 1; /* contents are shorter than the text */
+    int r, k, cap_tok = 0;
+    memset(a, 0, sizeof *a);
+    if (!at) return PS_OK;
+    if (!(a->bytes = (char *)ps__alloc(cap))) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    if (ps__json_array(&c)) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added_tokens: %s", c.err);
+    while ((r = ps__json_item(&c)) == 1) {
+        const char *v[7];
+        long long id;
+        size_t len;
+        ps__json x;
+        if (ps__json_fields(&c, keys, 7, v)) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added_tokens: %s", c.err);
+        x = ps__json_at(j, v[0] ? v[0] : "");
+        if (!v[0] || !v[1] || ps__json_int(&x, 0, 0x00FFFFFF, &id) || ps__json_str_at(j, v[1], a->bytes + used, cap - used, &len) ||
+            !len)
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: an added token needs an \"id\" and a nonempty \"content\"");
+        for (k = 3; k < 7; k++)
+            if (ps__json_bool_at(j, v[k], 0))
+                return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added token \"%.*s\": %s is not supported",
+                                (int)(len < 200 ? len : 200), a->bytes + used, keys[k]);
+        if (a->n == cap_tok) {
+            ps__hf_tok *g = (ps__hf_tok *)PS_REALLOC(a->tok, (size_t)(cap_tok = cap_tok ? 2 * cap_tok : 64) * sizeof *g);
+            if (!g) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+            a->tok = g;
+        }
+        a->tok[a->n].id = (int)id, a->tok[a->n].off = used, a->tok[a->n].len = len;
+        a->tok[a->n++].special = ps__json_bool_at(j, v[2], 0);
+        used += len;
+    }
+    return r < 0 ? ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added_tokens: %s", c.err) : PS_OK;
+}
+
+static ps_status ps__hf_vocab(ps_tokenizer *t, ps__json *j, const char *at, const ps__hf_added_list *added, ps_error *err) {
     size_t len = (size_t)(j->end - j->begin), used = 0, n = 0, cap = len / 4 + 1;
     unsigned char *blob = (unsigned char *)ps__alloc(len + 1);
     size_t *start = (size_t *)ps__calloc(cap + 1, sizeof(size_t));
-    int *id_of = (int *)ps__calloc(cap, sizeof(int)), max_id = -1, r;
+    int *id_of = (int *)ps__calloc(cap, sizeof(int)), max_id = -1, r, k;
     ps_status s = PS_OK;
     ps__json c = ps__json_at(j, at);
-    char key[1024];
     size_t key_len;
     if (!blob || !start || !id_of) { s = ps__fail(err, PS_ERR_NOMEM, "out of memory"); goto done; }
     if (ps__json_object(&c)) goto json_error;
@@ -5233,29 +5286,13 @@ static ps_status ps__hf_vocab(ps_tokenizer *t, ps__json *j, const char *at, cons
     }
     if (r < 0) goto json_error;
     /* the added tokens: their content is their string where the model has no such id */
-    if (added) {
-        static const char *const keys[] = {"id", "content"};
-        c = ps__json_at(j, added);
-        if (ps__json_array(&c)) goto json_error;
-        while ((r = ps__json_item(&c)) == 1) {
-            const char *v[2];
-            long long id;
-            ps__json x;
-            if (ps__json_fields(&c, keys, 2, v)) goto json_error;
-            x = ps__json_at(j, v[0] ? v[0] : "");
-            if (!v[0] || !v[1] || ps__json_int(&x, 0, 0x00FFFFFF, &id) ||
-                ps__json_str_at(j, v[1], key, sizeof key, &key_len) || !key_len) {
-                s = ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: an added token needs an \"id\" and a nonempty \"content\"");
-                goto done;
-            }
-            if (id > max_id) {
-                if (n >= cap || used + key_len > len) { s = ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: too many added tokens"); goto done; }
-                memcpy(blob + used, key, key_len);
-                start[n] = used, id_of[n++] = (int)id, used += key_len;
-                max_id = (int)id;
-            }
-        }
-        if (r < 0) goto json_error;
+    for (k = 0; k < added->n; k++) {
+        const ps__hf_tok *a = &added->tok[k];
+        if (a->id <= max_id) continue;
+        if (n >= cap || used + a->len > len) { s = ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: too many added tokens"); goto done; }
+        memcpy(blob + used, added->bytes + a->off, a->len);
+        start[n] = used, id_of[n++] = a->id, used += a->len;
+        max_id = a->id;
     }
     start[n] = used;
     if (n == 0 || (size_t)max_id + 1 != n) {
@@ -5336,7 +5373,7 @@ json_error:
 }
 
 /* model: BPE only, with the options the SentencePiece-style files use. */
-static ps_status ps__hf_model(ps_tokenizer *t, ps__json *j, const char *at, const char *added, ps_error *err) {
+static ps_status ps__hf_model(ps_tokenizer *t, ps__json *j, const char *at, const ps__hf_added_list *added, ps_error *err) {
     static const char *const keys[] = {"type", "vocab", "merges", "unk_token", "fuse_unk", "byte_fallback",
                                        "ignore_merges", "continuing_subword_prefix", "end_of_word_suffix", "dropout"};
     const char *v[10];
@@ -5376,42 +5413,25 @@ static ps_status ps__hf_model(ps_tokenizer *t, ps__json *j, const char *at, cons
 }
 
 /* added_tokens: which ids are matched in the text, and which are special. */
-static ps_status ps__hf_added(ps_tokenizer *t, ps__json *j, const char *at, ps_error *err) {
-    static const char *const keys[] = {"id", "content", "special", "lstrip", "rstrip", "single_word", "normalized"};
-    ps__json c = ps__json_at(j, at);
-    int r, k;
+static ps_status ps__hf_added(ps_tokenizer *t, const ps__hf_added_list *a, ps_error *err) {
+    int k;
     t->special = (unsigned char *)ps__calloc((size_t)t->n_vocab, 1);
-    if (!t->special) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
-    if (!at) return PS_OK;
-    ps__json_array(&c);
-    while ((r = ps__json_item(&c)) == 1) {
-        const char *v[7];
-        char buf[1024];
-        size_t len;
-        long long id;
-        ps__json x;
-        int *grown;
-        if (ps__json_fields(&c, keys, 7, v)) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added_tokens: %s", c.err);
-        if (!v[0] || !v[1]) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: an added token without id or content");
-        x = ps__json_at(j, v[0]);
-        if (ps__json_int(&x, 0, t->n_vocab - 1, &id) || ps__json_str_at(j, v[1], buf, sizeof buf, &len))
-            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added_tokens: %s", x.err[0] ? x.err : j->err);
-        if (t->key.offset[id + 1] - t->key.offset[id] != len || memcmp(t->key.bytes + t->key.offset[id], buf, len))
-            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added token %d \"%s\" is another token in the "
-                            "model's vocabulary", (int)id, buf);
-        for (k = 3; k < 7; k++)
-            if (ps__json_bool_at(j, v[k], 0))
-                return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added token \"%s\": %s is not supported", buf, keys[k]);
-        for (k = 0; k < t->n_added; k++)
-            if (t->added[k] == (int)id) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added token %d twice", (int)id);
-        grown = (int *)PS_REALLOC(t->added, (size_t)(t->n_added + 1) * sizeof(int));
-        if (!grown) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
-        t->added = grown;
-        t->added[t->n_added++] = (int)id;
-        t->added_first[(unsigned char)buf[0] >> 3] |= (unsigned char)(1u << ((unsigned char)buf[0] & 7));
-        t->special[id] = (unsigned char)ps__json_bool_at(j, v[2], 0);
+    t->added = (int *)ps__calloc((size_t)(a->n ? a->n : 1), sizeof(int));
+    if (!t->special || !t->added) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
+    for (k = 0; k < a->n; k++) {
+        const ps__hf_tok *x = &a->tok[k];
+        const char *content = a->bytes + x->off;
+        if (x->id >= t->n_vocab || t->key.offset[x->id + 1] - t->key.offset[x->id] != x->len ||
+            memcmp(t->key.bytes + t->key.offset[x->id], content, x->len))
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added token %d \"%.*s\" is another token in the "
+                            "model's vocabulary", x->id, (int)(x->len < 200 ? x->len : 200), content);
+        if (t->special[x->id] & 2) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added token %d twice", x->id);
+        t->special[x->id] = (unsigned char)(2 | x->special); /* bit 1: listed; cleared below */
+        t->added[t->n_added++] = x->id;
+        t->added_first[(unsigned char)content[0] >> 3] |= (unsigned char)(1u << ((unsigned char)content[0] & 7));
     }
-    return r < 0 ? ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: added_tokens: %s", c.err) : PS_OK;
+    for (k = 0; k < t->n_added; k++) t->special[t->added[k]] &= 1;
+    return PS_OK;
 }
 
 /* post_processor: TemplateProcessing's single template, or none. */
@@ -5575,6 +5595,7 @@ PSDEF ps_status ps_tokenizer_load_json_memory(ps_tokenizer **out, const char *js
     ps_tokenizer *t;
     ps_status s;
     ps__json j;
+    ps__hf_added_list added;
     char type[32];
     size_t valid;
     if (!out) return ps__fail(err, PS_ERR_ARG, "out is NULL");
@@ -5597,12 +5618,15 @@ PSDEF ps_status ps_tokenizer_load_json_memory(ps_tokenizer **out, const char *js
     if (!t) return ps__fail(err, PS_ERR_NOMEM, "out of memory");
     t->hf = 1;
     t->eot = -1;
-    if ((s = ps__hf_model(t, &j, v[0], v[1], err)) || (s = ps__hf_added(t, &j, v[1], err)) ||
+    if ((s = ps__hf_added_read(&j, v[1], &added, err)) || (s = ps__hf_model(t, &j, v[0], &added, err)) ||
+        (s = ps__hf_added(t, &added, err)) ||
         (s = ps__hf_edits(&j, v[2], 0, t->norm, &t->n_norm, err)) ||
         (s = ps__hf_edits(&j, v[5], 1, t->dec, &t->n_dec, err)) || (s = ps__hf_post(t, &j, v[4], err))) {
+        ps__hf_added_free(&added);
         ps_tokenizer_free(t);
         return s;
     }
+    ps__hf_added_free(&added);
     for (t->dec_fuse = 0; t->dec_fuse < t->n_dec && t->dec[t->dec_fuse].kind != PS__EDIT_FUSE; t->dec_fuse++) {}
     if ((s = ps__hf_text(t, err))) {
         ps_tokenizer_free(t);

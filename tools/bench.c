@@ -3,6 +3,9 @@
    Usage: build/bench [--json] [--quick]       (from the repository root; make bench)
           build/bench --forward T THREADS [REPS]  only that forward pass, REPS times (default
                                                   50): a steady workload for a profiler
+          build/bench --memory-7b DIR [THREADS]   a Llama-2-7B-shaped BF16 file (13.5 GB,
+                                                  written into DIR once) loaded and run: memory,
+                                                  load time, prompt and decode (one JSON line)
 
    Prints tables, or with --json exactly one JSON object:
      forward       [{model, T, threads, ms, gflops, peak_fraction, cpu_ms}]: a full pass over T
@@ -44,6 +47,7 @@
 #include <stdarg.h>
 #include <time.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #define BENCH_TEXT_MIN (4u << 20) /* the texts are repeated up to at least 4 MiB */
 
@@ -291,20 +295,23 @@ static int llama_tensors(const lshape *s, tensor *t) {
 
 static size_t numel(const tensor *t) { return (size_t)t->rows * (size_t)(t->cols ? t->cols : 1); }
 
-/* The header (8-byte length + JSON, padded so the data starts 64-byte aligned). */
-static char *st_header(const tensor *t, int n, size_t *hlen, size_t *data_len) {
+/* The header (8-byte length + JSON, padded so the data starts 64-byte aligned), every
+   tensor F32 (bf16 0) or BF16 (bf16 1). */
+static char *st_header(const tensor *t, int n, int bf16, size_t *hlen, size_t *data_len) {
     size_t cap = (size_t)n * 128 + 64, len = 0, off = 0;
     char *h = (char *)malloc(cap);
+    const char *dt = bf16 ? "BF16" : "F32";
     int i;
     len += (size_t)sprintf(h + 8 + len, "{");
     for (i = 0; i < n; i++) {
-        size_t bytes = numel(&t[i]) * 4;
+        size_t bytes = numel(&t[i]) * (bf16 ? 2 : 4);
         if (t[i].cols)
-            len += (size_t)sprintf(h + 8 + len, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%lu,%lu]}",
-                                   i ? "," : "", t[i].name, t[i].rows, t[i].cols, (unsigned long)off, (unsigned long)(off + bytes));
+            len += (size_t)sprintf(h + 8 + len, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%d,%d],\"data_offsets\":[%lu,%lu]}",
+                                   i ? "," : "", t[i].name, dt, t[i].rows, t[i].cols, (unsigned long)off,
+                                   (unsigned long)(off + bytes));
         else
-            len += (size_t)sprintf(h + 8 + len, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%lu,%lu]}",
-                                   i ? "," : "", t[i].name, t[i].rows, (unsigned long)off, (unsigned long)(off + bytes));
+            len += (size_t)sprintf(h + 8 + len, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%d],\"data_offsets\":[%lu,%lu]}",
+                                   i ? "," : "", t[i].name, dt, t[i].rows, (unsigned long)off, (unsigned long)(off + bytes));
         off += bytes;
     }
     len += (size_t)sprintf(h + 8 + len, "}");
@@ -324,7 +331,7 @@ static void fill(const tensor *t, float *out) {
 static unsigned char *tensor_bytes(tensor *t, int n, size_t *size) {
     int i;
     size_t hlen, dlen, at;
-    char *h = st_header(t, n, &hlen, &dlen);
+    char *h = st_header(t, n, 0, &hlen, &dlen);
     unsigned char *buf = (unsigned char *)malloc(hlen + dlen);
     memcpy(buf, h, hlen);
     for (at = hlen, i = 0; i < n; i++) {
@@ -379,30 +386,46 @@ static ps_model *load_bytes(const shape *s, const unsigned char *bytes, size_t s
     return m;
 }
 
-/* a gpt2-small-shaped checkpoint written to a file, a chunk at a time (no big buffer) */
-static size_t write_model_file(const shape *s, const char *path) {
-    tensor *t = (tensor *)malloc(sizeof(tensor) * (size_t)(12 * s->L + 4));
-    int n = tensors(s, t), i;
-    size_t hlen, dlen, j;
-    char *h = st_header(t, n, &hlen, &dlen);
+/* a checkpoint of the n tensors t written to a file, F32 or BF16 (rounded to nearest even),
+   a chunk at a time (no big buffer); frees t; the file's size */
+static size_t write_tensors(tensor *t, int n, int bf16, const char *path) {
+    size_t hlen, dlen, j, k, q;
+    char *h = st_header(t, n, bf16, &hlen, &dlen);
     FILE *f = fopen(path, "wb");
     float chunk[4096];
+    uint16_t half[4096];
+    int i;
     if (!f) { fprintf(stderr, "bench: cannot write %s\n", path); exit(1); }
     fwrite(h, 1, hlen, f);
     for (i = 0; i < n; i++) {
         tensor part = t[i];
         for (j = 0; j < numel(&t[i]); j += 4096) {
-            size_t k = numel(&t[i]) - j < 4096 ? numel(&t[i]) - j : 4096;
+            k = numel(&t[i]) - j < 4096 ? numel(&t[i]) - j : 4096;
             part.rows = (int)k;
             part.cols = 0;
             fill(&part, chunk);
-            fwrite(chunk, 4, k, f);
+            if (!bf16) {
+                fwrite(chunk, 4, k, f);
+                continue;
+            }
+            for (q = 0; q < k; q++) {
+                uint32_t u;
+                memcpy(&u, &chunk[q], 4);
+                half[q] = (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+            }
+            fwrite(half, 2, k, f);
         }
     }
-    fclose(f);
+    if (fclose(f)) { fprintf(stderr, "bench: cannot write %s\n", path); exit(1); }
     free(h);
     free(t);
     return hlen + dlen;
+}
+
+/* a gpt2-small-shaped F32 checkpoint written to a file */
+static size_t write_model_file(const shape *s, const char *path) {
+    tensor *t = (tensor *)malloc(sizeof(tensor) * (size_t)(12 * s->L + 4));
+    return write_tensors(t, tensors(s, t), 0, path);
 }
 
 /* --- the model: forward, decode, grid, peak, bandwidth, memory ----------------------------- */
@@ -695,6 +718,73 @@ static double rss_run(const char *path, double *file_mb) {
     return (double)ru.ru_maxrss / 1024; /* KB on Linux */
 }
 
+/* resident size now, GB (Linux: /proc/self/statm; 0 elsewhere) */
+static double rss_now_gb(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
+        fclose(f);
+    }
+    return (double)resident * 4096 / 1e9;
+}
+
+/* --memory-7b DIR: a Llama-2-7B-shaped BF16 checkpoint (32 layers, width 4096, MLP 11008,
+   vocabulary 32000: 13.5 GB) written into DIR unless it is there, then loaded from the file
+   as a user would (mapped) and run: the resident size after loading, the peak, the time to
+   load, an 8-token prompt pass and greedy decoding. One JSON line. */
+static const lshape llama7b = {32, 4096, 32, 32, 11008, 32000, 4096};
+
+static int memory_7b(const char *dir, int threads) {
+    char path[4096];
+    ps_model *m;
+    ps_ctx *c;
+    ps_pool *pool = NULL;
+    ps_error e;
+    struct rusage ru;
+    struct stat st;
+    int ids[8] = {1, 415, 5565, 302, 4843, 349, 28705, 5}, out[4];
+    double t0, load_s, rss_load, prompt_s, decode_ms;
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (stat(path, &st) != 0) {
+        tensor *t = (tensor *)malloc(sizeof(tensor) * (size_t)(9 * llama7b.L + 4));
+        FILE *f;
+        fprintf(stderr, "bench: writing %s (13.5 GB)\n", path);
+        write_tensors(t, llama_tensors(&llama7b, t), 1, path);
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        if (!(f = fopen(path, "w"))) { fprintf(stderr, "bench: cannot write %s\n", path); return 1; }
+        fprintf(f, "{\"model_type\": \"llama\", \"num_hidden_layers\": %d, \"hidden_size\": %d, \"num_attention_heads\": %d, "
+                "\"num_key_value_heads\": %d, \"intermediate_size\": %d, \"vocab_size\": %d, "
+                "\"max_position_embeddings\": %d, \"rms_norm_eps\": 1e-05, \"torch_dtype\": \"bfloat16\"}\n", llama7b.L,
+                llama7b.C, llama7b.H, llama7b.KV, llama7b.F, llama7b.V, llama7b.n_ctx);
+        fclose(f);
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        stat(path, &st);
+    }
+    t0 = wall();
+    if (ps_model_load(&m, dir, NULL, &e)) { fprintf(stderr, "bench: %s\n", e.msg); return 1; }
+    load_s = wall() - t0;
+    rss_load = rss_now_gb();
+    if (threads > 1 && ps_pool_create(&pool, threads)) { fprintf(stderr, "bench: no thread pool\n"); return 1; }
+    ps_ctx_create(&c, m, pool, NULL);
+    t0 = wall();
+    run_or_die(c, ps_forward(c, ids, 8, 0));
+    prompt_s = wall() - t0;
+    ps_ctx_reset(c);
+    t0 = wall();
+    run_or_die(c, ps_generate(c, ids, 8, 4, out));
+    decode_ms = 1000 * (wall() - t0 - prompt_s) / 3; /* the prompt pass and the first token, then 3 more */
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"file_gb\": %.2f, \"threads\": %d, \"load_s\": %.1f, \"rss_after_load_gb\": %.2f, \"rss_after_run_gb\": %.2f, "
+           "\"peak_rss_gb\": %.2f, \"prompt_8_s\": %.2f, \"decode_ms_per_token\": %.0f}\n", (double)st.st_size / 1e9, threads,
+           load_s, rss_load, rss_now_gb(), (double)ru.ru_maxrss * 1024 / 1e9, prompt_s, decode_ms);
+    ps_ctx_free(c);
+    ps_pool_free(pool);
+    ps_model_free(m);
+    return 0;
+}
+
 typedef struct fwd_row { const char *model; int T, threads; double ms, gflops, cpu_ms; } fwd_row;
 typedef struct dec_row { const char *dtype; int threads; double ms, bound_ms, cpu_ms; } dec_row;
 
@@ -724,10 +814,12 @@ int main(int argc, char **argv) {
             ps_model_free(m);
             free(bytes);
             return 0;
-        } else break;
+        } else if (strcmp(argv[i], "--memory-7b") == 0 && i + 1 < argc && i + 3 >= argc)
+            return memory_7b(argv[i + 1], i + 2 < argc ? atoi(argv[i + 2]) : 2);
+        else break;
     }
     if (i < argc) {
-        fprintf(stderr, "usage: %s [--json] [--quick] | --forward T THREADS [REPS]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--json] [--quick] | --forward T THREADS [REPS] | --memory-7b DIR [THREADS]\n", argv[0]);
         return 2;
     }
     rss_mb = rss_run(file, &file_mb); /* first, while the process holds nothing else */

@@ -92,7 +92,8 @@
                         LayerNorm, RMSNorm, activations, softmax
      6. Forward pass    contexts, KV cache, sequences, hooks, rotary, the block, generation
      7. Tokenizer       GPT-2's pre-tokenizer and byte-level BPE (== tiktoken "gpt2"),
-                        then tokenizer.json (== Hugging Face tokenizers, Llama 2 style)
+                        then tokenizer.json (== Hugging Face tokenizers: Llama 2 style,
+                        and byte-level as GPT-2's and Llama 3's files)
      8. Patchscopes     sources, patches, inspect, the grid runner (one grid or many),
                         figures (CSV, SVG heatmaps and line charts), the lens, readouts,
                         affine fits
@@ -332,7 +333,9 @@ PSDEF ps_status ps_tokenizer_load(ps_tokenizer **out, const char *dir, ps_error 
 /* Hugging Face's tokenizer.json, token for token as its tokenizers library encodes. This
    version runs the SentencePiece-style BPE of Llama 2, Mistral and TinyLlama (normalizer
    Prepend/Replace, no pre-tokenizer, byte fallback, added tokens, TemplateProcessing,
-   decoder Replace/ByteFallback/Fuse/Strip); any other part is PS_ERR_FORMAT naming it.
+   decoder Replace/ByteFallback/Fuse/Strip) and the byte-level BPE of GPT-2's and Llama 3's
+   files (pre-tokenizer ByteLevel, alone or after a Split on Llama 3's pattern; ByteLevel
+   post-processor and decoder); any other part is PS_ERR_FORMAT naming it.
    Text must be valid UTF-8 (ps_encode returns PS_ERR_FORMAT otherwise). */
 PSDEF ps_status ps_tokenizer_load_json(ps_tokenizer **out, const char *path, ps_error *err);
 PSDEF ps_status ps_tokenizer_load_json_memory(ps_tokenizer **out, const char *json, size_t len, ps_error *err);
@@ -4547,6 +4550,53 @@ static size_t ps__piece(const unsigned char *s, size_t n) {
     return i;
 }
 
+/* the same for Llama 3's pattern (its tokenizer.json's Split, with Isolated pieces):
+       (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+       \s*[\r\n]+|\s+(?!\S)|\s+
+   (Hugging Face runs it with Oniguruma; s is valid UTF-8 here). */
+static int ps__is_newline(unsigned char c) { return c == '\r' || c == '\n'; }
+
+static size_t ps__piece_llama3(const unsigned char *s, size_t n) {
+    size_t i, k, last_nl = 0, last;
+    int cls, next;
+    if (s[0] == '\'' && n >= 2) { /* the contractions, any case ("ſ" folds to "s") */
+        int a = s[1] | 0x20, b = n >= 3 ? s[2] | 0x20 : 0;
+        if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+        if (n >= 3 && s[1] == 0xC5 && s[2] == 0xBF) return 3; /* U+017F */
+        if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+    }
+    i = ps__char(s, n, &cls);
+    if (cls == PS__LETTER || (!ps__is_newline(s[0]) && cls != PS__NUMBER && i < n &&
+                              (ps__char(s + i, n - i, &next), next == PS__LETTER))) {
+        if (cls != PS__LETTER) i += ps__char(s + i, n - i, &next); /* the one leading character */
+        while (i < n && (k = ps__char(s + i, n - i, &next), next == PS__LETTER)) i += k;
+        return i;
+    }
+    if (cls == PS__NUMBER) { /* up to three digits */
+        int m = 1;
+        while (m < 3 && i < n && (k = ps__char(s + i, n - i, &next), next == PS__NUMBER)) i += k, m++;
+        return i;
+    }
+    if (cls == PS__OTHER || (s[0] == ' ' && i < n && (ps__char(s + i, n - i, &next), next == PS__OTHER))) {
+        if (cls != PS__OTHER) i += ps__char(s + i, n - i, &next);
+        while (i < n && (k = ps__char(s + i, n - i, &next), next == PS__OTHER)) i += k;
+        while (i < n && ps__is_newline(s[i])) i++;
+        return i;
+    }
+    /* white space: up to its last line break when it has one; else "\s+(?!\S)" leaves the
+       run's last character to lead what follows, and a single one stands alone */
+    last = 0;
+    for (i = 0; i < n; i += k) {
+        k = ps__char(s + i, n - i, &next);
+        if (next != PS__SPACE) break;
+        if (ps__is_newline(s[i])) last_nl = i + 1;
+        last = i;
+    }
+    if (last_nl) return last_nl;
+    if (i == n) return n;
+    return last > 0 ? last : i;
+}
+
 /* --- the vocabulary ------------------------------------------------------------------ */
 
 typedef struct ps__slot { unsigned hash; int id; } ps__slot;
@@ -4578,6 +4628,8 @@ struct ps_tokenizer {
     int *merge_id;
     int unk, fuse_unk, byte_fallback, ignore_merges;
     int byte_token[256];    /* "<0xNN>" for byte_fallback, or -1 */
+    size_t (*pre)(const unsigned char *s, size_t n); /* the pre-tokenizer's pieces, or NULL */
+    int byte_level;         /* ByteLevel: each byte is GPT-2's alphabet character before the model */
     ps__edit norm[PS__MAX_EDITS], dec[PS__MAX_EDITS];
     int n_norm, n_dec;
     int dec_fuse;           /* the decoder's Fuse step (n_dec: none): steps before it act on each
@@ -5076,10 +5128,12 @@ static ps_status ps__encode_ordinary(const ps_tokenizer *t, ps__bpe *b, const un
    and TinyLlama: added tokens matched first (leftmost, then longest), the normalizer's
    Prepend and Replace, no pre-tokenizer, a BPE model over characters with byte fallback
    and <unk>, the post-processor's template (the BOS), and a decoder chain of Replace,
-   ByteFallback, Fuse and Strip. Everything else in the format is refused by name at load,
-   never run differently. */
+   ByteFallback, Fuse and Strip. And byte-level BPE (GPT-2's and Llama 3's files): the text
+   cut into pieces by GPT-2's or Llama 3's pattern, each byte spelt as GPT-2's alphabet
+   character, the same BPE over those characters, and the ByteLevel decoder back to bytes.
+   Everything else in the format is refused by name at load, never run differently. */
 
-enum { PS__EDIT_PREPEND, PS__EDIT_REPLACE, PS__EDIT_BYTE_FALLBACK, PS__EDIT_FUSE, PS__EDIT_STRIP };
+enum { PS__EDIT_PREPEND, PS__EDIT_REPLACE, PS__EDIT_BYTE_FALLBACK, PS__EDIT_FUSE, PS__EDIT_STRIP, PS__EDIT_BYTE_LEVEL };
 
 /* A JSON object's members, found in one pass: vals[i] is where the value of keys[i]
    starts, NULL when absent. Unknown keys are skipped, as Hugging Face's reader does. */
@@ -5194,6 +5248,8 @@ static ps_status ps__hf_edits(ps__json *j, const char *at, int decoder, ps__edit
         e->kind = PS__EDIT_BYTE_FALLBACK;
     } else if (decoder && !strcmp(type, "Fuse")) {
         e->kind = PS__EDIT_FUSE;
+    } else if (decoder && !strcmp(type, "ByteLevel")) {
+        e->kind = PS__EDIT_BYTE_LEVEL;
     } else if (decoder && !strcmp(type, "Strip")) {
         long long a = 0, b = 0;
         ps__json x, y;
@@ -5434,6 +5490,62 @@ static ps_status ps__hf_added(ps_tokenizer *t, const ps__hf_added_list *a, ps_er
     return PS_OK;
 }
 
+/* pre_tokenizer: the byte-level ones real files use. ByteLevel with its own regex is
+   GPT-2's pattern (GPT-2, GPT-NeoX); Split on Llama 3's pattern, then ByteLevel without
+   its regex, is Llama 3's (and its fine-tunes'). Other patterns are refused by name. */
+#define PS__LLAMA3_PATTERN "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
+static ps_status ps__hf_pre(ps_tokenizer *t, ps__json *j, const char *at, ps_error *err) {
+    static const char *const keys[] = {"pretokenizers", "add_prefix_space", "use_regex", "pattern", "behavior", "invert"};
+    const char *v[6];
+    char type[32], buf[512];
+    size_t len;
+    int r;
+    ps__json c;
+    ps_status s;
+    if (ps__json_is_null(j, at)) return PS_OK;
+    if ((s = ps__hf_type(j, at, "pre_tokenizer", type, sizeof type, err))) return s;
+    c = ps__json_at(j, at);
+    if (ps__json_fields(&c, keys, 6, v)) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: pre_tokenizer: %s", c.err);
+    if (!strcmp(type, "Sequence")) {
+        if (!v[0]) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: a Sequence pre_tokenizer without its list");
+        c = ps__json_at(j, v[0]);
+        if (ps__json_array(&c)) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: pre_tokenizer: %s", c.err);
+        while ((r = ps__json_item(&c)) == 1) {
+            ps__json_peek(&c);
+            if ((s = ps__hf_pre(t, j, c.p, err))) return s;
+            if (ps__json_skip(&c)) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: pre_tokenizer: %s", c.err);
+        }
+        return r < 0 ? ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: pre_tokenizer: %s", c.err) : PS_OK;
+    }
+    if (!strcmp(type, "Split")) {
+        static const char *const rk[] = {"Regex"};
+        const char *pat[1];
+        ps__json x = ps__json_at(j, v[3] ? v[3] : "");
+        if (t->pre || t->byte_level) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: a Split after another pre_tokenizer is not supported");
+        if (!v[3] || ps__json_fields(&x, rk, 1, pat) || !pat[0] || ps__json_str_at(j, pat[0], buf, sizeof buf, &len) ||
+            strcmp(buf, PS__LLAMA3_PATTERN))
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: the Split pre_tokenizer's pattern is not one this library "
+                            "implements (Llama 3's)");
+        if (!v[4] || ps__json_str_at(j, v[4], buf, sizeof buf, &len) || strcmp(buf, "Isolated") || ps__json_bool_at(j, v[5], 0))
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: a Split pre_tokenizer other than Isolated, not inverted, "
+                            "is not supported");
+        t->pre = ps__piece_llama3;
+        return PS_OK;
+    }
+    if (!strcmp(type, "ByteLevel")) {
+        if (ps__json_bool_at(j, v[1], 1)) /* Hugging Face's default is true */
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: ByteLevel with add_prefix_space is not supported");
+        if (ps__json_bool_at(j, v[2], 1)) {
+            if (t->pre) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: ByteLevel's regex after a Split is not supported");
+            t->pre = ps__piece; /* GPT-2's pattern */
+        }
+        t->byte_level = 1;
+        return PS_OK;
+    }
+    return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: the %s pre_tokenizer is not supported yet", type);
+}
+
 /* post_processor: TemplateProcessing's single template, or none. */
 static ps_status ps__hf_post(ps_tokenizer *t, ps__json *j, const char *at, ps_error *err) {
     static const char *const keys[] = {"single", "special_tokens"}, *const item[] = {"SpecialToken", "Sequence"},
@@ -5447,6 +5559,20 @@ static ps_status ps__hf_post(ps_tokenizer *t, ps__json *j, const char *at, ps_er
     if (ps__json_is_null(j, at)) return PS_OK;
     if ((s = ps__hf_type(j, at, "post_processor", type, sizeof type, err))) return s;
     if (!strcmp(type, "ByteLevel")) return PS_OK; /* offsets only */
+    if (!strcmp(type, "Sequence")) { /* each in turn (Llama 3: ByteLevel, then its template) */
+        static const char *const pk[] = {"processors"};
+        c = ps__json_at(j, at);
+        if (ps__json_fields(&c, pk, 1, v) || !v[0]) goto bad;
+        c = ps__json_at(j, v[0]);
+        if (ps__json_array(&c)) goto bad;
+        while ((r = ps__json_item(&c)) == 1) {
+            ps__json_peek(&c);
+            if ((s = ps__hf_post(t, j, c.p, err))) return s;
+            if (ps__json_skip(&c)) goto bad;
+        }
+        if (r == 0) return PS_OK;
+        goto bad;
+    }
     if (strcmp(type, "TemplateProcessing"))
         return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: the %s post_processor is not supported", type);
     c = ps__json_at(j, at);
@@ -5541,6 +5667,19 @@ static size_t ps__edit_apply(const ps__edit *e, const unsigned char *s, size_t n
         }
 #undef PS__HEX
         break;
+    case PS__EDIT_BYTE_LEVEL: /* GPT-2's alphabet back to bytes; a token with another character stays as it is */
+        for (i = 0; i < n; i += (size_t)m) {
+            unsigned c = 0;
+            if (!(m = (int)ps__utf8(s + i, n - i, &c)) || ps__alphabet_byte(c) < 0) break;
+        }
+        if (i < n) break;
+        for (i = 0; i < n; i += (size_t)m) {
+            unsigned c = 0;
+            m = (int)ps__utf8(s + i, n - i, &c);
+            byte = (unsigned char)ps__alphabet_byte(c);
+            ps__put(out, cap, &k, &byte, 1);
+        }
+        return k;
     case PS__EDIT_STRIP: /* up to start copies of the content off the front, stop off the back */
         for (m = 0; m < e->start && n - i >= e->n_from && !memcmp(s + i, e->from, e->n_from); m++) i += e->n_from;
         for (m = 0; m < e->stop && n - i >= e->n_from && !memcmp(s + n - e->n_from, e->from, e->n_from); m++) n -= e->n_from;
@@ -5596,7 +5735,6 @@ PSDEF ps_status ps_tokenizer_load_json_memory(ps_tokenizer **out, const char *js
     ps_status s;
     ps__json j;
     ps__hf_added_list added;
-    char type[32];
     size_t valid;
     if (!out) return ps__fail(err, PS_ERR_ARG, "out is NULL");
     *out = NULL;
@@ -5607,11 +5745,6 @@ PSDEF ps_status ps_tokenizer_load_json_memory(ps_tokenizer **out, const char *js
     ps__json_init(&j, json ? json : "", len);
     if (ps__json_fields(&j, keys, 8, v) || ps__json_done(&j))
         return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: %s", j.err);
-    if (!ps__json_is_null(&j, v[3])) {
-        ps__hf_type(&j, v[3], "pre_tokenizer", type, sizeof type, NULL);
-        return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: the %s pre_tokenizer is not supported yet",
-                        type[0] ? type : "given");
-    }
     if (!ps__json_is_null(&j, v[6]) || !ps__json_is_null(&j, v[7]))
         return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: truncation and padding are not supported");
     t = (ps_tokenizer *)ps__calloc(1, sizeof *t);
@@ -5619,7 +5752,7 @@ PSDEF ps_status ps_tokenizer_load_json_memory(ps_tokenizer **out, const char *js
     t->hf = 1;
     t->eot = -1;
     if ((s = ps__hf_added_read(&j, v[1], &added, err)) || (s = ps__hf_model(t, &j, v[0], &added, err)) ||
-        (s = ps__hf_added(t, &added, err)) ||
+        (s = ps__hf_added(t, &added, err)) || (s = ps__hf_pre(t, &j, v[3], err)) ||
         (s = ps__hf_edits(&j, v[2], 0, t->norm, &t->n_norm, err)) ||
         (s = ps__hf_edits(&j, v[5], 1, t->dec, &t->n_dec, err)) || (s = ps__hf_post(t, &j, v[4], err))) {
         ps__hf_added_free(&added);
@@ -5654,21 +5787,10 @@ PSDEF ps_status ps_tokenizer_load_json(ps_tokenizer **out, const char *path, ps_
     return s;
 }
 
-/* Text between added tokens: normalized, then BPE over its characters. */
-static ps_status ps__hf_segment(const ps_tokenizer *t, ps__bpe *bp, ps__buf *x, ps__buf *y,
-                                const unsigned char *s, size_t len, ps__ids *o) {
-    size_t i, k, n;
+/* BPE over the characters of one piece (s, n bytes: the model's own spelling) */
+static ps_status ps__hf_bpe(const ps_tokenizer *t, ps__bpe *bp, const unsigned char *s, size_t n, ps__ids *o) {
+    size_t i, k;
     int m = 0, id, pending = -1;
-    if (!len) return PS_OK;
-    if (ps__buf_reserve(x, len)) return PS_ERR_NOMEM;
-    memcpy(x->p, s, len);
-    x->n = len;
-    for (k = 0; k < (size_t)t->n_norm; k++) {
-        ps__buf swap;
-        if (ps__edit_buf(&t->norm[k], x, y)) return PS_ERR_NOMEM;
-        swap = *x, *x = *y, *y = swap;
-    }
-    s = x->p, n = x->n;
     if (!n) return PS_OK;
     if (t->ignore_merges && (id = ps__strings_find(&t->key, s, n)) >= 0) { ps__emit(o, id); return PS_OK; }
     if (n > 0x7FFFFFFF / 3) return PS_ERR_RANGE;
@@ -5701,7 +5823,45 @@ static ps_status ps__hf_segment(const ps_tokenizer *t, ps__bpe *bp, ps__buf *x, 
     return PS_OK;
 }
 
-/* The added token that starts at s (leftmost, then longest), or -1. */
+/* GPT-2's alphabet character of byte b (see ps__alphabet_byte), as UTF-8 into out; its length */
+static size_t ps__alphabet_utf8(unsigned char b, unsigned char *out) {
+    unsigned c = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE ? b
+                 : b <= 0x20 ? 0x100u + b : b == 0xAD ? 0x100u + 67 : 0x100u + 33 + (b - 0x7Fu);
+    if (c < 0x80) { out[0] = (unsigned char)c; return 1; }
+    out[0] = (unsigned char)(0xC0 | c >> 6), out[1] = (unsigned char)(0x80 | (c & 0x3F));
+    return 2;
+}
+
+/* Text between added tokens: normalized, cut into the pre-tokenizer's pieces (ByteLevel:
+   each byte spelt in GPT-2's alphabet), then BPE over each piece's characters. */
+static ps_status ps__hf_segment(const ps_tokenizer *t, ps__bpe *bp, ps__buf *x, ps__buf *y,
+                                const unsigned char *s, size_t len, ps__ids *o) {
+    size_t k, n, at, piece;
+    ps_status st = PS_OK;
+    if (!len) return PS_OK;
+    if (ps__buf_reserve(x, len)) return PS_ERR_NOMEM;
+    memcpy(x->p, s, len);
+    x->n = len;
+    for (k = 0; k < (size_t)t->n_norm; k++) {
+        ps__buf swap;
+        if (ps__edit_buf(&t->norm[k], x, y)) return PS_ERR_NOMEM;
+        swap = *x, *x = *y, *y = swap;
+    }
+    s = x->p, n = x->n;
+    if (!t->pre && !t->byte_level) return ps__hf_bpe(t, bp, s, n, o);
+    for (at = 0; at < n && !st; at += piece) {
+        piece = t->pre ? t->pre(s + at, n - at) : n - at;
+        if (!t->byte_level) {
+            st = ps__hf_bpe(t, bp, s + at, piece, o);
+            continue;
+        }
+        if (ps__buf_reserve(y, 2 * piece)) return PS_ERR_NOMEM;
+        for (y->n = 0, k = 0; k < piece; k++) y->n += ps__alphabet_utf8(s[at + k], y->p + y->n);
+        st = ps__hf_bpe(t, bp, y->p, y->n, o);
+    }
+    return st;
+}
+
 static int ps__hf_added_at(const ps_tokenizer *t, const unsigned char *s, size_t n, int flags, size_t *len) {
     int k, best = -1;
     *len = 0;

@@ -89,6 +89,91 @@ static void test_fixture(const char *path, const char *fixture) {
     ps_tokenizer_free(t);
 }
 
+/* GPT-2's own tokenizer.json layout (the hub's: ByteLevel with GPT-2's regex, a ByteLevel
+   post-processor and decoder), built here from weights/vocab.json and merges.txt, gives
+   the ids and bytes of the vocab.json tokenizer (tiktoken's, test_tokenizer) on every text
+   of tests/data/tokenizer_cases.json, special tokens read or not */
+static void test_gpt2_layout(void) {
+    ps__file vf, mf, f;
+    ps_error e;
+    ps__json j;
+    ps_tokenizer *hf = NULL, *ref = NULL;
+    char *json, *p, key[16], *text;
+    const char *m;
+    int r, n_cases = 0, bad = 0;
+    if (ps__file_read(&vf, "weights/vocab.json", 1, &e) || ps__file_read(&mf, "weights/merges.txt", 1, &e) ||
+        ps__file_read(&f, "tests/data/tokenizer_cases.json", 1, &e)) {
+        CHECK_MSG(0, e.msg);
+        return;
+    }
+    json = p = (char *)malloc(vf.size + 2 * mf.size + 4096);
+    text = (char *)malloc(f.size + 1);
+    p += sprintf(p, "{\"version\": \"1.0\", \"truncation\": null, \"padding\": null, \"added_tokens\": [{\"id\": 50256, "
+                 "\"content\": \"<|endoftext|>\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, "
+                 "\"normalized\": false, \"special\": true}], \"normalizer\": null, \"pre_tokenizer\": {\"type\": "
+                 "\"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}, "
+                 "\"post_processor\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": false, "
+                 "\"use_regex\": true}, \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, "
+                 "\"trim_offsets\": true, \"use_regex\": true}, \"model\": {\"type\": \"BPE\", \"dropout\": null, "
+                 "\"unk_token\": null, \"continuing_subword_prefix\": \"\", \"end_of_word_suffix\": \"\", \"fuse_unk\": "
+                 "false, \"byte_fallback\": false, \"ignore_merges\": false, \"vocab\": ");
+    memcpy(p, vf.data, vf.size);
+    p += vf.size;
+    p += sprintf(p, ", \"merges\": [");
+    for (m = (const char *)mf.data; m < (const char *)mf.data + mf.size;) { /* each line after the first (#version) */
+        const char *eol = (const char *)memchr(m, '\n', (size_t)((const char *)mf.data + mf.size - m)), *q;
+        if (!eol) eol = (const char *)mf.data + mf.size;
+        if (m != (const char *)mf.data && eol > m) {
+            if (p[-1] != '[') *p++ = ',';
+            *p++ = '"';
+            for (q = m; q < eol; q++) {
+                if (*q == '"' || *q == '\\') *p++ = '\\';
+                *p++ = *q;
+            }
+            *p++ = '"';
+        }
+        m = eol + 1;
+    }
+    p += sprintf(p, "]}}");
+    CHECK_MSG(ps_tokenizer_load_json_memory(&hf, json, (size_t)(p - json), &e) == PS_OK, e.msg);
+    CHECK_MSG(ps_tokenizer_load(&ref, "weights", &e) == PS_OK, e.msg);
+    CHECK(fixture_open(&j, &f) == 0);
+    while (hf && ref && (r = fixture_next(&j)) == 1) {
+        size_t len = 0, la, lb;
+        long long special = 0;
+        int *a, *b, na, nb, k;
+        while ((r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
+            if (!strcmp(key, "text")) r = ps__json_string(&j, text, f.size + 1, &len);
+            else if (!strcmp(key, "special")) r = ps__json_int(&j, 0, 1, &special);
+            else r = ps__json_skip(&j);
+            if (r) break;
+        }
+        if (r) break;
+        n_cases++;
+        for (k = 0; k < 2; k++) {
+            int flags = (special ? PS_ENCODE_SPECIAL : 0) | (k ? PS_ENCODE_BOS : 0); /* no BOS: GPT-2 adds none */
+            a = tu_encode(hf, text, len, flags, &na);
+            b = tu_encode(ref, text, len, flags, &nb);
+            if ((!a || !b || !same(a, na, b, nb)) && bad++ < 5)
+                printf("  GPT-2 tokenizer.json: \"%.60s\" encodes otherwise than vocab.json\n", text);
+            if (a && b && !k) {
+                char *x = (char *)malloc(4 * len + 64), *y = (char *)malloc(4 * len + 64);
+                if (ps_decode(hf, a, na, x, 4 * len + 64, &la) || ps_decode(ref, b, nb, y, 4 * len + 64, &lb) || la != lb ||
+                    memcmp(x, y, la))
+                    if (bad++ < 5) printf("  GPT-2 tokenizer.json: \"%.60s\" decodes otherwise\n", text);
+                free(x), free(y);
+            }
+            free(a), free(b);
+        }
+    }
+    CHECK_MSG(r == 0 && fixture_close(&j) == 0, j.err);
+    CHECK_MSG(n_cases > 2000 && bad == 0, "GPT-2's tokenizer.json == its vocab.json and merges.txt");
+    printf("GPT-2's tokenizer.json layout: %d texts, %d disagreements with vocab.json + merges.txt\n", n_cases, bad);
+    ps_tokenizer_free(hf), ps_tokenizer_free(ref);
+    free(json), free(text);
+    ps__file_close(&vf), ps__file_close(&mf), ps__file_close(&f);
+}
+
 /* conventions the fixtures do not spell out */
 static void test_conventions(void) {
     ps_tokenizer *t;
@@ -156,7 +241,22 @@ static void test_loader_errors(void) {
     expect_error(MODEL(VOCAB, "[]", ", \"continuing_subword_prefix\": \"##\""), "continuing_subword_prefix is not supported");
     expect_error("\"model\": {\"type\": \"BPE\", \"unk_token\": \"<zz>\", \"vocab\": " VOCAB ", \"merges\": []}",
                  "unk_token is not in the vocabulary");
-    expect_error(MODEL(VOCAB, "[]", "") ", \"pre_tokenizer\": {\"type\": \"ByteLevel\"}", "ByteLevel pre_tokenizer is not supported");
+    expect_error(MODEL(VOCAB, "[]", "") ", \"pre_tokenizer\": {\"type\": \"Metaspace\"}", "Metaspace pre_tokenizer is not supported");
+    expect_error(MODEL(VOCAB, "[]", "") ", \"pre_tokenizer\": {\"type\": \"ByteLevel\"}", "ByteLevel with add_prefix_space");
+    expect_error(MODEL(VOCAB, "[]", "") ", \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"\\\\s+\"}, "
+                 "\"behavior\": \"Isolated\", \"invert\": false}", "pattern is not one this library implements");
+    { /* Llama 3's own pattern, written as JSON, with a behaviour other than Isolated */
+        char part[1024];
+        const char *p;
+        size_t k = (size_t)snprintf(part, sizeof part, "%s", MODEL(VOCAB, "[]", "") ", \"pre_tokenizer\": {\"type\": "
+                                                                  "\"Split\", \"pattern\": {\"Regex\": \"");
+        for (p = PS__LLAMA3_PATTERN; *p && k + 8 < sizeof part; p++) {
+            if (*p == '\\') part[k++] = '\\';
+            part[k++] = *p;
+        }
+        snprintf(part + k, sizeof part - k, "\"}, \"behavior\": \"Removed\", \"invert\": false}");
+        expect_error(part, "other than Isolated");
+    }
     expect_error(MODEL(VOCAB, "[", ""), "tokenizer.json: ");
     expect_error("\"model\": null", "model");
     expect_error(MODEL(VOCAB, "[]", "") ", \"decoder\": {\"type\": \"WordPiece\"}", "WordPiece decoder is not supported");
@@ -219,6 +319,8 @@ static void test_pieces(void) {
 
 int main(void) {
     test_fixture("weights/tiny-llama/tokenizer.json", "tests/data/hf_tokenizers/mistral.json");
+    test_fixture("tests/data/hf_tokenizers/bytelevel/tokenizer.json", "tests/data/hf_tokenizers/bytelevel.json");
+    test_gpt2_layout();
     test_conventions();
     test_loader_errors();
     test_growing_edits();

@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
 
     /* config.json: the key list, then every key read back as each kind of value */
-    s = ps__hp_read(&hp, (const char *)data, size, &e);
+    s = ps__hp_read(&hp, (const char *)data, size, "config.json", &e);
     REQUIRE(s == PS_OK || ((s == PS_ERR_FORMAT || s == PS_ERR_NOMEM) && e.msg[0]));
     for (i = 0; s == PS_OK && i < hp.n; i++) {
         double v = 0;

@@ -333,9 +333,10 @@ PSDEF ps_status ps_tokenizer_load(ps_tokenizer **out, const char *dir, ps_error 
 /* Hugging Face's tokenizer.json, token for token as its tokenizers library encodes. This
    version runs the SentencePiece-style BPE of Llama 2, Mistral and TinyLlama (normalizer
    Prepend/Replace, no pre-tokenizer, byte fallback, added tokens, TemplateProcessing,
-   decoder Replace/ByteFallback/Fuse/Strip) and the byte-level BPE of GPT-2's and Llama 3's
-   files (pre-tokenizer ByteLevel, alone or after a Split on Llama 3's pattern; ByteLevel
-   post-processor and decoder); any other part is PS_ERR_FORMAT naming it.
+   decoder Replace/ByteFallback/Fuse/Strip; Gemma 3's Split on a string too) and the
+   byte-level BPE of GPT-2's and Llama 3's files (pre-tokenizer ByteLevel, alone or after a
+   Split on Llama 3's pattern; ByteLevel post-processor and decoder); any other part is
+   PS_ERR_FORMAT naming it.
    Text must be valid UTF-8 (ps_encode returns PS_ERR_FORMAT otherwise). */
 PSDEF ps_status ps_tokenizer_load_json(ps_tokenizer **out, const char *path, ps_error *err);
 PSDEF ps_status ps_tokenizer_load_json_memory(ps_tokenizer **out, const char *json, size_t len, ps_error *err);
@@ -4628,7 +4629,11 @@ struct ps_tokenizer {
     int *merge_id;
     int unk, fuse_unk, byte_fallback, ignore_merges;
     int byte_token[256];    /* "<0xNN>" for byte_fallback, or -1 */
-    size_t (*pre)(const unsigned char *s, size_t n); /* the pre-tokenizer's pieces, or NULL */
+    size_t (*pre)(const struct ps_tokenizer *t, const unsigned char *s, size_t n); /* the pre-tokenizer's
+                               piece at s, or NULL for none */
+    char split[16];         /* Split on a string: the string, and how its pieces are cut */
+    size_t n_split;
+    int split_behavior;
     int byte_level;         /* ByteLevel: each byte is GPT-2's alphabet character before the model */
     ps__edit norm[PS__MAX_EDITS], dec[PS__MAX_EDITS];
     int n_norm, n_dec;
@@ -5490,6 +5495,41 @@ static ps_status ps__hf_added(ps_tokenizer *t, const ps__hf_added_list *a, ps_er
     return PS_OK;
 }
 
+/* the pre-tokenizers as ps_tokenizer.pre calls them */
+static size_t ps__pre_gpt2(const ps_tokenizer *t, const unsigned char *s, size_t n) { (void)t; return ps__piece(s, n); }
+static size_t ps__pre_llama3(const ps_tokenizer *t, const unsigned char *s, size_t n) { (void)t; return ps__piece_llama3(s, n); }
+
+enum { PS__SPLIT_ISOLATED, PS__SPLIT_PREVIOUS, PS__SPLIT_NEXT, PS__SPLIT_CONTIGUOUS };
+
+/* Split on a string: where the string next occurs in s at or after from (n: nowhere) */
+static size_t ps__split_find(const ps_tokenizer *t, const unsigned char *s, size_t n, size_t from) {
+    size_t i;
+    for (i = from; i + t->n_split <= n; i++)
+        if (!memcmp(s + i, t->split, t->n_split)) return i;
+    return n;
+}
+
+/* the piece at s: Isolated (the string alone), MergedWithPrevious (ending with it),
+   MergedWithNext (starting with it), Contiguous (a run of it alone) */
+static size_t ps__pre_string(const ps_tokenizer *t, const unsigned char *s, size_t n) {
+    size_t d = t->n_split, at = n >= d && !memcmp(s, t->split, d) ? d : 0, next;
+    switch (t->split_behavior) {
+    case PS__SPLIT_PREVIOUS:
+        next = ps__split_find(t, s, n, 0);
+        return next < n ? next + d : n;
+    case PS__SPLIT_NEXT:
+        return ps__split_find(t, s, n, at ? d : 1);
+    case PS__SPLIT_CONTIGUOUS:
+        if (at) {
+            while (at + d <= n && !memcmp(s + at, t->split, d)) at += d;
+            return at;
+        }
+        return ps__split_find(t, s, n, 0);
+    default:
+        return at ? d : ps__split_find(t, s, n, 0);
+    }
+}
+
 /* pre_tokenizer: the byte-level ones real files use. ByteLevel with its own regex is
    GPT-2's pattern (GPT-2, GPT-NeoX); Split on Llama 3's pattern, then ByteLevel without
    its regex, is Llama 3's (and its fine-tunes'). Other patterns are refused by name. */
@@ -5519,18 +5559,33 @@ static ps_status ps__hf_pre(ps_tokenizer *t, ps__json *j, const char *at, ps_err
         return r < 0 ? ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: pre_tokenizer: %s", c.err) : PS_OK;
     }
     if (!strcmp(type, "Split")) {
-        static const char *const rk[] = {"Regex"};
-        const char *pat[1];
+        static const char *const rk[] = {"Regex", "String"};
+        static const char *const behaviors[] = {"Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous"};
+        const char *pat[2];
+        char how[32];
+        int b;
         ps__json x = ps__json_at(j, v[3] ? v[3] : "");
         if (t->pre || t->byte_level) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: a Split after another pre_tokenizer is not supported");
-        if (!v[3] || ps__json_fields(&x, rk, 1, pat) || !pat[0] || ps__json_str_at(j, pat[0], buf, sizeof buf, &len) ||
-            strcmp(buf, PS__LLAMA3_PATTERN))
+        if (!v[3] || ps__json_fields(&x, rk, 2, pat) || !!pat[0] == !!pat[1])
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: a Split pre_tokenizer needs a Regex or a String pattern");
+        if (!v[4] || ps__json_str_at(j, v[4], how, sizeof how, &len)) how[0] = 0;
+        for (b = 0; b < 4 && strcmp(how, behaviors[b]); b++) {}
+        if (b == 4 || ps__json_bool_at(j, v[5], 0))
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: the Split behavior \"%s\"%s is not supported", how,
+                            ps__json_bool_at(j, v[5], 0) ? " inverted" : "");
+        if (pat[1]) { /* a string: cut around each occurrence */
+            if (ps__json_str_at(j, pat[1], t->split, sizeof t->split, &t->n_split) || !t->n_split)
+                return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: a Split String pattern of 1 to 15 bytes");
+            t->split_behavior = b;
+            t->pre = ps__pre_string;
+            return PS_OK;
+        }
+        if (ps__json_str_at(j, pat[0], buf, sizeof buf, &len) || strcmp(buf, PS__LLAMA3_PATTERN))
             return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: the Split pre_tokenizer's pattern is not one this library "
                             "implements (Llama 3's)");
-        if (!v[4] || ps__json_str_at(j, v[4], buf, sizeof buf, &len) || strcmp(buf, "Isolated") || ps__json_bool_at(j, v[5], 0))
-            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: a Split pre_tokenizer other than Isolated, not inverted, "
-                            "is not supported");
-        t->pre = ps__piece_llama3;
+        if (b != PS__SPLIT_ISOLATED)
+            return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: a regex Split other than Isolated is not supported");
+        t->pre = ps__pre_llama3;
         return PS_OK;
     }
     if (!strcmp(type, "ByteLevel")) {
@@ -5538,7 +5593,7 @@ static ps_status ps__hf_pre(ps_tokenizer *t, ps__json *j, const char *at, ps_err
             return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: ByteLevel with add_prefix_space is not supported");
         if (ps__json_bool_at(j, v[2], 1)) {
             if (t->pre) return ps__fail(err, PS_ERR_FORMAT, "tokenizer.json: ByteLevel's regex after a Split is not supported");
-            t->pre = ps__piece; /* GPT-2's pattern */
+            t->pre = ps__pre_gpt2; /* GPT-2's pattern */
         }
         t->byte_level = 1;
         return PS_OK;
@@ -5850,7 +5905,7 @@ static ps_status ps__hf_segment(const ps_tokenizer *t, ps__bpe *bp, ps__buf *x, 
     s = x->p, n = x->n;
     if (!t->pre && !t->byte_level) return ps__hf_bpe(t, bp, s, n, o);
     for (at = 0; at < n && !st; at += piece) {
-        piece = t->pre ? t->pre(s + at, n - at) : n - at;
+        piece = t->pre ? t->pre(t, s + at, n - at) : n - at;
         if (!t->byte_level) {
             st = ps__hf_bpe(t, bp, s + at, piece, o);
             continue;

@@ -174,6 +174,74 @@ static void test_gpt2_layout(void) {
     ps__file_close(&vf), ps__file_close(&mf), ps__file_close(&f);
 }
 
+/* a Split on a string, each behaviour, in Mistral's tokenizer.json (its null pre_tokenizer
+   replaced, as tools/gen_split_fixtures.js did for Hugging Face's ids) */
+static void test_split_string(void) {
+    static const char *const behaviors[4] = {"Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous"};
+    static char texts[300][256];
+    static int want[300][256], n_want[300];
+    ps__file base, fx;
+    ps_error e;
+    ps__json j;
+    char key[32];
+    int b, bad = 0, n_texts = 0, r, checked = 0;
+    if (ps__file_read(&base, "weights/tiny-llama/tokenizer.json", 1, &e) ||
+        ps__file_read(&fx, "tests/data/hf_tokenizers/split_string.json", 1, &e)) {
+        CHECK_MSG(0, e.msg);
+        return;
+    }
+    for (b = 0; b < 4; b++) {
+        static const char null_pre[] = "\"pre_tokenizer\": null";
+        const char *at = NULL, *d = (const char *)base.data;
+        char *json = (char *)malloc(base.size + 256), *p = json;
+        ps_tokenizer *t = NULL;
+        size_t len, q;
+        int i, n;
+        for (q = 0; !at && q + sizeof null_pre - 1 <= base.size; q++) /* the mapped file has no closing NUL */
+            if (!memcmp(d + q, null_pre, sizeof null_pre - 1)) at = d + q;
+        if (!at) { CHECK_MSG(0, "no null pre_tokenizer"); free(json); break; }
+        memcpy(p, base.data, (size_t)(at - (const char *)base.data));
+        p += at - (const char *)base.data;
+        p += sprintf(p, "\"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"String\": \"\xe2\x96\x81\"}, \"behavior\": \"%s\", "
+                     "\"invert\": false}", behaviors[b]);
+        at += sizeof null_pre - 1;
+        memcpy(p, at, base.size - (size_t)(at - (const char *)base.data));
+        p += base.size - (size_t)(at - (const char *)base.data);
+        CHECK_MSG(ps_tokenizer_load_json_memory(&t, json, (size_t)(p - json), &e) == PS_OK, e.msg);
+        /* the fixture: texts once, then this behaviour's ids */
+        ps__json_init(&j, (const char *)fx.data, fx.size);
+        r = ps__json_object(&j);
+        while (!r && (r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
+            if (!strcmp(key, "texts") && !n_texts) {
+                r = ps__json_array(&j);
+                while (!r && (r = ps__json_item(&j)) == 1 && n_texts < 300)
+                    r = ps__json_string(&j, texts[n_texts++], sizeof texts[0], &len);
+            } else if (!strcmp(key, "behaviors")) {
+                r = ps__json_object(&j);
+                while (!r && (r = ps__json_key(&j, key, sizeof key, NULL)) == 1) {
+                    if (strcmp(key, behaviors[b])) { r = ps__json_skip(&j); continue; }
+                    r = ps__json_array(&j);
+                    for (i = 0; !r && (r = ps__json_item(&j)) == 1 && i < 300; i++) r = read_ids(&j, want[i], 256, &n_want[i]);
+                }
+            } else r = ps__json_skip(&j);
+        }
+        CHECK_MSG(r == 0 && n_texts == 300, "tests/data/hf_tokenizers/split_string.json");
+        for (i = 0; t && i < n_texts; i++) {
+            int *got = tu_encode(t, texts[i], strlen(texts[i]), 0, &n);
+            checked++;
+            if ((!got || !same(got, n, want[i], n_want[i])) && bad++ < 5)
+                printf("  Split %s: \"%s\" encodes otherwise than Hugging Face\n", behaviors[b], texts[i]);
+            free(got);
+        }
+        ps_tokenizer_free(t);
+        free(json);
+    }
+    CHECK_MSG(bad == 0 && checked == 4 * 300, "Split on a string, every behaviour, as Hugging Face cuts");
+    printf("Split on a string: %d texts x 4 behaviours, %d disagreements\n", n_texts, bad);
+    ps__file_close(&base);
+    ps__file_close(&fx);
+}
+
 /* conventions the fixtures do not spell out */
 static void test_conventions(void) {
     ps_tokenizer *t;
@@ -255,7 +323,7 @@ static void test_loader_errors(void) {
             part[k++] = *p;
         }
         snprintf(part + k, sizeof part - k, "\"}, \"behavior\": \"Removed\", \"invert\": false}");
-        expect_error(part, "other than Isolated");
+        expect_error(part, "the Split behavior \"Removed\" is not supported");
     }
     expect_error(MODEL(VOCAB, "[", ""), "tokenizer.json: ");
     expect_error("\"model\": null", "model");
@@ -321,6 +389,7 @@ int main(void) {
     test_fixture("weights/tiny-llama/tokenizer.json", "tests/data/hf_tokenizers/mistral.json");
     test_fixture("tests/data/hf_tokenizers/bytelevel/tokenizer.json", "tests/data/hf_tokenizers/bytelevel.json");
     test_gpt2_layout();
+    test_split_string();
     test_conventions();
     test_loader_errors();
     test_growing_edits();

@@ -461,20 +461,21 @@ static int ablation_target(example *e, const char *spec, cli_ablation_target *t)
     return 0;
 }
 
-/* the values of a mean ablation of one layer (over --ablate-prompts) or a resample (the
-   --ablate-source run), into v (malloc'd) and its row count; 0, or an exit status */
-static int ablation_values(example *e, const cli_ablation_target *t, int layer, const char *with, float **v, int *rows) {
-    int w = ps_point_width(e->m, t->point, 0), i;
-    *v = NULL, *rows = 0;
+/* the values of each of t's layers, read once for the target: a mean over --ablate-prompts
+   (encoded once, a mean per layer) or a resample (one run of --ablate-source, every layer
+   kept); t->values owns them, t->per_layer points at them; 0, or an exit status */
+static int ablation_values(example *e, cli_ablation_target *t, const char *with) {
+    int w = ps_point_width(e->m, t->point, 0), L = ps_model_config(e->m)->n_layer, i, l;
     if (strcmp(with, "resample") == 0) {
         int n, *ids = prompt_ids(e, "--ablate-source-ids", "--ablate-source", &n);
         ps_capture cap;
         if (!ids) return prompt_error;
-        cap.point = t->point, cap.layer = layer, cap.out = *v = (float *)malloc((size_t)n * w * sizeof(float));
+        cap.point = t->point, cap.layer = PS_ALL_LAYERS, cap.out = t->values[0] = (float *)malloc((size_t)L * n * w * sizeof(float));
         ps_ctx_reset(e->c);
-        i = !*v ? die("out of memory") : ps_run_with_cache(e->c, ids, n, PS_NO_LOGITS, &cap, 1) ? die("%s", ps_ctx_error(e->c)) : 0;
+        i = !cap.out ? die("out of memory") : ps_run_with_cache(e->c, ids, n, PS_NO_LOGITS, &cap, 1) ? die("%s", ps_ctx_error(e->c)) : 0;
+        for (l = t->first; !i && l <= t->last; l++) /* [layer][position][width] */
+            t->per_layer[l - t->first].values = cap.out + (size_t)l * n * w, t->per_layer[l - t->first].n_values = n;
         free(ids);
-        *rows = n;
         return i;
     }
     {
@@ -498,10 +499,15 @@ static int ablation_values(example *e, const cli_ablation_target *t, int layer, 
             if (!rc) n++;
         }
         if (!rc && !n) rc = die("no prompts in %s", opt("--ablate-prompts"));
-        if (!rc && !(*v = (float *)malloc((size_t)(flag("--ablate-per-position") ? longest : 1) * w * sizeof(float))))
-            rc = die("out of memory");
-        if (!rc && ps_mean_activation(e->c, (const int *const *)ids, lens, n, t->point, layer, flag("--ablate-per-position"), *v, rows))
-            rc = die("%s", ps_ctx_error(e->c));
+        for (l = t->first; !rc && l <= t->last; l++) {
+            ps_ablation *a = &t->per_layer[l - t->first];
+            float *v = t->values[l - t->first] = (float *)malloc((size_t)(flag("--ablate-per-position") ? longest : 1) * w * sizeof(float));
+            if (!v) rc = die("out of memory");
+            else if (ps_mean_activation(e->c, (const int *const *)ids, lens, n, t->point, l, flag("--ablate-per-position"), v,
+                                        &a->n_values))
+                rc = die("%s", ps_ctx_error(e->c));
+            a->values = v;
+        }
         for (i = 0; i < n; i++) free(ids[i]);
         free(ids), free(lens), free(text);
         return rc;
@@ -528,13 +534,8 @@ int ablation_begin(example *e, cli_ablation *ab) {
         ab->n++;
         if (t->point == PS_PATTERN && strcmp(with, "zero") != 0)
             return ablation_end(e, ab), usage_error("--ablate: pattern is only zeroed");
-        for (l = t->first; l <= t->last; l++) {
-            ps_ablation *a = &t->per_layer[l - t->first];
-            *a = t->a;
-            if (strcmp(with, "zero") && (rc = ablation_values(e, t, l, with, &t->values[l - t->first], &a->n_values)))
-                return ablation_end(e, ab), rc;
-            a->values = t->values[l - t->first];
-        }
+        for (l = t->first; l <= t->last; l++) t->per_layer[l - t->first] = t->a;
+        if (strcmp(with, "zero") && (rc = ablation_values(e, t, with))) return ablation_end(e, ab), rc;
     }
     for (i = 0; i < ab->n; i++) /* then the hooks */
         for (l = ab->t[i].first; l <= ab->t[i].last; l++) {
